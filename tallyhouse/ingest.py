@@ -1,0 +1,583 @@
+"""Idempotent bulk loading of landing files into schema ``raw``.
+
+Per file, in one database transaction:
+
+* the file's sha256 decides whether it is new, an exact copy under another name
+  (recorded, not loaded again) or a changed file under a name already loaded
+  (flagged, not merged);
+* every record is streamed with COPY into a temporary stage; records that cannot be
+  landed (bad encoding, NUL bytes, malformed JSON, a truncated last line, a wrong CSV
+  column count) go to ``raw._quarantine`` with file, line, raw text and reason;
+* valid records are inserted once per record hash: a record already landed from any
+  file is an exact duplicate and is skipped (and counted);
+* ``raw._manifest`` gets one row with records in file = landed + quarantined +
+  duplicates skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg2.extensions
+
+from tallyhouse.sources import FEEDS, SOURCES, Feed, Source, feed_for_file
+
+log = logging.getLogger(__name__)
+
+META_COLUMNS = ("_file_name", "_file_sha256", "_line_no", "_record_hash", "_loaded_at")
+COPY_CHUNK_LINES = 20_000
+QUARANTINE_TEXT_LIMIT = 100_000  # characters of a bad record kept for inspection
+
+STATUS_LOADED = "loaded"
+STATUS_DUPLICATE_FILE = "duplicate_file"
+STATUS_CHANGED = "changed_content"
+STATUS_REJECTED = "rejected"
+
+
+def ddl_statements() -> list[str]:
+    statements = [
+        "create schema if not exists raw",
+        """
+        create table if not exists raw._manifest (
+            file_id bigserial primary key,
+            source text not null,
+            feed text,
+            file_name text not null,
+            file_sha256 text not null,
+            size_bytes bigint not null,
+            status text not null,
+            duplicate_of_file_id bigint references raw._manifest (file_id),
+            records_in_file bigint not null,
+            records_landed bigint not null,
+            records_quarantined bigint not null,
+            records_duplicate bigint not null,
+            load_seconds numeric(12, 3),
+            note text,
+            loaded_at timestamptz not null default now(),
+            unique (source, file_name, file_sha256)
+        )
+        """,
+        """
+        create table if not exists raw._quarantine (
+            quarantine_id bigserial primary key,
+            source text not null,
+            feed text,
+            file_name text not null,
+            file_sha256 text not null,
+            line_no bigint,
+            reason text not null,
+            raw_text text,
+            quarantined_at timestamptz not null default now()
+        )
+        """,
+        "create index if not exists quarantine_file_idx on raw._quarantine (file_sha256)",
+    ]
+    for feed in FEEDS:
+        if feed.fmt == "jsonl":
+            body = "payload jsonb not null"
+        else:
+            body = ",\n            ".join(f"{col} text" for col in feed.columns)
+        statements.append(
+            f"""
+            create table if not exists {feed.table} (
+                _file_name text not null,
+                _file_sha256 text not null,
+                _line_no bigint not null,
+                _record_hash bytea not null,
+                _loaded_at timestamptz not null default now(),
+                {body}
+            )
+            """
+        )
+        statements.append(
+            f"create unique index if not exists {feed.name}_record_hash_uidx "
+            f"on {feed.table} (_record_hash)"
+        )
+        statements.append(
+            f"create index if not exists {feed.name}_file_idx on {feed.table} (_file_sha256)"
+        )
+    return statements
+
+
+def ensure_raw_schema(conn: psycopg2.extensions.connection) -> None:
+    with conn.cursor() as cur:
+        # One loader at a time creates the schema; concurrent `create if not exists` races.
+        cur.execute("select pg_advisory_xact_lock(hashtext('tallyhouse.raw_ddl'))")
+        for statement in ddl_statements():
+            cur.execute(statement)
+    conn.commit()
+
+
+@dataclass
+class FileResult:
+    source: str
+    feed: str | None
+    file_name: str
+    status: str
+    records_in_file: int = 0
+    landed: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    seconds: float = 0.0
+    note: str = ""
+    skipped: bool = False  # already in the manifest: nothing written at all
+
+
+@dataclass
+class SourceResult:
+    source: str
+    files: list[FileResult] = field(default_factory=list)
+
+    def total(self, attr: str, feed: str | None = None) -> int:
+        return sum(
+            getattr(f, attr) for f in self.files if feed is None or f.feed == feed
+        )
+
+    def new_files(self, feed: str | None = None) -> list[FileResult]:
+        return [f for f in self.files if not f.skipped and (feed is None or f.feed == feed)]
+
+    def flagged(self) -> list[FileResult]:
+        return [f for f in self.new_files() if f.status in (STATUS_CHANGED, STATUS_REJECTED)]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def landing_files(landing: Path, source: Source) -> list[Path]:
+    folder = landing / source.name
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def load_source(
+    conn: psycopg2.extensions.connection,
+    landing: Path,
+    source: Source,
+    progress: Callable[[str], None] | None = None,
+) -> SourceResult:
+    """Load every new file of ``landing/<source>/``. A missing folder is an empty source."""
+    ensure_raw_schema(conn)
+    result = SourceResult(source.name)
+    files = landing_files(landing, source)
+    for index, path in enumerate(files, start=1):
+        rel = path.relative_to(landing).as_posix()
+        outcome = load_file(conn, landing, source, path)
+        result.files.append(outcome)
+        if progress and not outcome.skipped:
+            progress(
+                f"[{source.name} {index}/{len(files)}] {rel}: {outcome.status}, "
+                f"{outcome.landed} landed, {outcome.quarantined} quarantined, "
+                f"{outcome.duplicates} duplicates ({outcome.seconds:.1f}s)"
+            )
+    return result
+
+
+def load_file(
+    conn: psycopg2.extensions.connection, landing: Path, source: Source, path: Path
+) -> FileResult:
+    rel = path.relative_to(landing).as_posix()
+    started = time.monotonic()
+    feed = feed_for_file(source, rel)
+    try:
+        sha = file_sha256(path)
+        size = path.stat().st_size
+    except OSError as exc:
+        # Unreadable: quarantine the file whole under a synthetic hash of its name.
+        sha = "unreadable:" + hashlib.sha256(rel.encode()).hexdigest()
+        return _reject(conn, source, feed, rel, sha, 0, f"file cannot be read: {exc}", started)
+
+    with conn.cursor() as cur:
+        cur.execute(
+            "select file_id, file_name, file_sha256, status from raw._manifest "
+            "where source = %s and (file_sha256 = %s or file_name = %s) order by file_id",
+            (source.name, sha, rel),
+        )
+        known = cur.fetchall()
+    if any(name == rel and digest == sha for _, name, digest, _ in known):
+        return FileResult(source.name, feed.name if feed else None, rel, "already_loaded",
+                          skipped=True)
+    same_bytes = [row for row in known if row[2] == sha and row[3] == STATUS_LOADED]
+    if same_bytes:
+        original_id, original_name = same_bytes[0][0], same_bytes[0][1]
+        return _record_duplicate_file(conn, source, feed, rel, sha, size, original_id,
+                                      original_name, started)
+    same_name = [row for row in known if row[1] == rel and row[3] == STATUS_LOADED]
+    if same_name:
+        note = (f"content changed since it was loaded (was sha256 {same_name[0][2][:12]}…): "
+                "not merged; deliver corrections under a new file name")
+        return _record_manifest(conn, FileResult(source.name, feed.name if feed else None, rel,
+                                                 STATUS_CHANGED, note=note), sha, size, started)
+    if feed is None:
+        expected = ", ".join(f"{f.name}*{f.extension}" for f in source.feeds)
+        return _reject(conn, source, None, rel, sha, size,
+                       f"file name matches no feed of source {source.name} (expected {expected})",
+                       started)
+    try:
+        if feed.fmt == "jsonl":
+            return _load_jsonl(conn, source, feed, path, rel, sha, size, started)
+        return _load_csv(conn, source, feed, path, rel, sha, size, started)
+    except _FileRejected as exc:
+        conn.rollback()
+        return _reject(conn, source, feed, rel, sha, size, str(exc), started)
+
+
+class _FileRejected(Exception):
+    """The file as a whole cannot be read as its feed (e.g. a wrong CSV header)."""
+
+
+class _IterStream(io.RawIOBase):
+    """A read-only stream over an iterator of byte chunks, for COPY FROM STDIN."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:  # type: ignore[override]
+        while not self._buffer:
+            try:
+                self._buffer = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+def _copy_escape(value: bytes) -> bytes:
+    """Escape a value for COPY's text format."""
+    if b"\\" in value:
+        value = value.replace(b"\\", b"\\\\")
+    if b"\t" in value:
+        value = value.replace(b"\t", b"\\t")
+    if b"\r" in value:
+        value = value.replace(b"\r", b"\\r")
+    if b"\n" in value:
+        value = value.replace(b"\n", b"\\n")
+    return value
+
+
+@dataclass
+class _Quarantined:
+    line_no: int | None
+    reason: str
+    raw_text: str | None
+
+
+def _raw_text(raw: bytes) -> str:
+    text = raw.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+    return text[:QUARANTINE_TEXT_LIMIT]
+
+
+def _check_line(raw: bytes) -> str | None:
+    """Why a physical line cannot be landed as text, or None."""
+    if b"\x00" in raw:
+        return "NUL byte in record"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"invalid UTF-8 encoding at byte {exc.start}: {exc.reason}"
+    return None
+
+
+def _load_jsonl(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str, size: int,
+                started: float) -> FileResult:
+    bad: list[_Quarantined] = []
+    counts = {"records": 0}
+
+    with path.open("rb") as handle:
+        data_ends_with_newline = _ends_with_newline(path)
+
+        def stage_rows() -> Iterator[bytes]:
+            batch: list[bytes] = []
+            previous: tuple[int, bytes] | None = None
+            line_no = 0
+            for raw_line in handle:
+                line_no += 1
+                body = raw_line.rstrip(b"\r\n")
+                if not body.strip():
+                    continue
+                counts["records"] += 1
+                problem = _check_line(body)
+                if problem:
+                    bad.append(_Quarantined(line_no, problem, _raw_text(body)))
+                    continue
+                if previous is not None:
+                    batch.append(_stage_line(previous[0], previous[1], False))
+                previous = (line_no, body)
+                if len(batch) >= COPY_CHUNK_LINES:
+                    yield b"".join(batch)
+                    batch = []
+            if previous is not None:
+                batch.append(_stage_line(previous[0], previous[1], not data_ends_with_newline))
+            if batch:
+                yield b"".join(batch)
+
+        with conn.cursor() as cur:
+            cur.execute(
+                "create temp table _stage (line_no bigint, record_hash bytea, body text, "
+                "unterminated boolean) on commit drop"
+            )
+            cur.copy_expert("copy _stage from stdin", _IterStream(stage_rows()))
+            cur.execute(
+                """
+                insert into raw._quarantine (source, feed, file_name, file_sha256, line_no,
+                                             reason, raw_text)
+                select %(source)s, %(feed)s, %(file)s, %(sha)s, line_no,
+                       case
+                           when unterminated then 'truncated last line (no newline at end '
+                               || 'of file): ' || coalesce(err.message, 'not a JSON object')
+                           when err.message is not null then 'malformed JSON: ' || err.message
+                           else 'JSON is not an object or array'
+                       end,
+                       left(body, %(limit)s)
+                from _stage
+                cross join lateral pg_input_error_info(body, 'jsonb') as err
+                where err.message is not null or body !~ '^\\s*[\\[{]'
+                """,
+                {"source": source.name, "feed": feed.name, "file": rel, "sha": sha,
+                 "limit": QUARANTINE_TEXT_LIMIT},
+            )
+            invalid = cur.rowcount
+            cur.execute(
+                f"""
+                insert into {feed.table} (_file_name, _file_sha256, _line_no, _record_hash,
+                                          payload)
+                select distinct on (record_hash) %(file)s, %(sha)s, line_no, record_hash,
+                       body::jsonb
+                from _stage
+                where pg_input_is_valid(body, 'jsonb') and body ~ '^\\s*[\\[{{]'
+                order by record_hash, line_no
+                on conflict (_record_hash) do nothing
+                """,
+                {"file": rel, "sha": sha},
+            )
+            landed = cur.rowcount
+            cur.execute("select count(*) from _stage")
+            staged = cur.fetchone()[0]
+    _insert_quarantine(conn, source, feed, rel, sha, bad)
+    result = FileResult(
+        source.name, feed.name, rel, STATUS_LOADED,
+        records_in_file=counts["records"], landed=landed, quarantined=invalid + len(bad),
+        duplicates=staged - invalid - landed,
+    )
+    return _record_manifest(conn, result, sha, size, started)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        if handle.tell() == 0:
+            return True
+        handle.seek(-1, 2)
+        return handle.read(1) == b"\n"
+
+
+def _stage_line(line_no: int, body: bytes, unterminated: bool) -> bytes:
+    digest = hashlib.sha256(body).hexdigest().encode()
+    return b"%d\t\\\\x%s\t%s\t%s\n" % (line_no, digest, _copy_escape(body),
+                                     b"t" if unterminated else b"f")
+
+
+def _load_csv(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str, size: int,
+              started: float) -> FileResult:
+    bad: list[_Quarantined] = []
+    position = {"line": 0}
+    records = 0
+
+    def decoded_lines(handle) -> Iterator[str]:
+        for raw_line in handle:
+            position["line"] += 1
+            body = raw_line.rstrip(b"\r\n")
+            problem = _check_line(body)
+            if problem:
+                bad.append(_Quarantined(position["line"], problem, _raw_text(body)))
+                continue
+            yield body.decode("utf-8") + "\n"
+
+    width = len(feed.columns)
+    with path.open("rb") as handle:
+        reader = csv.reader(decoded_lines(handle))
+        try:
+            header = next(reader)
+        except StopIteration:
+            header = []
+        except csv.Error as exc:
+            raise _FileRejected(f"CSV cannot be parsed: {exc}") from exc
+        header = [h.strip().lstrip("\ufeff") for h in header]
+        if tuple(header) != feed.columns:
+            raise _FileRejected(
+                f"CSV header does not match feed {feed.name}: expected "
+                f"{','.join(feed.columns)}; got {','.join(header) or '(empty file)'}"
+            )
+        rows: list[bytes] = []
+        start_line = position["line"] + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                records += 1
+                bad.append(_Quarantined(start_line, f"CSV cannot be parsed: {exc}", None))
+                start_line = position["line"] + 1
+                continue
+            line_no = start_line
+            start_line = position["line"] + 1
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            records += 1
+            if len(row) != width:
+                bad.append(_Quarantined(
+                    line_no, f"expected {width} columns, got {len(row)}",
+                    _raw_text(",".join(row).encode()),
+                ))
+                continue
+            encoded = [cell.encode("utf-8") for cell in row]
+            digest = hashlib.sha256(b"\x1f".join(encoded)).hexdigest().encode()
+            rows.append(
+                b"%d\t\\\\x%s\t%s\n" % (line_no, digest,
+                                       b"\t".join(_copy_escape(c) for c in encoded))
+            )
+
+    with conn.cursor() as cur:
+        cols = ", ".join(f"{c} text" for c in feed.columns)
+        cur.execute(
+            f"create temp table _stage (line_no bigint, record_hash bytea, {cols}) on commit drop"
+        )
+        cur.copy_expert(
+            "copy _stage from stdin",
+            _IterStream(b"".join(rows[i:i + COPY_CHUNK_LINES])
+                        for i in range(0, len(rows), COPY_CHUNK_LINES)),
+        )
+        collist = ", ".join(feed.columns)
+        cur.execute(
+            f"""
+            insert into {feed.table} (_file_name, _file_sha256, _line_no, _record_hash, {collist})
+            select distinct on (record_hash) %(file)s, %(sha)s, line_no, record_hash, {collist}
+            from _stage
+            order by record_hash, line_no
+            on conflict (_record_hash) do nothing
+            """,
+            {"file": rel, "sha": sha},
+        )
+        landed = cur.rowcount
+    _insert_quarantine(conn, source, feed, rel, sha, bad)
+    result = FileResult(
+        source.name, feed.name, rel, STATUS_LOADED, records_in_file=records, landed=landed,
+        quarantined=len(bad), duplicates=len(rows) - landed,
+    )
+    return _record_manifest(conn, result, sha, size, started)
+
+
+def _insert_quarantine(conn, source: Source, feed: Feed | None, rel: str, sha: str,
+                       bad: list[_Quarantined]) -> None:
+    if not bad:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into raw._quarantine (source, feed, file_name, file_sha256, line_no, reason,"
+            " raw_text) values (%s, %s, %s, %s, %s, %s, %s)",
+            [(source.name, feed.name if feed else None, rel, sha, q.line_no, q.reason, q.raw_text)
+             for q in bad],
+        )
+
+
+def _reject(conn, source: Source, feed: Feed | None, rel: str, sha: str, size: int, reason: str,
+            started: float) -> FileResult:
+    """Quarantine a file whole: one quarantine row, the file counted as one record."""
+    _insert_quarantine(conn, source, feed, rel, sha, [_Quarantined(None, reason, None)])
+    result = FileResult(source.name, feed.name if feed else None, rel, STATUS_REJECTED,
+                        records_in_file=1, quarantined=1, note=reason)
+    return _record_manifest(conn, result, sha, size, started)
+
+
+def _record_duplicate_file(conn, source: Source, feed: Feed | None, rel: str, sha: str,
+                           size: int, original_id: int, original_name: str,
+                           started: float) -> FileResult:
+    with conn.cursor() as cur:
+        cur.execute("select records_in_file from raw._manifest where file_id = %s",
+                    (original_id,))
+        records = cur.fetchone()[0]
+    result = FileResult(
+        source.name, feed.name if feed else None, rel, STATUS_DUPLICATE_FILE,
+        records_in_file=records, duplicates=records,
+        note=f"same bytes as {original_name}, already loaded",
+    )
+    return _record_manifest(conn, result, sha, size, started, duplicate_of=original_id)
+
+
+def _record_manifest(conn, result: FileResult, sha: str, size: int, started: float,
+                     duplicate_of: int | None = None) -> FileResult:
+    result.seconds = time.monotonic() - started
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            insert into raw._manifest (source, feed, file_name, file_sha256, size_bytes, status,
+                duplicate_of_file_id, records_in_file, records_landed, records_quarantined,
+                records_duplicate, load_seconds, note)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            """,
+            (result.source, result.feed, result.file_name, sha, size, result.status,
+             duplicate_of, result.records_in_file, result.landed, result.quarantined,
+             result.duplicates, round(result.seconds, 3), result.note or None),
+        )
+    conn.commit()
+    return result
+
+
+def count_identity_breaks(conn, feed: Feed) -> list[dict]:
+    """Files of a feed whose records in file != landed + quarantined + duplicates.
+
+    Counts come from the tables themselves, not from the loader's own tally, so a
+    row lost or deleted after loading is caught.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            f"""
+            with landed as (
+                select _file_sha256, count(*) as n from {feed.table} group by 1
+            ),
+            quarantined as (
+                select file_sha256, count(*) as n from raw._quarantine
+                where feed = %(feed)s or (feed is null and source = %(source)s)
+                group by 1
+            )
+            select m.file_name, m.records_in_file, coalesce(l.n, 0), coalesce(q.n, 0),
+                   m.records_duplicate
+            from raw._manifest as m
+            left join landed as l on l._file_sha256 = m.file_sha256
+            left join quarantined as q on q.file_sha256 = m.file_sha256
+            where m.status in (%(loaded)s, %(rejected)s)
+              and (m.feed = %(feed)s or (m.feed is null and m.source = %(source)s))
+              and m.records_in_file <> coalesce(l.n, 0) + coalesce(q.n, 0) + m.records_duplicate
+            """,
+            {"feed": feed.name, "source": feed.source, "loaded": STATUS_LOADED,
+             "rejected": STATUS_REJECTED},
+        )
+        return [
+            {"file_name": r[0], "records_in_file": r[1], "landed": r[2], "quarantined": r[3],
+             "duplicates": r[4]}
+            for r in cur.fetchall()
+        ]
+
+
+def load_all(conn, landing: Path, progress: Callable[[str], None] | None = None
+             ) -> list[SourceResult]:
+    return [load_source(conn, landing, source, progress) for source in SOURCES]

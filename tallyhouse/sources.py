@@ -1,0 +1,120 @@
+"""The landing folders tallyhouse reads and the raw tables they land in.
+
+One *source* per landing folder (``landing/<source>/``); a source delivers one or
+more *feeds* (a kind of file, told apart by the file-name prefix). Each feed lands
+in one table ``raw.<feed>``. The Dagster loader asset of a source has the key
+``[<source>, <feed>]`` per feed, which is also the dbt source key, so lineage joins
+without a translator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Feed:
+    source: str
+    name: str  # raw table name and file-name prefix
+    fmt: str  # "jsonl" or "csv"
+    columns: tuple[str, ...] = field(default=())  # CSV header, in order
+    description: str = ""
+
+    @property
+    def table(self) -> str:
+        return f"raw.{self.name}"
+
+    @property
+    def extension(self) -> str:
+        return ".jsonl" if self.fmt == "jsonl" else ".csv"
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    kind: str  # "platform" or "ledger"
+    description: str
+    feeds: tuple[Feed, ...]
+
+
+LOYALTY_COLUMNS = (
+    "entry_id", "account_id", "entry_type", "points", "vendor_id", "vendor_kind",
+    "redemption_order_number", "authorization_id", "external_transaction_id", "occurred_at",
+)
+REDEMPTION_ORDER_COLUMNS = (
+    "order_number", "company_id", "company_name", "loyalty_account_id", "account_manager_id",
+    "account_manager_email", "account_manager_name", "total_points", "status", "created_at",
+    "completed_at",
+)
+REDEMPTION_ITEM_COLUMNS = (
+    "item_id", "order_number", "product_sku", "product_name", "product_type", "quantity",
+    "points_per_item", "fulfillment_status",
+)
+PAYOUT_COLUMNS = (
+    "payout_id", "platform", "payout_date", "line_type", "platform_transaction_id",
+    "currency_code", "amount",
+)
+
+SOURCES: tuple[Source, ...] = (
+    Source("hotmart", "platform", "Hotmart webhook 2.0.0 events, one payload per line", (
+        Feed("hotmart", "hotmart_webhooks", "jsonl",
+             description="Hotmart webhook (v2) events: PURCHASE_*, SUBSCRIPTION_CANCELLATION, "
+                         "SWITCH_PLAN, cart abandonment, member-area events"),
+    )),
+    Source("kiwify", "platform", "Kiwify order webhooks, one payload per line", (
+        Feed("kiwify", "kiwify_webhooks", "jsonl",
+             description="Kiwify order webhooks (order_status, Commissions, Subscription, "
+                         "TrackingParameters); abandoned carts arrive as a JSON array"),
+    )),
+    Source("eduzz", "platform", "Eduzz legacy invoice (fatura) postbacks, one payload per line", (
+        Feed("eduzz", "eduzz_webhooks", "jsonl",
+             description="Eduzz legacy webhook v2 invoice / contract / abandonment forms"),
+    )),
+    Source("pix", "platform", "Own-store PIX payments (Braspag/Cielo) and VTEX orders", (
+        Feed("pix", "pix_payments", "jsonl",
+             description="Braspag sale query snapshots of PIX payments (status 12/2/11/10, split)"),
+        Feed("pix", "pix_orders", "jsonl",
+             description="Store orders with their payments (PIX and GiftCard) and totals"),
+    )),
+    Source("loyalty", "ledger", "Points-account entries", (
+        Feed("loyalty", "loyalty_entries", "csv", LOYALTY_COLUMNS,
+             "authorize (hold), confirm (debit), cancel (release), credit, expire"),
+    )),
+    Source("redemptions", "ledger", "Redemption portal orders and items (seed 003)", (
+        Feed("redemptions", "redemption_orders", "csv", REDEMPTION_ORDER_COLUMNS,
+             "redemption orders: company, account manager, total points"),
+        Feed("redemptions", "redemption_items", "csv", REDEMPTION_ITEM_COLUMNS,
+             "redemption order items: product, PHYSICAL / VIRTUAL, points per item"),
+    )),
+    Source("giftcards", "ledger", "VTEX gift-card API: cards and their transactions", (
+        Feed("giftcards", "giftcard_cards", "jsonl",
+             description="gift cards as the VTEX Giftcard API returns them"),
+        Feed("giftcards", "giftcard_transactions", "jsonl",
+             description="gift-card transactions (Credit = voucher refund, Debit = redemption)"),
+    )),
+    Source("payouts", "ledger", "Platform settlement statements", (
+        Feed("payouts", "payout_lines", "csv", PAYOUT_COLUMNS,
+             "what each platform paid out to the producer, per transaction and payout"),
+    )),
+)
+
+FEEDS: tuple[Feed, ...] = tuple(feed for source in SOURCES for feed in source.feeds)
+
+
+def source_by_name(name: str) -> Source:
+    for source in SOURCES:
+        if source.name == name:
+            return source
+    raise KeyError(f"unknown source {name!r}; known: {', '.join(s.name for s in SOURCES)}")
+
+
+def feed_for_file(source: Source, file_name: str) -> Feed | None:
+    """The feed a delivered file belongs to: by name prefix, or the only feed of its format."""
+    base = file_name.rsplit("/", 1)[-1]
+    for feed in source.feeds:
+        if base.startswith(feed.name) and base.endswith(feed.extension):
+            return feed
+    candidates = [f for f in source.feeds if base.endswith(f.extension)]
+    if len(candidates) == 1 and len(source.feeds) == 1:
+        return candidates[0]
+    return None
