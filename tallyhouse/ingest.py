@@ -172,15 +172,25 @@ def load_source(
     ensure_raw_schema(conn)
     result = SourceResult(source.name)
     files = landing_files(landing, source)
+    if progress:
+        progress(f"{source.name}: {len(files)} files in {landing / source.name}")
+    last_report = time.monotonic()
     for index, path in enumerate(files, start=1):
         rel = path.relative_to(landing).as_posix()
         outcome = load_file(conn, landing, source, path)
         result.files.append(outcome)
-        if progress and not outcome.skipped:
+        if not progress or outcome.skipped:
+            continue
+        if outcome.status != STATUS_LOADED or outcome.quarantined:
+            progress(f"{source.name}: {rel}: {outcome.status}, {outcome.quarantined} "
+                     f"quarantined. {outcome.note}".rstrip())
+        if time.monotonic() - last_report > 5 or index == len(files):
+            last_report = time.monotonic()
+            new = result.new_files()
             progress(
-                f"[{source.name} {index}/{len(files)}] {rel}: {outcome.status}, "
-                f"{outcome.landed} landed, {outcome.quarantined} quarantined, "
-                f"{outcome.duplicates} duplicates ({outcome.seconds:.1f}s)"
+                f"{source.name}: {index}/{len(files)} files, {len(new)} new, "
+                f"{result.total('landed'):,} landed, {result.total('quarantined'):,} "
+                f"quarantined, {result.total('duplicates'):,} duplicates skipped"
             )
     return result
 

@@ -1,0 +1,18 @@
+"""Dagster entry point: ``dagster dev -m orchestration.definitions``."""
+
+import dagster as dg
+
+from orchestration.defs.ingest.assets import loader_assets
+from orchestration.resources import default_resources
+
+tallyhouse_job = dg.define_asset_job(
+    "tallyhouse",
+    selection=dg.AssetSelection.all(),
+    description="Load every landing source, build the marts, check and report.",
+)
+
+defs = dg.Definitions(
+    assets=[*loader_assets],
+    jobs=[tallyhouse_job],
+    resources=default_resources(),
+)

@@ -1,0 +1,46 @@
+"""Resources shared by every Dagster definition. Configured from the environment."""
+
+
+from pathlib import Path
+
+import dagster as dg
+import psycopg2.extensions
+
+from tallyhouse import db
+from tallyhouse.config import default_landing_dir
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The PostgreSQL warehouse: TALLYHOUSE_DATABASE_URL, else the embedded server."""
+
+    database_url: str | None = None
+
+    def url(self) -> str:
+        return self.database_url or db.database_url()
+
+    def connect(self) -> psycopg2.extensions.connection:
+        return db.connect(self.url())
+
+
+class LandingResource(dg.ConfigurableResource):
+    """Where delivered extracts are read from (``landing/<source>/``)."""
+
+    path: str | None = None
+
+    def folder(self) -> Path:
+        return Path(self.path) if self.path else default_landing_dir()
+
+
+def default_resources() -> dict[str, dg.ConfigurableResource]:
+    return {
+        "warehouse": WarehouseResource(database_url=dg.EnvVar("TALLYHOUSE_DATABASE_URL")
+                                       if _env_set("TALLYHOUSE_DATABASE_URL") else None),
+        "landing": LandingResource(path=dg.EnvVar("TALLYHOUSE_LANDING")
+                                   if _env_set("TALLYHOUSE_LANDING") else None),
+    }
+
+
+def _env_set(name: str) -> bool:
+    import os
+
+    return bool(os.environ.get(name))

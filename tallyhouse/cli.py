@@ -1,0 +1,260 @@
+"""The ``tallyhouse`` command: the user's interface to the warehouse."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from tallyhouse import db
+from tallyhouse.config import DATABASE_URL_ENV, default_landing_dir, project_root, state_dir
+
+DEMO_TRANSACTIONS = 20_000
+DEMO_SEED = 20261123
+
+
+def _say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def prepare_dagster_home() -> Path:
+    """Run history lives in .tallyhouse/dagster; telemetry off."""
+    home = state_dir() / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+# ---------------------------------------------------------------------------- generate
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from tallyhouse.generator import GenerateConfig, generate
+
+    out = Path(args.out).resolve()
+    _say(f"Generating {args.transactions:,} transactions (seed {args.seed}) into {out}"
+         + (" with anomalies" if args.anomalies else ""))
+    try:
+        summary = generate(
+            GenerateConfig(out=out, transactions=args.transactions, seed=args.seed,
+                           anomalies=args.anomalies, start=args.start, days=args.days),
+            progress=_say,
+        )
+    except (FileExistsError, ValueError) as exc:
+        _say(f"error: {exc}")
+        return 2
+    rate = summary["transactions"] / max(summary["seconds"], 1e-9)
+    _say(f"Wrote {summary['records']:,} records in {summary['files']:,} files in "
+         f"{summary['seconds']:.1f}s ({rate:,.0f} transactions/s).")
+    _say(f"Ground truth: {out / '_truth.json'}")
+    if args.anomalies:
+        _say(f"Injected {summary['anomalies']} anomalies, listed in {out / '_anomalies.json'}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- run
+
+def _landing_is_empty(landing: Path) -> bool:
+    if not landing.exists():
+        return True
+    return not any(p.is_file() for p in landing.rglob("*") if not p.name.startswith("_"))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    landing = Path(args.landing).resolve() if args.landing else default_landing_dir()
+    _say("tallyhouse run")
+    _say(f"  landing:  {landing}")
+    if db.is_embedded():
+        _say(f"  database: embedded PostgreSQL in {db.pgdata_dir()} (starting if needed)")
+    started = time.monotonic()
+    try:
+        url = db.database_url()
+    except Exception as exc:  # noqa: BLE001 - any start failure is reported the same way
+        _say(f"error: the database could not be started or reached: {exc}")
+        return 1
+    if not db.is_embedded():
+        _say(f"  database: {DATABASE_URL_ENV}")
+    if _landing_is_empty(landing):
+        if args.landing and not args.demo:
+            _say(f"  {landing} holds no extracts: every source is empty (use --demo to "
+                 "generate demo extracts there).")
+        else:
+            _say(f"  {landing} is empty: generating demo extracts "
+                 f"({DEMO_TRANSACTIONS:,} transactions, seed {DEMO_SEED}).")
+            from tallyhouse.generator import GenerateConfig, generate
+
+            landing.mkdir(parents=True, exist_ok=True)
+            generate(GenerateConfig(out=landing, transactions=DEMO_TRANSACTIONS, seed=DEMO_SEED),
+                     progress=lambda m: None)
+    run_started = datetime.now(timezone.utc)
+    result = run_job(landing, url)
+    elapsed = time.monotonic() - started
+    _print_summary(url, run_started, result, elapsed)
+    return 0 if result.success else 1
+
+
+def run_job(landing: Path, url: str):
+    """Materialize the whole tallyhouse job through Dagster, in process."""
+    prepare_dagster_home()
+    os.environ["TALLYHOUSE_LANDING"] = str(landing)
+    import dagster as dg
+
+    from orchestration.definitions import defs
+    from orchestration.resources import LandingResource, WarehouseResource
+
+    job = defs.resolve_job_def("tallyhouse")
+    with dg.DagsterInstance.get() as instance:
+        return job.execute_in_process(
+            instance=instance,
+            resources={"warehouse": WarehouseResource(database_url=url),
+                       "landing": LandingResource(path=str(landing))},
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
+
+
+def _print_summary(url: str, since: datetime, result, elapsed: float) -> None:
+    with db.cursor(url) as cur:
+        cur.execute(
+            """
+            select source, count(*), coalesce(sum(records_in_file), 0),
+                   coalesce(sum(records_landed), 0), coalesce(sum(records_quarantined), 0),
+                   coalesce(sum(records_duplicate), 0),
+                   count(*) filter (where status in ('changed_content', 'rejected'))
+            from raw._manifest where loaded_at >= %s group by source order by source
+            """,
+            (since,),
+        )
+        rows = cur.fetchall()
+        cur.execute("select count(*) from raw._quarantine")
+        quarantine_total = cur.fetchone()[0]
+    _say("")
+    _say("Loaded this run:")
+    if not rows:
+        _say("  nothing new (every file was already loaded)")
+    else:
+        _say(f"  {'source':<12} {'files':>6} {'records':>10} {'landed':>10} "
+             f"{'quarantined':>11} {'duplicates':>10} {'flagged':>7}")
+        for source, files, records, landed, quarantined, duplicates, flagged in rows:
+            _say(f"  {source:<12} {files:>6} {records:>10,} {landed:>10,} {quarantined:>11,} "
+                 f"{duplicates:>10,} {flagged:>7}")
+    failed_checks = [
+        evaluation for evaluation in result.get_asset_check_evaluations()
+        if not evaluation.passed
+    ]
+    _say("")
+    if failed_checks:
+        _say("Checks that did not pass:")
+        for evaluation in failed_checks:
+            key = evaluation.asset_key.to_user_string()
+            _say(f"  [{evaluation.severity.value}] {key} {evaluation.check_name}")
+    else:
+        _say("All checks passed.")
+    status = "succeeded" if result.success else "FAILED"
+    _say("")
+    _say(f"Run {result.run_id[:8]} {status} in {elapsed:.1f}s.")
+    _say(f"  Quarantine: {quarantine_total:,} records in raw._quarantine "
+         "(file, line, reason, raw text)")
+    _say("  Inspect:    tallyhouse db psql   (tables raw.*, raw._manifest, raw._quarantine)")
+    _say(f"  Run history: {state_dir() / 'dagster'}  (tallyhouse dev opens the Dagster UI)")
+
+
+# ---------------------------------------------------------------------------- db
+
+def cmd_db(args: argparse.Namespace) -> int:
+    action = args.action
+    if action == "url":
+        _say(db.database_url())
+        return 0
+    if action == "psql":
+        return db.run_psql(args.psql_args or [])
+    if action == "start":
+        _say(f"embedded PostgreSQL running: {db.database_url()}")
+        return 0
+    if action == "status":
+        if not db.is_embedded():
+            _say(f"using {DATABASE_URL_ENV}; the embedded server is not used")
+        else:
+            _say(f"embedded PostgreSQL in {db.pgdata_dir()}: {db.embedded_status()}")
+        return 0
+    if action == "stop":
+        if not db.is_embedded():
+            _say(f"using {DATABASE_URL_ENV}: nothing to stop")
+            return 0
+        _say("stopped" if db.stop_embedded() else "was not running")
+        return 0
+    raise AssertionError(action)
+
+
+# ---------------------------------------------------------------------------- dev
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    prepare_dagster_home()
+    os.environ.setdefault("TALLYHOUSE_LANDING", str(default_landing_dir()))
+    url = db.database_url()
+    executable = Path(sys.executable).parent / "dagster"
+    command = [str(executable), "dev", "-m", "orchestration.definitions", "-p", str(args.port)]
+    _say(f"Dagster UI on http://127.0.0.1:{args.port} (database: {url})")
+    os.chdir(project_root())
+    os.execv(command[0], command)
+    return 0  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------- main
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tallyhouse",
+        description="Analytics warehouse for multi-platform sellers: land extracts, build "
+                    "marts, reconcile, report.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="load every landing source and run the whole job")
+    run.add_argument("--landing", help="folder of extracts (default: ./landing)")
+    run.add_argument("--demo", action="store_true",
+                     help="generate demo extracts into --landing when it is empty")
+    run.set_defaults(func=cmd_run)
+
+    gen = sub.add_parser("generate", help="write realistic extracts for every source")
+    gen.add_argument("--out", required=True, help="empty folder to write into")
+    gen.add_argument("--transactions", type=int, default=DEMO_TRANSACTIONS)
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--anomalies", action="store_true",
+                     help="inject one break of each reconciliation kind (_anomalies.json)")
+    gen.add_argument("--start", type=date.fromisoformat, default=date(2026, 5, 1),
+                     help="first day of the period (YYYY-MM-DD)")
+    gen.add_argument("--days", type=int, default=184, help="length of the period in days")
+    gen.set_defaults(func=cmd_generate)
+
+    dbp = sub.add_parser("db", help="the database in use")
+    dbp.add_argument("action", choices=["url", "psql", "start", "stop", "status"])
+    dbp.add_argument("psql_args", nargs=argparse.REMAINDER,
+                     help="arguments passed to psql (after `psql`)")
+    dbp.set_defaults(func=cmd_db)
+
+    dev = sub.add_parser("dev", help="open the Dagster UI on these definitions")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(func=cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except db.DatabaseError as exc:
+        _say(f"error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Realistic, deterministic extracts for every source tallyhouse reads."""
+
+from tallyhouse.generator.engine import GenerateConfig, generate
+
+__all__ = ["GenerateConfig", "generate"]
