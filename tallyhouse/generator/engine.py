@@ -648,6 +648,7 @@ class Generator:
             "lastChange": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "status": status,
             "value": txn.offer_price,
+            "totalValue": txn.offer_price,
             "totals": [{"id": "Items", "name": "Total dos Itens", "value": txn.offer_price},
                        {"id": "Discounts", "name": "Total dos Descontos", "value": 0},
                        {"id": "Shipping", "name": "Total do Frete", "value": 0}],

