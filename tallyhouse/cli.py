@@ -191,6 +191,14 @@ def cmd_db(args: argparse.Namespace) -> int:
     raise AssertionError(action)
 
 
+# ---------------------------------------------------------------------------- bench
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from tallyhouse.bench import main_bench
+
+    return main_bench(args)
+
+
 # ---------------------------------------------------------------------------- dev
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -237,6 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     dbp.add_argument("psql_args", nargs=argparse.REMAINDER,
                      help="arguments passed to psql (after `psql`)")
     dbp.set_defaults(func=cmd_db)
+
+    bench = sub.add_parser("bench", help="time generation and loading against a bare COPY")
+    bench.add_argument("--transactions", type=int, default=100_000)
+    bench.add_argument("--seed", type=int, default=1)
+    bench.add_argument("--json", help="write the figures to this file")
+    bench.add_argument("--workdir", help="where to generate extracts (default: a temp folder)")
+    bench.add_argument("--keep", action="store_true", help="keep the generated extracts")
+    bench.set_defaults(func=cmd_bench)
 
     dev = sub.add_parser("dev", help="open the Dagster UI on these definitions")
     dev.add_argument("--port", type=int, default=3000)

@@ -193,6 +193,12 @@ def connection_parts(url: str | None = None) -> ConnectionParts:
     )
 
 
+def replace_dbname(url: str, dbname: str) -> str:
+    """The same server and credentials, another database."""
+    parsed = urlparse(url)
+    return parsed._replace(path="/" + dbname).geturl()
+
+
 def sqlalchemy_url(url: str | None = None) -> str:
     """SQLAlchemy URL with the psycopg2 driver named (SQLAlchemy 2.1 defaults to psycopg 3)."""
     url = url or database_url()

@@ -345,6 +345,8 @@ def _load_jsonl(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str
                 "unterminated boolean) on commit drop"
             )
             cur.copy_expert("copy _stage from stdin", _IterStream(stage_rows()))
+            # One JSON parse per record to find the bad ones (usually none); the parser's
+            # own message is computed for those only.
             cur.execute(
                 """
                 insert into raw._quarantine (source, feed, file_name, file_sha256, line_no,
@@ -352,19 +354,25 @@ def _load_jsonl(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str
                 select %(source)s, %(feed)s, %(file)s, %(sha)s, line_no,
                        case
                            when unterminated then 'truncated last line (no newline at end '
-                               || 'of file): ' || coalesce(err.message, 'not a JSON object')
-                           when err.message is not null then 'malformed JSON: ' || err.message
+                               || 'of file): ' || coalesce(
+                                   (pg_input_error_info(body, 'jsonb')).message,
+                                   'not a JSON object')
+                           when not pg_input_is_valid(body, 'jsonb')
+                               then 'malformed JSON: '
+                                   || (pg_input_error_info(body, 'jsonb')).message
                            else 'JSON is not an object or array'
                        end,
                        left(body, %(limit)s)
                 from _stage
-                cross join lateral pg_input_error_info(body, 'jsonb') as err
-                where err.message is not null or body !~ '^\\s*[\\[{]'
+                where not pg_input_is_valid(body, 'jsonb') or body !~ '^\\s*[\\[{]'
+                returning line_no
                 """,
                 {"source": source.name, "feed": feed.name, "file": rel, "sha": sha,
                  "limit": QUARANTINE_TEXT_LIMIT},
             )
-            invalid = cur.rowcount
+            bad_lines = [row[0] for row in cur.fetchall()]
+            invalid = len(bad_lines)
+            # The second (and last) parse: the cast of the records that passed.
             cur.execute(
                 f"""
                 insert into {feed.table} (_file_name, _file_sha256, _line_no, _record_hash,
@@ -372,11 +380,11 @@ def _load_jsonl(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str
                 select distinct on (record_hash) %(file)s, %(sha)s, line_no, record_hash,
                        body::jsonb
                 from _stage
-                where pg_input_is_valid(body, 'jsonb') and body ~ '^\\s*[\\[{{]'
+                where line_no <> all(%(bad)s::bigint[])
                 order by record_hash, line_no
                 on conflict (_record_hash) do nothing
                 """,
-                {"file": rel, "sha": sha},
+                {"file": rel, "sha": sha, "bad": bad_lines},
             )
             landed = cur.rowcount
             cur.execute("select count(*) from _stage")
