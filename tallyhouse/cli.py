@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from tallyhouse import db
@@ -91,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             landing.mkdir(parents=True, exist_ok=True)
             generate(GenerateConfig(out=landing, transactions=DEMO_TRANSACTIONS, seed=DEMO_SEED),
                      progress=lambda m: None)
-    run_started = datetime.now(timezone.utc)
+    run_started = datetime.now(UTC)
     result = run_job(landing, url)
     elapsed = time.monotonic() - started
     _print_summary(url, run_started, result, elapsed)

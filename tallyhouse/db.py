@@ -128,14 +128,15 @@ def connect(url: str | None = None) -> psycopg2.extensions.connection:
     try:
         return psycopg2.connect(url)
     except psycopg2.OperationalError as exc:
-        hint = (
-            f"check {DATABASE_URL_ENV}" if not is_embedded() else "try `tallyhouse db stop` then rerun"
-        )
-        raise DatabaseError(f"cannot connect to the database ({_redact(url)}): {exc}; {hint}") from exc
+        hint = (f"check {DATABASE_URL_ENV}" if not is_embedded()
+                else "try `tallyhouse db stop` then rerun")
+        raise DatabaseError(
+            f"cannot connect to the database ({_redact(url)}): {exc}; {hint}") from exc
 
 
 @contextlib.contextmanager
-def cursor(url: str | None = None, autocommit: bool = False) -> Iterator[psycopg2.extensions.cursor]:
+def cursor(url: str | None = None, autocommit: bool = False
+           ) -> Iterator[psycopg2.extensions.cursor]:
     conn = connect(url)
     conn.autocommit = autocommit
     try:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg2
 import psycopg2.extensions
 
 from tallyhouse.sources import FEEDS, SOURCES, Feed, Source, feed_for_file
@@ -32,7 +33,8 @@ from tallyhouse.sources import FEEDS, SOURCES, Feed, Source, feed_for_file
 log = logging.getLogger(__name__)
 
 META_COLUMNS = ("_file_name", "_file_sha256", "_line_no", "_record_hash", "_loaded_at")
-COPY_CHUNK_LINES = 20_000
+COPY_CHUNK_LINES = 2_000
+COPY_READ_SIZE = 1 << 20
 QUARANTINE_TEXT_LIMIT = 100_000  # characters of a bad record kept for inspection
 
 STATUS_LOADED = "loaded"
@@ -81,7 +83,7 @@ def ddl_statements() -> list[str]:
     ]
     for feed in FEEDS:
         if feed.fmt == "jsonl":
-            body = "payload jsonb not null"
+            body = "payload json not null"
         else:
             body = ",\n            ".join(f"{col} text" for col in feed.columns)
         statements.append(
@@ -99,9 +101,6 @@ def ddl_statements() -> list[str]:
         statements.append(
             f"create unique index if not exists {feed.name}_record_hash_uidx "
             f"on {feed.table} (_record_hash)"
-        )
-        statements.append(
-            f"create index if not exists {feed.name}_file_idx on {feed.table} (_file_sha256)"
         )
     return statements
 
@@ -253,20 +252,22 @@ class _IterStream(io.RawIOBase):
 
     def __init__(self, chunks: Iterable[bytes]):
         self._chunks: Iterator[bytes] = iter(chunks)
-        self._buffer = b""
+        self._buffer = memoryview(b"")
+        self._offset = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, target) -> int:  # type: ignore[override]
-        while not self._buffer:
+        while self._offset >= len(self._buffer):
             try:
-                self._buffer = next(self._chunks)
+                self._buffer = memoryview(next(self._chunks))
             except StopIteration:
                 return 0
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
+            self._offset = 0
+        size = min(len(target), len(self._buffer) - self._offset)
+        target[:size] = self._buffer[self._offset:self._offset + size]
+        self._offset += size
         return size
 
 
@@ -308,109 +309,133 @@ def _check_line(raw: bytes) -> str | None:
 
 def _load_jsonl(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str, size: int,
                 started: float) -> FileResult:
+    """Stream the file into a stage whose column is ``json``: PostgreSQL validates each
+    record once, during COPY, while this process checks encoding and hashes the next lines.
+
+    A file with a record that is not JSON makes that COPY fail; it is then loaded again
+    on the careful path, where each record is checked on its own and a bad one gets the
+    parser's message. Clean files, the norm, pay for one validation.
+    """
+    try:
+        return _load_jsonl_staged(conn, source, feed, path, rel, sha, size, started,
+                                  careful=False)
+    except psycopg2.DataError:
+        conn.rollback()
+        log.info("%s: not every record is JSON; checking them one by one", rel)
+        return _load_jsonl_staged(conn, source, feed, path, rel, sha, size, started,
+                                  careful=True)
+
+
+# Records that are valid JSON but that jsonb (used from staging on) cannot hold:
+# \u0000 and broken surrogate pairs. Only records with a \u escape can be such.
+_JSONB_PROBLEM = "has_escape and not pg_input_is_valid({text}, 'jsonb')"
+_JSONB_REASON = "'JSON that jsonb cannot hold: ' || (pg_input_error_info({text}, 'jsonb')).message"
+
+_QUARANTINE_FAST = f"""
+    select line_no,
+           case when json_typeof(payload) not in ('object', 'array')
+                then 'JSON is not an object or array'
+                else {_JSONB_REASON.format(text="payload::text")} end as reason,
+           payload::text as raw_text
+    from _stage
+    where json_typeof(payload) not in ('object', 'array')
+       or {_JSONB_PROBLEM.format(text="payload::text")}
+"""
+
+_QUARANTINE_CAREFUL = f"""
+    select line_no, reason, body as raw_text
+    from (
+        select line_no, body,
+               case
+                   when not pg_input_is_valid(body, 'json') and unterminated
+                       then 'truncated last line (no newline at end of file): '
+                            || (pg_input_error_info(body, 'json')).message
+                   when not pg_input_is_valid(body, 'json')
+                       then 'malformed JSON: ' || (pg_input_error_info(body, 'json')).message
+                   when json_typeof(body::json) not in ('object', 'array')
+                       then 'JSON is not an object or array'
+                   when {_JSONB_PROBLEM.format(text="body")}
+                       then {_JSONB_REASON.format(text="body")}
+               end as reason
+        from _stage
+    ) as checked
+    where reason is not null
+"""
+
+
+def _load_jsonl_staged(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str,
+                       size: int, started: float, careful: bool) -> FileResult:
     bad: list[_Quarantined] = []
-    counts = {"records": 0}
+    counts = {"records": 0, "staged": 0}
 
-    with path.open("rb") as handle:
-        data_ends_with_newline = _ends_with_newline(path)
-
-        def stage_rows() -> Iterator[bytes]:
-            batch: list[bytes] = []
-            previous: tuple[int, bytes] | None = None
-            line_no = 0
-            for raw_line in handle:
-                line_no += 1
-                body = raw_line.rstrip(b"\r\n")
-                if not body.strip():
-                    continue
-                counts["records"] += 1
-                problem = _check_line(body)
-                if problem:
-                    bad.append(_Quarantined(line_no, problem, _raw_text(body)))
-                    continue
-                if previous is not None:
-                    batch.append(_stage_line(previous[0], previous[1], False))
-                previous = (line_no, body)
-                if len(batch) >= COPY_CHUNK_LINES:
-                    yield b"".join(batch)
-                    batch = []
-            if previous is not None:
-                batch.append(_stage_line(previous[0], previous[1], not data_ends_with_newline))
-            if batch:
+    def stage_rows(handle) -> Iterator[bytes]:
+        batch: list[bytes] = []
+        for line_no, raw_line in enumerate(handle, start=1):
+            body = raw_line.rstrip(b"\r\n")
+            if not body.strip():
+                continue
+            counts["records"] += 1
+            problem = _check_line(body)
+            if problem:
+                bad.append(_Quarantined(line_no, problem, _raw_text(body)))
+                continue
+            digest = hashlib.sha256(body).hexdigest().encode()
+            flags = b"t" if b"\\u" in body else b"f"
+            if careful:
+                # Only the last line of a file can lack its newline.
+                flags += b"\tf" if raw_line.endswith(b"\n") else b"\tt"
+            batch.append(b"%d\t\\\\x%s\t%s\t%s\n" % (line_no, digest, _copy_escape(body),
+                                                       flags))
+            counts["staged"] += 1
+            if len(batch) >= COPY_CHUNK_LINES:
                 yield b"".join(batch)
+                batch = []
+        if batch:
+            yield b"".join(batch)
 
-        with conn.cursor() as cur:
-            cur.execute(
-                "create temp table _stage (line_no bigint, record_hash bytea, body text, "
-                "unterminated boolean) on commit drop"
-            )
-            cur.copy_expert("copy _stage from stdin", _IterStream(stage_rows()))
-            # One JSON parse per record to find the bad ones (usually none); the parser's
-            # own message is computed for those only.
-            cur.execute(
-                """
-                insert into raw._quarantine (source, feed, file_name, file_sha256, line_no,
-                                             reason, raw_text)
-                select %(source)s, %(feed)s, %(file)s, %(sha)s, line_no,
-                       case
-                           when unterminated then 'truncated last line (no newline at end '
-                               || 'of file): ' || coalesce(
-                                   (pg_input_error_info(body, 'jsonb')).message,
-                                   'not a JSON object')
-                           when not pg_input_is_valid(body, 'jsonb')
-                               then 'malformed JSON: '
-                                   || (pg_input_error_info(body, 'jsonb')).message
-                           else 'JSON is not an object or array'
-                       end,
-                       left(body, %(limit)s)
-                from _stage
-                where not pg_input_is_valid(body, 'jsonb') or body !~ '^\\s*[\\[{]'
-                returning line_no
-                """,
-                {"source": source.name, "feed": feed.name, "file": rel, "sha": sha,
-                 "limit": QUARANTINE_TEXT_LIMIT},
-            )
-            bad_lines = [row[0] for row in cur.fetchall()]
-            invalid = len(bad_lines)
-            # The second (and last) parse: the cast of the records that passed.
-            cur.execute(
-                f"""
-                insert into {feed.table} (_file_name, _file_sha256, _line_no, _record_hash,
-                                          payload)
-                select distinct on (record_hash) %(file)s, %(sha)s, line_no, record_hash,
-                       body::jsonb
-                from _stage
-                where line_no <> all(%(bad)s::bigint[])
-                order by record_hash, line_no
-                on conflict (_record_hash) do nothing
-                """,
-                {"file": rel, "sha": sha, "bad": bad_lines},
-            )
-            landed = cur.rowcount
-            cur.execute("select count(*) from _stage")
-            staged = cur.fetchone()[0]
+    if careful:
+        stage = "line_no bigint, record_hash bytea, body text, has_escape boolean, " \
+                "unterminated boolean"
+        checks, value = _QUARANTINE_CAREFUL, "body::json"
+    else:
+        stage = "line_no bigint, record_hash bytea, payload json, has_escape boolean"
+        checks, value = _QUARANTINE_FAST, "payload"
+    with conn.cursor() as cur, path.open("rb") as handle:
+        cur.execute(f"create temp table _stage ({stage}) on commit drop")
+        cur.copy_expert("copy _stage from stdin", _IterStream(stage_rows(handle)),
+                        COPY_READ_SIZE)
+        cur.execute(
+            f"""
+            insert into raw._quarantine (source, feed, file_name, file_sha256, line_no, reason,
+                                         raw_text)
+            select %(source)s, %(feed)s, %(file)s, %(sha)s, line_no, reason,
+                   left(raw_text, %(limit)s)
+            from ({checks}) as bad
+            returning line_no
+            """,
+            {"source": source.name, "feed": feed.name, "file": rel, "sha": sha,
+             "limit": QUARANTINE_TEXT_LIMIT},
+        )
+        rejected = [row[0] for row in cur.fetchall()]
+        cur.execute(
+            f"""
+            insert into {feed.table} (_file_name, _file_sha256, _line_no, _record_hash, payload)
+            select %(file)s, %(sha)s, line_no, record_hash, {value}
+            from _stage
+            where line_no <> all(%(bad)s::bigint[])
+            order by line_no
+            on conflict (_record_hash) do nothing
+            """,
+            {"file": rel, "sha": sha, "bad": rejected},
+        )
+        landed = cur.rowcount
     _insert_quarantine(conn, source, feed, rel, sha, bad)
     result = FileResult(
-        source.name, feed.name, rel, STATUS_LOADED,
-        records_in_file=counts["records"], landed=landed, quarantined=invalid + len(bad),
-        duplicates=staged - invalid - landed,
+        source.name, feed.name, rel, STATUS_LOADED, records_in_file=counts["records"],
+        landed=landed, quarantined=len(bad) + len(rejected),
+        duplicates=counts["staged"] - len(rejected) - landed,
     )
     return _record_manifest(conn, result, sha, size, started)
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with path.open("rb") as handle:
-        handle.seek(0, 2)
-        if handle.tell() == 0:
-            return True
-        handle.seek(-1, 2)
-        return handle.read(1) == b"\n"
-
-
-def _stage_line(line_no: int, body: bytes, unterminated: bool) -> bytes:
-    digest = hashlib.sha256(body).hexdigest().encode()
-    return b"%d\t\\\\x%s\t%s\t%s\n" % (line_no, digest, _copy_escape(body),
-                                     b"t" if unterminated else b"f")
 
 
 def _load_csv(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str, size: int,
@@ -488,9 +513,9 @@ def _load_csv(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str, 
         cur.execute(
             f"""
             insert into {feed.table} (_file_name, _file_sha256, _line_no, _record_hash, {collist})
-            select distinct on (record_hash) %(file)s, %(sha)s, line_no, record_hash, {collist}
+            select %(file)s, %(sha)s, line_no, record_hash, {collist}
             from _stage
-            order by record_hash, line_no
+            order by line_no
             on conflict (_record_hash) do nothing
             """,
             {"file": rel, "sha": sha},

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REFERENCE, SMALL, truth
 from tallyhouse.generator import GenerateConfig, generate
 from tallyhouse.sources import FEEDS
+
+from conftest import REFERENCE, SMALL, truth
 
 
 def load_example(relative: str):
@@ -102,7 +103,8 @@ HOTMART_OPTIONAL = frozenset({
 
 
 def test_hotmart_purchase_matches_the_published_webhook(small_landing):
-    example = load_example("hotmart/official_docs_examples/PURCHASE_webhook_2.0.0_docs_example.json")
+    example = load_example(
+        "hotmart/official_docs_examples/PURCHASE_webhook_2.0.0_docs_example.json")
     events = records(small_landing, "hotmart_webhooks")
     subscription = first(events, lambda e: e["event"] == "PURCHASE_APPROVED"
                          and "subscription" in e["data"])

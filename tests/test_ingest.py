@@ -6,9 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import query, truth
 from tallyhouse import ingest
 from tallyhouse.sources import FEEDS, SOURCES, source_by_name
+
+from conftest import query, truth
 
 
 def load(conn, landing: Path) -> list[ingest.SourceResult]:
@@ -179,3 +180,16 @@ def test_csv_feeds_keep_every_column_as_text(conn, small_landing):
                               "and column_name not like '\\_%%'", (feed.name,))
         assert {name for name, _ in columns} == set(feed.columns), feed.name
         assert {kind for _, kind in columns} == {"text"}, feed.name
+
+
+def test_a_record_only_postgresql_rejects_is_quarantined_too(conn, tmp_path):
+    # Valid JSON, but jsonb (used from staging on) cannot store \u0000.
+    (tmp_path / "hotmart").mkdir()
+    (tmp_path / "hotmart" / "hotmart_webhooks_nul.jsonl").write_bytes(
+        b'{"id":"fine"}\n{"id":"nul-escape","x":"a\\u0000b"}\n{"id":"also-fine"}\n')
+    load(conn, tmp_path)
+    assert [r[0] for r in query(conn, "select payload->>'id' from raw.hotmart_webhooks "
+                                      "order by _line_no")] == ["fine", "also-fine"]
+    (line, reason), = query(conn, "select line_no, reason from raw._quarantine")
+    assert line == 2 and reason.startswith("JSON that jsonb cannot hold") \
+        and "Unicode escape" in reason

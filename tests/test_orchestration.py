@@ -9,8 +9,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from conftest import query, truth
 from tallyhouse.sources import FEEDS
+
+from conftest import query, truth
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -241,7 +241,7 @@ class Injector:
                       "card_id": card["id"]},
                      "A refund voucher credited 10.00 more than the refunded PIX payment.",
                      value - txn.refund_amount, "BRL")
-        for txn, total, giftcard_amount in gen.samples.get("split_base", []):
+        for txn, _total, giftcard_amount in gen.samples.get("split_base", []):
             self.add("split_base_includes_giftcard", 6, "pix_split_base", "pix", "pix_payments",
                      {"order_id": txn.txn_id, "payment_id": txn.extra["payment_id"]},
                      "The split was computed on the order total, gift-card part included.",

@@ -18,17 +18,30 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from tallyhouse.generator import render
 from tallyhouse.generator.catalog import (
-    CAMPAIGNS, COMPANY_NAMES, DIGITAL_PRODUCTS, EXTERNAL_VENDORS, PORTFOLIO_VENDOR,
-    REDEMPTION_PRODUCTS, STORE_PRODUCTS, TRAFFIC_SOURCES, UTM_MEDIUMS,
+    CAMPAIGNS,
+    COMPANY_NAMES,
+    DIGITAL_PRODUCTS,
+    EXTERNAL_VENDORS,
+    PORTFOLIO_VENDOR,
+    REDEMPTION_PRODUCTS,
+    STORE_PRODUCTS,
+    TRAFFIC_SOURCES,
+    UTM_MEDIUMS,
 )
 from tallyhouse.generator.model import (
-    EMISSIONS, PAYMENT_METHODS, INTERNATIONAL_METHODS, Txn, build_lifecycle, money_breakdown,
-    rng_uuid, weighted,
+    EMISSIONS,
+    INTERNATIONAL_METHODS,
+    PAYMENT_METHODS,
+    Txn,
+    build_lifecycle,
+    money_breakdown,
+    rng_uuid,
+    weighted,
 )
 from tallyhouse.sources import FEEDS
 
@@ -86,7 +99,7 @@ class Generator:
         self.rng = random.Random(config.seed)
         self.progress = progress or (lambda message: None)
         self.start = datetime(config.start.year, config.start.month, config.start.day,
-                              tzinfo=timezone.utc)
+                              tzinfo=UTC)
         self.end = self.start + timedelta(days=config.days)
         self.files = DailyFiles(
             config.out, {feed.name: feed.columns for feed in FEEDS if feed.fmt == "csv"})

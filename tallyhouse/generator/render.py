@@ -8,8 +8,14 @@ import unicodedata
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from tallyhouse.generator.catalog import CITIES, DIGITAL_PRODUCTS, EMAIL_DOMAINS, FIRST_NAMES, \
-    LAST_NAMES, Product
+from tallyhouse.generator.catalog import (
+    CITIES,
+    DIGITAL_PRODUCTS,
+    EMAIL_DOMAINS,
+    FIRST_NAMES,
+    LAST_NAMES,
+    Product,
+)
 from tallyhouse.generator.model import ALTERNATE_SPELLINGS, EMISSIONS, Txn
 
 BRT = timezone(timedelta(hours=-3))  # America/Sao_Paulo has had no DST since 2019
@@ -29,7 +35,8 @@ def customer(index: int) -> dict:
         "first": first,
         "last": last,
         "name": f"{first} {last}",
-        "email": f"{_ascii(first)}.{_ascii(last)}.{index}@{EMAIL_DOMAINS[index % len(EMAIL_DOMAINS)]}",
+        "email": f"{_ascii(first)}.{_ascii(last)}.{index}"
+                 f"@{EMAIL_DOMAINS[index % len(EMAIL_DOMAINS)]}",
         "document": f"{(index * 7919 + 10_000_000_000) % 100_000_000_000:011d}",
         "phone": f"9{(index * 104729) % 100_000_000:08d}",
         "ddd": str(11 + index % 80),
@@ -137,7 +144,8 @@ def hotmart_purchase(txn: Txn, step: str, at: datetime, event_id: str) -> tuple[
             "full_price": {"value": money(txn.customer_paid), "currency_value": cur},
             "original_offer_price": {"currency_value": cur, "value": money(txn.base_price)},
             "price": {"value": money(txn.offer_price), "currency_value": cur},
-            "offer": {"code": txn.offer_code, **({"coupon_code": txn.coupon} if txn.coupon else {})},
+            "offer": {"code": txn.offer_code,
+                      **({"coupon_code": txn.coupon} if txn.coupon else {})},
             "recurrence_number": txn.subscription["recurrence"] if txn.subscription else 1,
             "subscription_anticipation_purchase": False,
             "checkout_country": {"name": "Brasil", "iso": "BR"},

@@ -5,7 +5,9 @@ import dagster as dg
 
 from orchestration.resources import LandingResource, WarehouseResource
 from tallyhouse.ingest import (
-    STATUS_CHANGED, count_identity_breaks, load_source,
+    STATUS_CHANGED,
+    count_identity_breaks,
+    load_source,
 )
 from tallyhouse.sources import SOURCES, Source
 
