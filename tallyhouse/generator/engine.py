@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import orjson
+
 from tallyhouse.generator import render
 from tallyhouse.generator.catalog import (
     CAMPAIGNS,
@@ -124,8 +126,7 @@ class Generator:
     # ------------------------------------------------------------------ delivery
 
     def _write_json(self, source: str, feed: str, moment: datetime, payload: object) -> None:
-        line = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-        self.files.write_line(source, feed, moment.date(), line)
+        self.files.write_line(source, feed, moment.date(), orjson.dumps(payload) + b"\n")
 
     def deliver(self, source: str, feed: str, payload: object, event_at: datetime,
                 webhook: bool = True) -> bool:
@@ -145,7 +146,7 @@ class Generator:
         delivered = event_at + timedelta(seconds=lag)
         if delivered >= self.end:
             return False
-        line = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        line = orjson.dumps(payload) + b"\n"
         self.files.write_line(source, feed, delivered.date(), line)
         self.truth.records[feed] += 1
         next_day = delivered.date() + timedelta(days=1)
