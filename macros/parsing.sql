@@ -1,0 +1,60 @@
+{#- Small, documented parsing helpers shared by the staging models. -#}
+
+{#- Hotmart sends epoch milliseconds. -#}
+{% macro epoch_ms_to_timestamp(expression) -%}
+    to_timestamp(({{ expression }})::numeric / 1000.0)
+{%- endmacro %}
+
+{#- Kiwify, Eduzz and Braspag send local Brazilian time without a zone. -#}
+{% macro brt_to_timestamp(expression, format=none) -%}
+    {%- if format -%}
+    (to_timestamp(nullif({{ expression }}, ''), '{{ format }}')::timestamp
+        at time zone 'America/Sao_Paulo')
+    {%- else -%}
+    (nullif({{ expression }}, '')::timestamp at time zone 'America/Sao_Paulo')
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Integer cents (Kiwify, Braspag, VTEX orders) to an amount in currency units. -#}
+{% macro cents_to_amount(expression) -%}
+    (({{ expression }})::numeric / 100)::numeric(18, 2)
+{%- endmacro %}
+
+{#- A decimal string or JSON number to money. Empty strings are null. -#}
+{% macro to_money(expression) -%}
+    nullif({{ expression }}, '')::numeric(18, 2)
+{%- endmacro %}
+
+{#- Incremental filter: only raw rows loaded since the last build, with a lookback. -#}
+{% macro loaded_since_last_run(column='_loaded_at') -%}
+    {%- if is_incremental() -%}
+    where {{ column }} > (
+        select coalesce(max(_loaded_at), '-infinity'::timestamptz)
+            - interval '{{ var("lookback_days") }} days'
+        from {{ this }}
+    )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The key of a platform transaction across the marts. -#}
+{% macro transaction_key(platform, platform_transaction_id) -%}
+    md5({{ platform }} || ':' || {{ platform_transaction_id }})
+{%- endmacro %}
+
+{#- A surrogate key from columns (what dbt_utils.generate_surrogate_key does). -#}
+{% macro surrogate_key(columns) -%}
+    md5(concat_ws('|'
+    {%- for column in columns -%}
+        , coalesce(cast({{ column }} as text), '∅')
+    {%- endfor -%}
+    ))
+{%- endmacro %}
+
+{#- Sum of a Hotmart purchase's commissions whose source is one of `sources`. -#}
+{% macro hotmart_commission_sum(data, sources) -%}
+    (
+        select coalesce(sum((c ->> 'value')::numeric(18, 2)), 0)
+        from jsonb_array_elements({{ data }} -> 'commissions') as c
+        where c ->> 'source' in ({{ sources }})
+    )
+{%- endmacro %}

@@ -1,0 +1,151 @@
+-- One row per purchase event of every platform, in one shape. Subscription-only
+-- events (Kiwify subscription_canceled) stay out: they change no transaction status.
+
+{% set event_columns %}
+    record_hash,
+    source_file,
+    source_line,
+    _loaded_at,
+    platform,
+    source_event_id,
+    event_name,
+    event_at,
+    platform_transaction_id,
+    raw_status,
+    raw_payment_method,
+    installments_number,
+    currency_code,
+    base_price,
+    offer_price,
+    customer_paid_amount,
+    platform_fee_amount,
+    coproducer_commission_amount,
+    affiliate_commission_amount,
+    reported_producer_amount,
+    commission_lines,
+    warranty_days,
+    ordered_at,
+    approved_at,
+    warranty_expires_at,
+    customer_email,
+    customer_name,
+    customer_document,
+    platform_product_id,
+    product_name,
+    product_sku,
+    offer_code,
+    coupon_code,
+    is_subscription,
+    platform_subscription_id,
+    plan_id,
+    plan_name,
+    recurrence_number,
+    tracking_source,
+    tracking_sck,
+    utm_source,
+    utm_medium,
+    utm_campaign
+{% endset %}
+
+with
+
+hotmart as (
+    select {{ event_columns }}, null::numeric(18, 2) as refund_amount
+    from {{ ref('stg_hotmart__purchase_events') }}
+),
+
+kiwify as (
+    select {{ event_columns }}, null::numeric(18, 2) as refund_amount
+    from {{ ref('stg_kiwify__order_events') }}
+    where event_name <> 'subscription_canceled'
+),
+
+eduzz as (
+    select {{ event_columns }}, null::numeric(18, 2) as refund_amount
+    from {{ ref('stg_eduzz__invoice_events') }}
+),
+
+pix_orders as (
+    select * from {{ ref('int_pix__orders_latest') }}
+),
+
+pix_payments as (
+    select * from {{ ref('stg_pix__payment_events') }}
+),
+
+pix as (
+    select
+        payments.record_hash,
+        payments.source_file,
+        payments.source_line,
+        payments._loaded_at,
+        payments.platform,
+        payments.source_event_id,
+        payments.event_name,
+        payments.event_at,
+        payments.platform_transaction_id,
+        payments.raw_status,
+        payments.raw_payment_method,
+        1 as installments_number,
+        payments.currency_code,
+        orders.order_total_amount as base_price,
+        orders.order_total_amount as offer_price,
+        orders.order_total_amount as customer_paid_amount,
+        0::numeric(18, 2) as platform_fee_amount,
+        0::numeric(18, 2) as coproducer_commission_amount,
+        coalesce(payments.subordinate_amount, 0) as affiliate_commission_amount,
+        orders.order_total_amount - coalesce(payments.subordinate_amount, 0)
+            as reported_producer_amount,
+        jsonb_build_array(jsonb_build_object(
+            'raw_role', 'master',
+            'amount', orders.order_total_amount - coalesce(payments.subordinate_amount, 0),
+            'currency_code', payments.currency_code, 'participant', 'store'
+        )) || case when payments.has_split then jsonb_build_array(jsonb_build_object(
+            'raw_role', 'subordinate', 'amount', payments.subordinate_amount,
+            'currency_code', payments.currency_code,
+            'participant', payments.subordinate_merchant_id
+        )) else '[]'::jsonb end as commission_lines,
+        7 as warranty_days,
+        payments.ordered_at,
+        payments.approved_at,
+        null::timestamptz as warranty_expires_at,
+        payments.customer_email,
+        payments.customer_name,
+        payments.customer_document,
+        orders.items -> 0 ->> 'productId' as platform_product_id,
+        orders.items -> 0 ->> 'name' as product_name,
+        orders.items -> 0 ->> 'productId' as product_sku,
+        null::text as offer_code,
+        null::text as coupon_code,
+        false as is_subscription,
+        null::text as platform_subscription_id,
+        null::text as plan_id,
+        null::text as plan_name,
+        null::int as recurrence_number,
+        null::text as tracking_source,
+        null::text as tracking_sck,
+        null::text as utm_source,
+        null::text as utm_medium,
+        null::text as utm_campaign,
+        case
+            when payments.raw_status = '11' and payments.voided_amount > 0
+                then payments.voided_amount
+            when payments.raw_status = '11' then payments.pix_amount
+            when payments.raw_status = '2:partial_refund' then payments.voided_amount
+        end as refund_amount
+    from pix_payments as payments
+    left join pix_orders as orders
+        on payments.platform_transaction_id = orders.order_id
+),
+
+unioned as (
+    select * from hotmart
+    union all
+    select * from kiwify
+    union all
+    select * from eduzz
+    union all
+    select * from pix
+)
+
+select * from unioned

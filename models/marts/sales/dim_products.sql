@@ -1,0 +1,31 @@
+-- One product across platforms: the same product name is the same product (each
+-- platform gives it its own id; those ids are kept).
+
+with
+
+transactions as (
+    select * from {{ ref('int_transactions') }}
+),
+
+products as (
+    select
+        md5(lower(trim(product_name))) as product_key,
+        product_sku,
+        product_name,
+        platform,
+        platform_product_id
+    from transactions
+),
+
+final as (
+    select
+        product_key,
+        max(product_sku) as sku,
+        min(product_name) as name,
+        array_agg(distinct platform order by platform) as platforms,
+        jsonb_object_agg(platform, platform_product_id) as platform_product_ids
+    from products
+    group by product_key
+)
+
+select * from final

@@ -1,0 +1,22 @@
+-- Carts left at checkout on every platform, for the funnel analysis of seed 001.
+
+with
+
+carts as (
+    select * from {{ ref('stg_hotmart__cart_abandonments') }}
+    union all
+    select * from {{ ref('stg_kiwify__cart_abandonments') }}
+    union all
+    select * from {{ ref('stg_eduzz__cart_abandonments') }}
+)
+
+select
+    md5(cart_key) as abandoned_checkout_key,
+    platform,
+    source_event_id,
+    abandoned_at,
+    md5(customer_email) as customer_key,
+    md5(lower(trim(product_name))) as product_key,
+    platform_product_id,
+    product_name
+from carts

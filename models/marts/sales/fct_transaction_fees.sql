@@ -1,0 +1,19 @@
+with
+
+transactions as (
+    select * from {{ ref('int_transactions') }}
+),
+
+fees as (
+    select
+        md5(transaction_key || ':platform_fee') as fee_key,
+        transaction_key,
+        platform,
+        'platform_fee' as fee_type,
+        platform_fee_amount as amount,
+        currency_code
+    from transactions
+    where platform_fee_amount <> 0
+)
+
+select * from fees

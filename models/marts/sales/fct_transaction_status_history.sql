@@ -1,0 +1,22 @@
+with
+
+changes as (
+    select * from {{ ref('int_transaction_status_changes') }}
+)
+
+select
+    status_change_key,
+    transaction_key,
+    platform,
+    platform_transaction_id,
+    change_number,
+    status,
+    previous_status,
+    raw_status,
+    changed_at,
+    source_event_id,
+    source_record_hash,
+    event_name,
+    is_valid_transition,
+    is_current
+from changes

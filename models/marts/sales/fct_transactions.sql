@@ -1,0 +1,72 @@
+with
+
+transactions as (
+    select * from {{ ref('int_transactions') }}
+),
+
+as_of as (
+    -- "Now" for the warehouse is its latest event, so a rebuild gives the same marts.
+    select max(last_event_at) as data_as_of from transactions
+),
+
+final as (
+    select
+        transactions.transaction_key,
+        transactions.platform,
+        transactions.platform_transaction_id,
+        transactions.status,
+        transactions.raw_status,
+        transactions.is_sale,
+        transactions.has_been_approved,
+        transactions.payment_method,
+        transactions.raw_payment_method,
+        transactions.payment_type,
+        transactions.installments_number,
+        transactions.currency_code,
+        transactions.base_price,
+        transactions.offer_price,
+        transactions.customer_paid_amount,
+        transactions.platform_fee_amount,
+        transactions.distributable_amount,
+        transactions.partner_commission_amount,
+        transactions.coproducer_commission_amount,
+        transactions.affiliate_commission_amount,
+        transactions.producer_net_amount,
+        transactions.reported_producer_amount,
+        transactions.refunded_amount,
+        transactions.refund_kind,
+        transactions.ordered_at,
+        transactions.ordered_at::date as order_date,
+        transactions.approved_at,
+        transactions.refund_settled_at,
+        transactions.is_subscription,
+        case when transactions.platform_subscription_id is not null then
+            md5(transactions.platform || ':' || transactions.platform_subscription_id)
+        end as subscription_key,
+        transactions.platform_subscription_id,
+        transactions.plan_id,
+        transactions.plan_name,
+        transactions.recurrence_number,
+        transactions.warranty_expires_at,
+        coalesce(transactions.warranty_expires_at > as_of.data_as_of, false)
+            and transactions.is_sale as under_warranty,
+        transactions.tracking_source,
+        transactions.tracking_sck,
+        transactions.utm_source,
+        transactions.utm_medium,
+        transactions.utm_campaign,
+        md5(transactions.customer_email) as customer_key,
+        md5(lower(trim(transactions.product_name)))
+            as product_key,
+        transactions.platform_product_id,
+        transactions.has_been_disputed,
+        transactions.has_invalid_transition,
+        transactions.is_unmapped_status,
+        transactions.is_unmapped_payment_method,
+        transactions.status_changes,
+        transactions.last_event_at
+    from transactions
+    cross join as_of
+)
+
+select * from final

@@ -1,0 +1,21 @@
+with
+
+source as materialized (
+    select
+        _record_hash,
+        payload::jsonb as body
+    from {{ source('eduzz', 'eduzz_webhooks') }}
+    where payload ->> 'type' = 'contract'
+),
+
+renamed as (
+    select
+        encode(_record_hash, 'hex') as record_hash,
+        'eduzz' as platform,
+        body ->> 'recurrence_cod' as platform_subscription_id,
+        body ->> 'recurrence_status' as raw_contract_status,
+        {{ brt_to_timestamp("body ->> 'recurrence_canceled_at'") }} as cancelled_at
+    from source
+)
+
+select * from renamed

@@ -1,0 +1,52 @@
+"""Running dbt against the database in use (profile from the environment)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tallyhouse import db
+from tallyhouse.config import project_root
+
+
+def dbt_env(url: str | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(db.connection_parts(url or db.database_url()).as_env())
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    env["DBT_PROFILES_DIR"] = str(project_root())
+    env["DBT_PROJECT_DIR"] = str(project_root())
+    return env
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def run_dbt(args: list[str], url: str | None = None, capture: bool = False
+            ) -> subprocess.CompletedProcess:
+    return subprocess.run([dbt_executable(), *args], cwd=project_root(), env=dbt_env(url),
+                          capture_output=capture, text=True, check=False)
+
+
+def manifest_path() -> Path:
+    return project_root() / "target" / "manifest.json"
+
+
+def ensure_manifest() -> Path:
+    """dagster-dbt reads target/manifest.json: parse when missing or older than the project."""
+    manifest = manifest_path()
+    root = project_root()
+    sources = [root / "dbt_project.yml", *(p for folder in ("models", "seeds", "macros",
+                                                             "data-tests", "analyses")
+                                            for p in (root / folder).rglob("*") if p.is_file())]
+    newest = max((p.stat().st_mtime for p in sources), default=0)
+    if not manifest.exists() or manifest.stat().st_mtime < newest:
+        done = subprocess.run([dbt_executable(), "parse", "--quiet"], cwd=root,
+                              env=dbt_env("postgresql://postgres@localhost/tallyhouse"),
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"dbt parse failed:\n{done.stdout}\n{done.stderr}")
+    return manifest
