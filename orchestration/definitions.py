@@ -3,6 +3,7 @@
 import dagster as dg
 
 from orchestration.defs.ingest.assets import loader_assets
+from orchestration.defs.transform.assets import dbt_models, dbt_resource
 from orchestration.resources import default_resources
 
 tallyhouse_job = dg.define_asset_job(
@@ -12,7 +13,7 @@ tallyhouse_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[*loader_assets],
+    assets=[*loader_assets, dbt_models],
     jobs=[tallyhouse_job],
-    resources=default_resources(),
+    resources={**default_resources(), "dbt": dbt_resource()},
 )

@@ -1,0 +1,37 @@
+-- Integrity: every purchase record landed in raw is in the unified event stream.
+
+with
+
+raw_counts as (
+    select 'hotmart' as platform, count(*) as records
+    from {{ source('hotmart', 'hotmart_webhooks') }}
+    where
+        payload ->> 'event' like 'PURCHASE\_%'
+        and payload ->> 'event' <> 'PURCHASE_OUT_OF_SHOPPING_CART'
+    union all
+    select 'kiwify', count(*)
+    from {{ source('kiwify', 'kiwify_webhooks') }}
+    where
+        json_typeof(payload) = 'object'
+        and payload ->> 'webhook_event_type' <> 'subscription_canceled'
+    union all
+    select 'eduzz', count(*)
+    from {{ source('eduzz', 'eduzz_webhooks') }}
+    where payload ->> 'type' = 'invoice'
+    union all
+    select 'pix', count(*) from {{ source('pix', 'pix_payments') }}
+),
+
+unified_counts as (
+    select platform, count(*) as records
+    from {{ ref('int_transaction_events_unioned') }}
+    group by platform
+)
+
+select
+    raw_counts.platform,
+    raw_counts.records as raw_records,
+    coalesce(unified_counts.records, 0) as unified_records
+from raw_counts
+left join unified_counts on raw_counts.platform = unified_counts.platform
+where raw_counts.records <> coalesce(unified_counts.records, 0)
