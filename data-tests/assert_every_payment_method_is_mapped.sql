@@ -1,6 +1,6 @@
 -- A raw payment method no seed maps: payment_method is `unknown` in the marts.
 -- Add the value to seeds/payment_method_mapping.csv.
-{{ config(severity='warn') }}
+{{ config(severity='warn', store_failures=true) }}
 
 select
     platform,

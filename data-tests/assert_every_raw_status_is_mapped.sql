@@ -1,6 +1,6 @@
 -- A raw status no seed maps: the transaction shows status `unknown` in the marts.
 -- Add the value to seeds/platform_status_mapping.csv.
-{{ config(severity='warn') }}
+{{ config(severity='warn', store_failures=true) }}
 
 select
     platform,

@@ -1,7 +1,7 @@
 -- What the platform reported per participant adds up to the transaction's figures:
 -- fees = platform_fee_amount, partner lines = partner_commission_amount and the
 -- producer's line = producer_net_amount.
-{{ config(severity='warn') }}
+{{ config(severity='warn', store_failures=true) }}
 
 with
 

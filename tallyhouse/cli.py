@@ -133,6 +133,13 @@ def _print_summary(url: str, since: datetime, result, elapsed: float) -> None:
         rows = cur.fetchall()
         cur.execute("select count(*) from raw._quarantine")
         quarantine_total = cur.fetchone()[0]
+        cur.execute("select table_name from information_schema.tables "
+                    "where table_schema = 'marts' order by table_name")
+        marts = [name for (name,) in cur.fetchall()]
+        mart_rows = []
+        for name in marts:
+            cur.execute(f'select count(*) from marts."{name}"')
+            mart_rows.append((name, cur.fetchone()[0]))
     _say("")
     _say("Loaded this run:")
     if not rows:
@@ -143,6 +150,11 @@ def _print_summary(url: str, since: datetime, result, elapsed: float) -> None:
         for source, files, records, landed, quarantined, duplicates, flagged in rows:
             _say(f"  {source:<12} {files:>6} {records:>10,} {landed:>10,} {quarantined:>11,} "
                  f"{duplicates:>10,} {flagged:>7}")
+    if mart_rows:
+        _say("")
+        _say("Marts (schema marts):")
+        for name, count in mart_rows:
+            _say(f"  {name:<34} {count:>12,} rows")
     failed_checks = [
         evaluation for evaluation in result.get_asset_check_evaluations()
         if not evaluation.passed

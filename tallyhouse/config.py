@@ -1,7 +1,8 @@
-"""Where tallyhouse keeps things: project root, state folder, landing, reports.
+"""Where tallyhouse keeps things: the project (dbt), local state, landing, reports.
 
-Everything is derived from the project root so that every command (CLI, Dagster,
-dbt, dashboards, tests) agrees on paths without extra configuration.
+The project folder holds dbt_project.yml (the repository). Local state — the embedded
+database, Dagster run history — and the default landing and reports folders live in the
+*home*: the project folder, or TALLYHOUSE_HOME when set (tests and second setups use it).
 """
 
 from __future__ import annotations
@@ -14,25 +15,29 @@ HOME_ENV = "TALLYHOUSE_HOME"
 
 
 def project_root() -> Path:
-    """The folder holding dbt_project.yml (the repository), or TALLYHOUSE_HOME."""
-    if os.environ.get(HOME_ENV):
-        return Path(os.environ[HOME_ENV]).resolve()
+    """The folder holding dbt_project.yml: the repository this package sits in."""
     here = Path(__file__).resolve().parent.parent
-    if (here / "dbt_project.yml").exists() or (here / "pyproject.toml").exists():
+    if (here / "dbt_project.yml").exists():
         return here
     return Path.cwd().resolve()
 
 
+def home() -> Path:
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]).resolve()
+    return project_root()
+
+
 def state_dir() -> Path:
     """Local state: embedded database, Dagster run history. Never committed."""
-    path = project_root() / ".tallyhouse"
+    path = home() / ".tallyhouse"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def default_landing_dir() -> Path:
-    return project_root() / "landing"
+    return home() / "landing"
 
 
 def reports_dir() -> Path:
-    return project_root() / "reports"
+    return home() / "reports"

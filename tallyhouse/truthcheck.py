@@ -77,7 +77,7 @@ def differences(cur, landing: Path) -> list[str]:
     for key in sorted(set(expected) | set(actual)):
         want, got = expected.get(key, {}), actual.get(key, {})
         for name in sorted(set(want) | set(got)):
-            if name.startswith(("approved.payment_method", "approved.installment",
+            if name.startswith(("approved.payment_method", "final_approved.", "approved.installment",
                                 "approved.affiliate", "approved.coproducer",
                                 "subscription_transactions", "disputes_won")) \
                     or name.endswith("within_warranty_count"):

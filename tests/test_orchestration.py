@@ -30,24 +30,29 @@ def test_definitions_load_with_a_loader_asset_per_feed():
     assert defs.resolve_job_def("tallyhouse") is not None
 
 
-def _execute(landing: Path, url: str):
+def _execute(landing: Path, url: str, loaders_only: bool = False):
     from orchestration.definitions import defs
+    from orchestration.defs.ingest.assets import loader_assets
     from orchestration.resources import LandingResource, WarehouseResource
 
+    resources = {"warehouse": WarehouseResource(database_url=url),
+                 "landing": LandingResource(path=str(landing))}
     with dg.instance_for_test() as instance:
+        if loaders_only:
+            return dg.materialize(loader_assets, instance=instance, resources=resources,
+                                  raise_on_error=False)
         return defs.resolve_job_def("tallyhouse").execute_in_process(
-            instance=instance, raise_on_error=False,
-            resources={"warehouse": WarehouseResource(database_url=url),
-                       "landing": LandingResource(path=str(landing))},
-        )
+            instance=instance, raise_on_error=False, resources=resources)
 
 
-def test_job_materializes_every_feed_and_checks_pass(database_url, small_landing):
+def test_job_materializes_every_feed_and_mart_and_checks_pass(database_url, small_landing):
     result = _execute(small_landing, database_url)
     assert result.success
     materialized = {m.asset_key.to_user_string()
                     for m in result.get_asset_materialization_events()}
-    assert materialized == {f"{f.source}/{f.name}" for f in FEEDS}
+    assert {f"{f.source}/{f.name}" for f in FEEDS} <= materialized
+    assert {"marts/fct_transactions", "marts/fct_transaction_status_history",
+            "staging/stg_hotmart__purchase_events"} <= materialized
     evaluations = result.get_asset_check_evaluations()
     assert evaluations and all(e.passed for e in evaluations)
     expected = truth(small_landing)["records"]
@@ -56,7 +61,7 @@ def test_job_materializes_every_feed_and_checks_pass(database_url, small_landing
 
 
 def test_job_reports_quarantine_and_lost_rows_as_failed_checks(database_url, anomalies_landing):
-    result = _execute(anomalies_landing, database_url)
+    result = _execute(anomalies_landing, database_url, loaders_only=True)
     assert result.success, "findings do not fail the run"
     failed = {(e.asset_key.to_user_string(), e.check_name)
               for e in result.get_asset_check_evaluations() if not e.passed}
@@ -67,7 +72,7 @@ def test_job_reports_quarantine_and_lost_rows_as_failed_checks(database_url, ano
     # a row lost after loading makes the blocking nothing_lost check fail on the next run
     query(database_url, "delete from raw.pix_orders where ctid in "
                         "(select ctid from raw.pix_orders limit 1)")
-    again = _execute(anomalies_landing, database_url)
+    again = _execute(anomalies_landing, database_url, loaders_only=True)
     lost = [e for e in again.get_asset_check_evaluations()
             if e.check_name == "nothing_lost" and not e.passed]
     assert [e.asset_key.to_user_string() for e in lost] == ["pix/pix_orders"]

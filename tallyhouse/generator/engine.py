@@ -91,6 +91,7 @@ class Truth:
     pix: dict = field(default_factory=_cents_dict)
     records: dict = field(default_factory=_cents_dict)  # distinct records per feed
     customers: set = field(default_factory=set)
+    products: dict = field(default_factory=lambda: defaultdict(_cents_dict))
 
 
 class Generator:
@@ -333,7 +334,13 @@ class Generator:
         t["transactions"] += 1
         self.truth.customers.add(txn.customer)
         final = max(delivered)[2]
+        product = (txn.extra["items"][0][0].name if txn.platform == "pix"
+                   else DIGITAL_PRODUCTS[txn.product_index].name)
+        self.truth.products[product][final] += 1
         t[f"final_status.{final}.count"] += 1
+        if final == "approved":
+            t[f"final_approved.payment_method.{txn.method}.count"] += 1
+            t[f"final_approved.payment_method.{txn.method}.offer_price"] += txn.offer_price
         t[f"final_status.{final}.offer_price"] += txn.offer_price
         statuses = {normalized for _, _, normalized in delivered}
         steps = {step for _, step, _ in delivered}
@@ -990,6 +997,8 @@ class Generator:
             "platform_events": {k: dict(v)
                                 for k, v in sorted(self.truth.platform_events.items())},
             "customers": len(self.truth.customers),
+            "final_status_by_product": {k: dict(sorted(v.items()))
+                                        for k, v in sorted(self.truth.products.items())},
             "points": dict(sorted(self.truth.points.items())) | {
                 "balance_points": sum(c["credits"] - c["confirmed"] for c in self.companies),
                 "accounts": len(self.companies),
