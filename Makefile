@@ -21,8 +21,11 @@ run: $(STAMP)  ## start the database, generate demo extracts if landing/ is empt
 test: $(STAMP)  ## the whole test suite on an embedded PostgreSQL
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+SQL := models data-tests analyses
+
+lint: $(STAMP)  ## ruff for Python, sqlfluff (dbt templater, postgres) for SQL
 	$(BIN)/ruff check tallyhouse orchestration tests
+	$(BIN)/tallyhouse sqlfluff lint $(SQL)
 
 dev: $(STAMP)  ## the Dagster UI on these definitions
 	$(BIN)/tallyhouse dev

@@ -9,8 +9,8 @@ select
         select count(*) from {{ ref('fct_transactions') }} as a
         where
             a.status = (
-                select status_code from {{ ref('transaction_statuses') }}
-                where label_pt = 'Aprovada'
+                select s.status_code from {{ ref('transaction_statuses') }} as s
+                where s.label_pt = 'Aprovada'
             )
             and a.currency_code = t.currency_code
             and a.order_date between '{{ var("analysis_start") }}' and '{{ var("analysis_end") }}'
@@ -18,7 +18,8 @@ select
 from {{ ref('fct_transactions') }} as t
 where
     t.status = (
-        select status_code from {{ ref('transaction_statuses') }} where label_pt = 'Aprovada'
+        select s.status_code from {{ ref('transaction_statuses') }} as s
+        where s.label_pt = 'Aprovada'
     )
     and t.order_date between '{{ var("analysis_start") }}' and '{{ var("analysis_end") }}'
 group by t.payment_method, t.currency_code

@@ -12,7 +12,8 @@ select
 from {{ ref('fct_transactions') }} as t
 where
     t.status = (
-        select status_code from {{ ref('transaction_statuses') }} where label_pt = 'Aprovada'
+        select s.status_code from {{ ref('transaction_statuses') }} as s
+        where s.label_pt = 'Aprovada'
     )
     and t.order_date between '{{ var("analysis_start") }}' and '{{ var("analysis_end") }}'
 group by t.platform, t.currency_code

@@ -10,7 +10,9 @@ transactions as (
 ),
 
 fees as (
-    select transaction_key, sum(amount) as fee_amount
+    select
+        transaction_key,
+        sum(amount) as fee_amount
     from {{ ref('fct_transaction_fees') }}
     group by transaction_key
 ),

@@ -3,27 +3,38 @@
 with
 
 raw_counts as (
-    select 'hotmart' as platform, count(*) as records
+    select
+        'hotmart' as platform,
+        count(*) as records
     from {{ source('hotmart', 'hotmart_webhooks') }}
     where
         payload ->> 'event' like 'PURCHASE\_%'
         and payload ->> 'event' <> 'PURCHASE_OUT_OF_SHOPPING_CART'
     union all
-    select 'kiwify', count(*)
+    select
+        'kiwify' as platform,
+        count(*) as records
     from {{ source('kiwify', 'kiwify_webhooks') }}
     where
         json_typeof(payload) = 'object'
         and payload ->> 'webhook_event_type' <> 'subscription_canceled'
     union all
-    select 'eduzz', count(*)
+    select
+        'eduzz' as platform,
+        count(*) as records
     from {{ source('eduzz', 'eduzz_webhooks') }}
     where payload ->> 'type' = 'invoice'
     union all
-    select 'pix', count(*) from {{ source('pix', 'pix_payments') }}
+    select
+        'pix' as platform,
+        count(*) as records
+    from {{ source('pix', 'pix_payments') }}
 ),
 
 unified_counts as (
-    select platform, count(*) as records
+    select
+        platform,
+        count(*) as records
     from {{ ref('int_transaction_events_unioned') }}
     group by platform
 )

@@ -4,7 +4,11 @@
 with
 
 staged as (
-    select platform, platform_transaction_id, currency_code, offer_price
+    select
+        platform,
+        platform_transaction_id,
+        currency_code,
+        offer_price
     from (
         select
             *,
@@ -18,13 +22,21 @@ staged as (
 ),
 
 staged_totals as (
-    select platform, currency_code, count(*) as transactions, sum(offer_price) as offer_price
+    select
+        platform,
+        currency_code,
+        count(*) as transactions,
+        sum(offer_price) as offer_price
     from staged
     group by platform, currency_code
 ),
 
 mart_totals as (
-    select platform, currency_code, count(*) as transactions, sum(offer_price) as offer_price
+    select
+        platform,
+        currency_code,
+        count(*) as transactions,
+        sum(offer_price) as offer_price
     from {{ ref('fct_transactions') }}
     group by platform, currency_code
 )

@@ -203,6 +203,19 @@ def cmd_db(args: argparse.Namespace) -> int:
     raise AssertionError(action)
 
 
+# ---------------------------------------------------------------------------- sqlfluff
+
+def cmd_sqlfluff(args: argparse.Namespace) -> int:
+    """sqlfluff with the dbt templater, connected to the database in use."""
+    import subprocess
+
+    from tallyhouse.dbt import dbt_env
+
+    executable = Path(sys.executable).parent / "sqlfluff"
+    return subprocess.call([str(executable), *args.sqlfluff_args], cwd=project_root(),
+                           env=dbt_env())
+
+
 # ---------------------------------------------------------------------------- bench
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -265,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workdir", help="where to generate extracts (default: a temp folder)")
     bench.add_argument("--keep", action="store_true", help="keep the generated extracts")
     bench.set_defaults(func=cmd_bench)
+
+    fluff = sub.add_parser("sqlfluff", help="sqlfluff (dbt templater) on the database in use")
+    fluff.add_argument("sqlfluff_args", nargs=argparse.REMAINDER)
+    fluff.set_defaults(func=cmd_sqlfluff)
 
     dev = sub.add_parser("dev", help="open the Dagster UI on these definitions")
     dev.add_argument("--port", type=int, default=3000)

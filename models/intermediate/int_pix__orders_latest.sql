@@ -10,7 +10,7 @@ ranked as (
         *,
         row_number() over (
             partition by order_id
-            order by snapshot_at desc, record_hash
+            order by snapshot_at desc, record_hash asc
         ) as snapshot_rank
     from orders
 ),

@@ -18,15 +18,17 @@ statuses as (
 latest_event as (
     select distinct on (transaction_key) *
     from events
-    order by transaction_key, event_at desc, lifecycle_rank desc, record_hash desc
+    order by transaction_key asc, event_at desc, lifecycle_rank desc, record_hash desc
 ),
 
 lifecycle as (
     select
         transaction_key,
         min(changed_at) filter (where status = 'approved') as first_approved_at,
-        bool_or(status in ('approved', 'complete', 'disputed', 'refunded',
-                           'partially_refunded')) as has_been_approved,
+        bool_or(status in (
+            'approved', 'complete', 'disputed', 'refunded',
+            'partially_refunded'
+        )) as has_been_approved,
         bool_or(status = 'disputed') as has_been_disputed,
         min(changed_at) filter (where status = 'disputed') as disputed_at,
         max(changed_at) filter (where status in ('refunded', 'partially_refunded'))
@@ -57,8 +59,10 @@ final as (
         latest_event.raw_status,
         latest_event.payment_method,
         latest_event.raw_payment_method,
-        case when latest_event.installments_number > 1 then 'INSTALLMENT_PAYMENT'
-            else 'SINGLE_PAYMENT' end as payment_type,
+        case
+            when latest_event.installments_number > 1 then 'INSTALLMENT_PAYMENT'
+            else 'SINGLE_PAYMENT'
+        end as payment_type,
         latest_event.installments_number,
         latest_event.currency_code,
         latest_event.base_price,

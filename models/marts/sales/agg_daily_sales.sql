@@ -25,8 +25,10 @@ final as (
             as commission_amount,
         coalesce(sum(producer_net_amount) filter (where has_been_approved), 0) as net_amount,
         count(*) filter (where refund_kind in ('refund', 'partial_refund')) as refunds,
-        coalesce(sum(refunded_amount) filter (where refund_kind in ('refund',
-                                                                    'partial_refund')), 0)
+        coalesce(sum(refunded_amount) filter (where refund_kind in (
+            'refund',
+            'partial_refund'
+        )), 0)
             as refunded_amount,
         count(*) filter (where refund_kind = 'chargeback') as chargebacks,
         coalesce(sum(refunded_amount) filter (where refund_kind = 'chargeback'), 0)

@@ -29,42 +29,74 @@ eduzz_cancellations as (
 ),
 
 cancellations as (
-    select 'hotmart' as platform, platform_subscription_id, min(cancelled_at) as cancelled_at
+    select
+        'hotmart' as platform,
+        platform_subscription_id,
+        min(cancelled_at) as cancelled_at
     from hotmart_events
     where event_name = 'SUBSCRIPTION_CANCELLATION'
     group by platform_subscription_id
     union all
-    select 'kiwify', platform_subscription_id, cancelled_at from kiwify_cancellations
+    select
+        'kiwify' as platform,
+        platform_subscription_id,
+        cancelled_at
+    from kiwify_cancellations
     union all
-    select 'eduzz', platform_subscription_id, cancelled_at from eduzz_cancellations
+    select
+        'eduzz' as platform,
+        platform_subscription_id,
+        cancelled_at
+    from eduzz_cancellations
 ),
 
 plan_switches as (
-    select platform_subscription_id, count(*) as plan_switches
+    select
+        platform_subscription_id,
+        count(*) as plan_switches
     from hotmart_events
     where event_name = 'SWITCH_PLAN'
     group by platform_subscription_id
 ),
 
+last_paid as (
+    select distinct on (subscription_key)
+        subscription_key,
+        offer_price as last_paid_amount
+    from transactions
+    where has_been_approved
+    order by subscription_key asc, ordered_at desc
+),
+
 charges as (
     select
-        subscription_key,
-        platform,
-        platform_subscription_id,
-        min(ordered_at) as first_charge_at,
-        max(ordered_at) filter (where has_been_approved) as last_paid_charge_at,
+        transactions.subscription_key,
+        transactions.platform,
+        transactions.platform_subscription_id,
+        min(transactions.ordered_at) as first_charge_at,
+        max(transactions.ordered_at) filter (
+            where transactions.has_been_approved
+        ) as last_paid_charge_at,
         count(*) as charges,
-        count(*) filter (where has_been_approved) as paid_charges,
-        (array_agg(transaction_key order by ordered_at))[1] as initial_transaction_key,
-        (array_agg(plan_name order by ordered_at desc))[1] as plan_name,
-        (array_agg(plan_id order by ordered_at desc))[1] as plan_id,
-        (array_agg(customer_key order by ordered_at))[1] as customer_key,
-        (array_agg(currency_code order by ordered_at desc))[1] as currency_code,
-        (array_agg(offer_price order by ordered_at desc)
-            filter (where has_been_approved))[1] as last_paid_amount,
-        bool_or(has_been_approved and ordered_at = ordered_at) as has_paid_charge
+        count(*) filter (where transactions.has_been_approved) as paid_charges,
+        (array_agg(transactions.transaction_key order by transactions.ordered_at))[1]
+            as initial_transaction_key,
+        (array_agg(transactions.plan_name order by transactions.ordered_at desc))[1]
+            as plan_name,
+        (array_agg(transactions.plan_id order by transactions.ordered_at desc))[1]
+            as plan_id,
+        (array_agg(transactions.customer_key order by transactions.ordered_at))[1]
+            as customer_key,
+        (array_agg(transactions.currency_code order by transactions.ordered_at desc))[1]
+            as currency_code,
+        max(last_paid.last_paid_amount) as last_paid_amount,
+        bool_or(transactions.has_been_approved) as has_paid_charge
     from transactions
-    group by subscription_key, platform, platform_subscription_id
+    left join last_paid on transactions.subscription_key = last_paid.subscription_key
+    group by
+        transactions.subscription_key,
+        transactions.platform,
+        transactions.platform_subscription_id
 ),
 
 final as (
@@ -90,7 +122,7 @@ final as (
         charges.currency_code,
         -- monthly plans: the monthly recurring amount is the last paid charge
         case when cancellations.cancelled_at is null then charges.last_paid_amount else 0 end
-            ::numeric(18, 2) as monthly_recurring_amount,
+        ::numeric(18, 2) as monthly_recurring_amount,
         cancellations.cancelled_at as churned_at
     from charges
     left join cancellations

@@ -21,7 +21,8 @@ lines as (
         (line.value ->> 'amount')::numeric(18, 2) as amount,
         coalesce(line.value ->> 'currency_code', transactions.currency_code) as currency_code
     from transactions
-    cross join lateral jsonb_array_elements(transactions.commission_lines)
+    cross join
+        lateral jsonb_array_elements(transactions.commission_lines)
         with ordinality as line (value, position)
 ),
 

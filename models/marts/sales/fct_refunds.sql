@@ -6,10 +6,6 @@ transactions as (
     select * from {{ ref('int_transactions') }}
 ),
 
-pix_orders as (
-    select * from {{ ref('int_pix__orders_latest') }}
-),
-
 refunds as (
     select
         md5(transactions.transaction_key || ':refund') as refund_key,

@@ -40,8 +40,9 @@ final as (
         transactions.approved_at,
         transactions.refund_settled_at,
         transactions.is_subscription,
-        case when transactions.platform_subscription_id is not null then
-            md5(transactions.platform || ':' || transactions.platform_subscription_id)
+        case
+            when transactions.platform_subscription_id is not null then
+                md5(transactions.platform || ':' || transactions.platform_subscription_id)
         end as subscription_key,
         transactions.platform_subscription_id,
         transactions.plan_id,
@@ -49,7 +50,7 @@ final as (
         transactions.recurrence_number,
         transactions.warranty_expires_at,
         coalesce(transactions.warranty_expires_at > as_of.data_as_of, false)
-            and transactions.is_sale as under_warranty,
+        and transactions.is_sale as under_warranty,
         transactions.tracking_source,
         transactions.tracking_sck,
         transactions.utm_source,

@@ -59,15 +59,16 @@ renamed as (
         coalesce({{ to_money("body ->> 'aff_value'") }}, 0) as affiliate_commission_amount,
         {{ to_money("body ->> 'pro_value'") }} as reported_producer_amount,
         (
-            select jsonb_agg(jsonb_build_object(
-                'raw_role', field, 'amount', {{ to_money("body ->> field") }},
-                'currency_code', coalesce(nullif(body ->> 'trans_currency', ''), 'BRL'),
-                'participant', case field
-                    when 'aff_value' then nullif(body ->> 'aff_cod', '')
-                    when 'pro_value' then body ->> 'pro_cod'
-                    else field
-                end
-            ))
+            select
+                jsonb_agg(jsonb_build_object(
+                    'raw_role', field, 'amount', {{ to_money("body ->> field") }},
+                    'currency_code', coalesce(nullif(body ->> 'trans_currency', ''), 'BRL'),
+                    'participant', case field
+                        when 'aff_value' then nullif(body ->> 'aff_cod', '')
+                        when 'pro_value' then body ->> 'pro_cod'
+                        else field
+                    end
+                ))
             from unnest(array['eduzz_value', 'pro_value', 'cop_value', 'aff_value']) as field
             where {{ to_money("body ->> field") }} <> 0
         ) as commission_lines,

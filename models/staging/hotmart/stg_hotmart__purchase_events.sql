@@ -53,10 +53,11 @@ renamed as (
             as affiliate_commission_amount,
         {{ hotmart_commission_sum("purchases.data", "'PRODUCER'") }} as reported_producer_amount,
         (
-            select jsonb_agg(jsonb_build_object(
-                'raw_role', c ->> 'source', 'amount', (c ->> 'value')::numeric(18, 2),
-                'currency_code', c ->> 'currency_value', 'participant', c ->> 'source'
-            ))
+            select
+                jsonb_agg(jsonb_build_object(
+                    'raw_role', c ->> 'source', 'amount', (c ->> 'value')::numeric(18, 2),
+                    'currency_code', c ->> 'currency_value', 'participant', c ->> 'source'
+                ))
             from jsonb_array_elements(purchases.data -> 'commissions') as c
         ) as commission_lines,
         null::int as warranty_days,

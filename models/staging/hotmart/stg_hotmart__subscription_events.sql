@@ -31,12 +31,12 @@ renamed as (
         end as switched_at,
         (
             select p ->> 'id'
-            from jsonb_array_elements(body -> 'data' -> 'plans') as p
+            from jsonb_array_elements(source.body -> 'data' -> 'plans') as p
             where (p ->> 'current')::boolean
         ) as new_plan_id,
         (
             select p ->> 'name'
-            from jsonb_array_elements(body -> 'data' -> 'plans') as p
+            from jsonb_array_elements(source.body -> 'data' -> 'plans') as p
             where (p ->> 'current')::boolean
         ) as new_plan_name
     from source

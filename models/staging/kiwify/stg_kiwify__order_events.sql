@@ -62,12 +62,13 @@ renamed as (
             'amount', {{ cents_to_amount("(orders.money ->> 'kiwify_fee')::bigint") }},
             'currency_code', orders.money ->> 'kiwify_fee_currency', 'participant', 'kiwify'
         )) || coalesce((
-            select jsonb_agg(jsonb_build_object(
-                'raw_role', s ->> 'type',
-                'amount', {{ cents_to_amount("(s ->> 'value')::bigint") }},
-                'currency_code', orders.money ->> 'currency',
-                'participant', coalesce(s ->> 'affiliate_id', s ->> 'id')
-            ))
+            select
+                jsonb_agg(jsonb_build_object(
+                    'raw_role', s ->> 'type',
+                    'amount', {{ cents_to_amount("(s ->> 'value')::bigint") }},
+                    'currency_code', orders.money ->> 'currency',
+                    'participant', coalesce(s ->> 'affiliate_id', s ->> 'id')
+                ))
             from jsonb_array_elements(orders.money -> 'commissioned_stores') as s
         ), '[]'::jsonb) as commission_lines,
         7 as warranty_days,

@@ -23,16 +23,17 @@ renamed as (
         {{ cents_to_amount("(body ->> 'value')::bigint") }} as order_total_amount,
         {{ cents_to_amount(
             "(select coalesce(sum((p ->> 'value')::bigint), 0) "
-            "from jsonb_array_elements(body -> 'payments') as p "
+            "from jsonb_array_elements(source.body -> 'payments') as p "
             "where p ->> 'paymentSystem' = 'GiftCard')") }} as giftcard_amount,
         {{ cents_to_amount(
             "(select coalesce(sum((p ->> 'value')::bigint), 0) "
-            "from jsonb_array_elements(body -> 'payments') as p "
+            "from jsonb_array_elements(source.body -> 'payments') as p "
             "where p ->> 'paymentSystem' = 'PIX')") }} as pix_amount,
         (
             select p ->> 'giftCardId'
-            from jsonb_array_elements(body -> 'payments') as p
+            from jsonb_array_elements(source.body -> 'payments') as p
             where p ->> 'paymentSystem' = 'GiftCard'
+            order by p ->> 'giftCardId'
             limit 1
         ) as giftcard_id,
         body -> 'payments' as payments,
