@@ -11,10 +11,11 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from conftest import query, truth
 from tallyhouse import ingest, truthcheck
 from tallyhouse.config import project_root
 from tallyhouse.dbt import run_dbt
+
+from conftest import query, truth
 
 ROOT = project_root()
 

@@ -236,7 +236,9 @@ class Generator:
         else:
             raw, normalized = method
         installments = 1
-        if normalized == "credit_card" and rng.random() < 0.5 and sub is None:
+        # Eduzz's postback carries no installment count: its sales are shown as paid at once.
+        if normalized == "credit_card" and platform != "eduzz" and rng.random() < 0.5 \
+                and sub is None:
             installments = rng.randrange(2, 13)
         elif normalized == "boleto_installment":
             installments = rng.randrange(2, 7)
