@@ -36,17 +36,14 @@ def manifest_path() -> Path:
 
 
 def ensure_manifest() -> Path:
-    """dagster-dbt reads target/manifest.json: parse when missing or older than the project."""
-    manifest = manifest_path()
-    root = project_root()
-    sources = [root / "dbt_project.yml", *(p for folder in ("models", "seeds", "macros",
-                                                             "data-tests", "analyses")
-                                            for p in (root / folder).rglob("*") if p.is_file())]
-    newest = max((p.stat().st_mtime for p in sources), default=0)
-    if not manifest.exists() or manifest.stat().st_mtime < newest:
-        done = subprocess.run([dbt_executable(), "parse", "--quiet"], cwd=root,
-                              env=dbt_env("postgresql://postgres@localhost/tallyhouse"),
-                              capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"dbt parse failed:\n{done.stdout}\n{done.stderr}")
-    return manifest
+    """dagster-dbt reads target/manifest.json: parse the project so it matches the files.
+
+    Parsing every time (a few seconds) is cheaper than trusting a manifest that a dbt
+    command started before the last edit may have written.
+    """
+    done = subprocess.run([dbt_executable(), "parse", "--quiet"], cwd=project_root(),
+                          env=dbt_env("postgresql://postgres@localhost/tallyhouse"),
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"dbt parse failed:\n{done.stdout}\n{done.stderr}")
+    return manifest_path()

@@ -68,15 +68,6 @@ def test_every_dbt_test_passes_on_clean_data(clean_build):
     assert {uid: r["status"] for uid, r in tests.items() if r["status"] != "pass"} == {}
 
 
-def test_a_platform_with_no_data_builds_empty_marts(clean_build):
-    url, _ = clean_build
-    # every platform has data here; the models must also cope with none: the eduzz
-    # staging model rebuilt from an empty source is empty, not an error
-    rows = query(url, "select count(*) from staging.stg_eduzz__invoice_events "
-                      "where platform_transaction_id is null")
-    assert rows == [(0,)]
-
-
 def test_marts_have_every_documented_column(clean_build):
     url, _ = clean_build
     columns = {name for (name,) in query(
@@ -182,3 +173,73 @@ def test_sales_anomalies_are_flagged_by_their_tests(database_url, anomalies_land
                  "where platform = 'eduzz' and platform_transaction_id = %s",
                  (by_kind["unmapped_status"]["entity"]["platform_transaction_id"],)) == [
         ("unknown",)]
+
+
+MART_SNAPSHOT = """
+select table_name from information_schema.tables
+where table_schema = 'marts' and table_type = 'BASE TABLE' order by table_name
+"""
+
+
+def snapshot_marts(url: str) -> dict[str, str]:
+    """A digest of every mart's content, independent of row order."""
+    digests = {}
+    for (table,) in query(url, MART_SNAPSHOT):
+        digests[table] = query(url, f"select md5(string_agg(md5(t::text), ',' order by "
+                                    f"md5(t::text))) from marts.{table} as t")[0][0]
+    return digests
+
+
+def test_incremental_build_equals_full_refresh(database_url, small_landing, tmp_path):
+    # First half of the days, built; then everything, built incrementally; then a full
+    # refresh of the same data: the marts must be identical.
+    early = tmp_path / "early"
+    for path in small_landing.rglob("*"):
+        if path.is_file() and not path.name.startswith("_"):
+            day = path.stem.rsplit("_", 1)[-1]
+            if day < "2026-05-16":
+                target = early / path.relative_to(small_landing)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(path.read_bytes())
+    build(database_url, early)
+    first = query(database_url, "select count(*) from marts.fct_transactions")[0][0]
+    build(database_url, small_landing)
+    incremental = snapshot_marts(database_url)
+    assert query(database_url, "select count(*) from marts.fct_transactions")[0][0] > first
+    build(database_url, small_landing, "--full-refresh")
+    assert snapshot_marts(database_url) == incremental
+    assert len(incremental) >= 10
+
+
+def test_a_platform_with_no_data_builds_empty_marts(database_url, small_landing, tmp_path):
+    only_hotmart = tmp_path / "landing"
+    (only_hotmart / "hotmart").mkdir(parents=True)
+    for path in (small_landing / "hotmart").iterdir():
+        (only_hotmart / "hotmart" / path.name).write_bytes(path.read_bytes())
+    build(database_url, only_hotmart)
+    assert query(database_url, "select distinct platform from marts.fct_transactions") == [
+        ("hotmart",)]
+    assert query(database_url, "select count(*) from staging.stg_eduzz__invoice_events") == [
+        (0,)]
+
+
+def test_dbt_docs_generate(clean_build):
+    url, _ = clean_build
+    done = run_dbt(["docs", "generate"], url=url, capture=True)
+    assert done.returncode == 0, done.stdout[-2000:]
+    catalog = json.loads((ROOT / "target" / "catalog.json").read_text())
+    assert "model.tallyhouse.fct_transactions" in catalog["nodes"]
+    manifest = json.loads((ROOT / "target" / "manifest.json").read_text())
+    undocumented = [
+        f"{node['name']}.{column}"
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["schema"] == "marts"
+        for column, spec in node["columns"].items() if not spec.get("description")
+    ]
+    assert undocumented == []
+    marts = [node for node in manifest["nodes"].values()
+             if node["resource_type"] == "model" and node["schema"] == "marts"]
+    assert all(node["description"] for node in marts)
+    for node in marts:
+        built = set(catalog["nodes"][node["unique_id"]]["columns"])
+        assert built == set(node["columns"]), f"{node['name']}: documented != built columns"

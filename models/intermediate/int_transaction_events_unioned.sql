@@ -88,17 +88,19 @@ pix as (
         payments.raw_payment_method,
         1 as installments_number,
         payments.currency_code,
-        orders.order_total_amount as base_price,
-        orders.order_total_amount as offer_price,
-        orders.order_total_amount as customer_paid_amount,
+        -- Until the order itself is delivered, the PIX payment is all that is known.
+        coalesce(orders.order_total_amount, payments.pix_amount) as base_price,
+        coalesce(orders.order_total_amount, payments.pix_amount) as offer_price,
+        coalesce(orders.order_total_amount, payments.pix_amount) as customer_paid_amount,
         0::numeric(18, 2) as platform_fee_amount,
         0::numeric(18, 2) as coproducer_commission_amount,
         coalesce(payments.subordinate_amount, 0) as affiliate_commission_amount,
-        orders.order_total_amount - coalesce(payments.subordinate_amount, 0)
-            as reported_producer_amount,
+        coalesce(orders.order_total_amount, payments.pix_amount)
+        - coalesce(payments.subordinate_amount, 0) as reported_producer_amount,
         jsonb_build_array(jsonb_build_object(
             'raw_role', 'master',
-            'amount', orders.order_total_amount - coalesce(payments.subordinate_amount, 0),
+            'amount', coalesce(orders.order_total_amount, payments.pix_amount)
+            - coalesce(payments.subordinate_amount, 0),
             'currency_code', payments.currency_code, 'participant', 'store'
         )) || case when payments.has_split then jsonb_build_array(jsonb_build_object(
             'raw_role', 'subordinate', 'amount', payments.subordinate_amount,
@@ -113,7 +115,7 @@ pix as (
         payments.customer_name,
         payments.customer_document,
         orders.items -> 0 ->> 'productId' as platform_product_id,
-        orders.items -> 0 ->> 'name' as product_name,
+        coalesce(orders.items -> 0 ->> 'name', '(order not delivered yet)') as product_name,
         orders.items -> 0 ->> 'productId' as product_sku,
         null::text as offer_code,
         null::text as coupon_code,

@@ -1,0 +1,103 @@
+-- The history of each subscription: every charge, plan switch and cancellation, in
+-- event-time order.
+
+with
+
+charges as (
+    select
+        subscription_key,
+        platform,
+        platform_subscription_id,
+        ordered_at as event_at,
+        case when has_been_approved then 'charge_paid' else 'charge_failed' end as event_type,
+        transaction_key,
+        recurrence_number,
+        plan_name,
+        offer_price as amount,
+        currency_code
+    from {{ ref('fct_transactions') }}
+    where subscription_key is not null
+),
+
+hotmart as (
+    select
+        md5('hotmart:' || platform_subscription_id) as subscription_key,
+        platform,
+        platform_subscription_id,
+        event_at,
+        case event_name
+            when 'SUBSCRIPTION_CANCELLATION' then 'cancelled'
+            else 'plan_switched'
+        end as event_type,
+        null::text as transaction_key,
+        null::int as recurrence_number,
+        new_plan_name as plan_name,
+        null::numeric(18, 2) as amount,
+        null::text as currency_code
+    from {{ ref('stg_hotmart__subscription_events') }}
+),
+
+kiwify as (
+    select
+        md5('kiwify:' || platform_subscription_id) as subscription_key,
+        platform,
+        platform_subscription_id,
+        event_at,
+        'cancelled' as event_type,
+        null::text as transaction_key,
+        null::int as recurrence_number,
+        plan_name,
+        null::numeric(18, 2) as amount,
+        null::text as currency_code
+    from {{ ref('stg_kiwify__order_events') }}
+    where event_name = 'subscription_canceled'
+),
+
+eduzz as (
+    select
+        md5('eduzz:' || platform_subscription_id) as subscription_key,
+        platform,
+        platform_subscription_id,
+        cancelled_at as event_at,
+        'cancelled' as event_type,
+        null::text as transaction_key,
+        null::int as recurrence_number,
+        null::text as plan_name,
+        null::numeric(18, 2) as amount,
+        null::text as currency_code
+    from {{ ref('stg_eduzz__contract_events') }}
+),
+
+unioned as (
+    select * from charges
+    union all
+    select * from hotmart
+    union all
+    select * from kiwify
+    union all
+    select * from eduzz
+),
+
+final as (
+    select
+        md5(
+            subscription_key || ':' || event_type || ':' || event_at::text || ':'
+            || coalesce(transaction_key, '')
+        ) as subscription_event_key,
+        subscription_key,
+        platform,
+        platform_subscription_id,
+        row_number() over (
+            partition by subscription_key order by event_at, event_type
+        ) as event_number,
+        event_at,
+        event_type,
+        transaction_key,
+        recurrence_number,
+        plan_name,
+        amount,
+        currency_code
+    from unioned
+)
+
+select * from final
