@@ -25,15 +25,26 @@
     nullif({{ expression }}, '')::numeric(18, 2)
 {%- endmacro %}
 
-{#- Incremental filter: only raw rows loaded since the last build, with a lookback. -#}
-{% macro loaded_since_last_run(column='_loaded_at') -%}
-    {%- if is_incremental() -%}
-    where {{ column }} > (
-        select coalesce(max(_loaded_at), '-infinity'::timestamptz)
-            - interval '{{ var("lookback_days") }} days'
-        from {{ this }}
-    )
-    {%- endif -%}
+{#- The raw records of a feed with the payload parsed into jsonb, for a staging model's
+    first (materialized) CTE. `filter` is a condition on the raw row; an incremental model
+    reads only the records loaded since its last build, with a lookback for late events. -#}
+{% macro raw_payloads(relation, filter=none) -%}
+    select
+        _record_hash,
+        _file_name,
+        _line_no,
+        _loaded_at,
+        payload::jsonb as body
+    from {{ relation }}
+    where
+        {{ filter if filter else 'true' }}
+        {%- if is_incremental() %}
+        and _loaded_at > (
+            select coalesce(max(_loaded_at), '-infinity'::timestamptz)
+                - interval '{{ var("lookback_days") }} days'
+            from {{ this }}
+        )
+        {%- endif %}
 {%- endmacro %}
 
 {#- The key of a platform transaction across the marts. -#}

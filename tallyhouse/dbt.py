@@ -41,9 +41,9 @@ def ensure_manifest() -> Path:
     Parsing every time (a few seconds) is cheaper than trusting a manifest that a dbt
     command started before the last edit may have written.
     """
+    # The same connection settings as the build that follows, so dbt can reuse this parse.
     done = subprocess.run([dbt_executable(), "parse", "--quiet"], cwd=project_root(),
-                          env=dbt_env("postgresql://postgres@localhost/tallyhouse"),
-                          capture_output=True, text=True, check=False)
+                          env=dbt_env(), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"dbt parse failed:\n{done.stdout}\n{done.stderr}")
     return manifest_path()

@@ -79,6 +79,40 @@ def landing_copy(small_landing, tmp_path) -> Path:
     return target
 
 
+def build(url: str, landing: Path, *extra: str) -> dict:
+    """Load a landing into the database at url and run dbt build; the run's results."""
+    from tallyhouse import ingest
+    from tallyhouse.config import project_root
+    from tallyhouse.dbt import run_dbt
+
+    conn = psycopg2.connect(url)
+    try:
+        ingest.load_all(conn, landing)
+    finally:
+        conn.close()
+    done = run_dbt(["build", *extra], url=url, capture=True)
+    results = json.loads((project_root() / "target" / "run_results.json").read_text())
+    assert done.returncode == 0, done.stdout[-4000:]
+    return {r["unique_id"]: r for r in results["results"]}
+
+
+@pytest.fixture(scope="session")
+def clean_build(pg_server, small_landing):
+    """The small landing loaded and built once for the module, in its own database."""
+    admin = psycopg2.connect(pg_server.get_uri())
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("drop database if exists marts_clean with (force)")
+        cur.execute("create database marts_clean")
+    url = pg_server.get_uri("marts_clean")
+    results = build(url, small_landing)
+    yield url, results
+    with admin.cursor() as cur:
+        cur.execute("drop database if exists marts_clean with (force)")
+    admin.close()
+
+
+
 def truth(landing: Path) -> dict:
     return json.loads((landing / "_truth.json").read_text())
 

@@ -6,46 +6,16 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg2
-import pytest
 
-from tallyhouse import ingest, truthcheck
+from tallyhouse import truthcheck
 from tallyhouse.config import project_root
 from tallyhouse.dbt import run_dbt
 
-from conftest import query, truth
+from conftest import build, query, truth
 
 ROOT = project_root()
-
-
-def build(url: str, landing: Path, *extra: str) -> dict:
-    conn = psycopg2.connect(url)
-    try:
-        ingest.load_all(conn, landing)
-    finally:
-        conn.close()
-    done = run_dbt(["build", *extra], url=url, capture=True)
-    results = json.loads((ROOT / "target" / "run_results.json").read_text())
-    assert done.returncode == 0, done.stdout[-4000:]
-    return {r["unique_id"]: r for r in results["results"]}
-
-
-@pytest.fixture(scope="module")
-def clean_build(pg_server, small_landing):
-    """The small landing loaded and built once for the module, in its own database."""
-    admin = psycopg2.connect(pg_server.get_uri())
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute("drop database if exists marts_clean with (force)")
-        cur.execute("create database marts_clean")
-    url = pg_server.get_uri("marts_clean")
-    results = build(url, small_landing)
-    yield url, results
-    with admin.cursor() as cur:
-        cur.execute("drop database if exists marts_clean with (force)")
-    admin.close()
 
 
 def test_marts_equal_the_ground_truth_to_the_cent(clean_build, small_landing):

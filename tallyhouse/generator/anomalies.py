@@ -93,6 +93,10 @@ class Injector:
     def _emit(self, source: str, feed: str, payload: dict, at: datetime) -> None:
         self.gen._write_json(source, feed, at, payload)
 
+    def _paid_out(self, txn) -> None:
+        """Extra transactions are settled like any other: only their own break shows."""
+        self.gen._payout_lines(txn)
+
     def money_cases(self) -> None:
         rng = self.gen.rng
         txn = self._txn("hotmart")
@@ -101,6 +105,7 @@ class Injector:
             if commission["source"] == "PRODUCER":
                 commission["value"] = render.money(txn.producer_net + 1000)
         self._emit("hotmart", "hotmart_webhooks", payload, txn.steps[0].at)
+        self._paid_out(txn)
         self.add("commissions_do_not_sum_to_price", 2, "money_formulas", "hotmart",
                  "hotmart_webhooks", {"platform": "hotmart", "platform_transaction_id": txn.txn_id},
                  "Hotmart's PRODUCER commission is 10.00 more than price minus the other "
@@ -112,6 +117,7 @@ class Injector:
         payload["Commissions"]["commissioned_stores"][0]["value"] = str(
             txn.producer_net + 500)
         self._emit("kiwify", "kiwify_webhooks", payload, txn.steps[0].at)
+        self._paid_out(txn)
         self.add("producer_net_mismatch", 2, "money_formulas", "kiwify", "kiwify_webhooks",
                  {"platform": "kiwify", "platform_transaction_id": txn.txn_id},
                  "Kiwify's my_commission is 5.00 more than settlement minus fee minus partner "
@@ -126,6 +132,7 @@ class Injector:
         for step in txn.steps:
             payload, _ = render.hotmart_purchase(txn, step.status, step.at, rng_uuid(rng))
             self._emit("hotmart", "hotmart_webhooks", payload, step.at)
+        self._paid_out(txn)
         self.add("invalid_transition", 3, "status_history", "hotmart", "hotmart_webhooks",
                  {"platform": "hotmart", "platform_transaction_id": txn.txn_id,
                   "from_status": "approved", "to_status": "expired"},
@@ -144,6 +151,7 @@ class Injector:
         txn = self._txn("hotmart", ("BANK_SLIP_FLASH", "unknown"))
         payload, _ = render.hotmart_purchase(txn, "approved", txn.steps[0].at, rng_uuid(rng))
         self._emit("hotmart", "hotmart_webhooks", payload, txn.steps[0].at)
+        self._paid_out(txn)
         self.add("unmapped_payment_method", 3, "payment_method_mapping", "hotmart",
                  "hotmart_webhooks",
                  {"platform": "hotmart", "platform_transaction_id": txn.txn_id,
@@ -197,18 +205,21 @@ class Injector:
         self.add("confirm_above_hold", 5, "points_lifecycle", "loyalty", "loyalty_entries",
                  {"account_id": company["account"], "authorization_id": auth},
                  "Confirmed 1500 points against a 1000-point hold.", points=500)
-        sample = gen.samples.get("confirmed_auth", [])
+        # External redemptions (no portal order), so only the hold itself is broken; the
+        # account is credited first so that its balance stays above zero.
+        sample = gen.samples.get("confirmed_auth_external", [])
         if sample:
             comp, points, resolved, auth_id, order_number = sample[0]
+            gen._entry(comp, "credit", points, resolved + timedelta(minutes=5))
             gen._entry(comp, "confirm", points, resolved + timedelta(minutes=10),
-                       "VND-PORTFOLIO", "portfolio", order_number, auth_id, "")
+                       "VND-EXTERNAL", "external", order_number, auth_id, "")
             self.add("double_confirm", 5, "points_lifecycle", "loyalty", "loyalty_entries",
                      {"account_id": comp["account"], "authorization_id": auth_id},
                      "The same authorization confirmed twice.", points=points)
         if len(sample) > 1:
             comp, points, resolved, auth_id, order_number = sample[1]
             gen._entry(comp, "cancel", points, resolved + timedelta(minutes=20),
-                       "VND-PORTFOLIO", "portfolio", order_number, auth_id, "")
+                       "VND-EXTERNAL", "external", order_number, auth_id, "")
             self.add("cancel_after_confirm", 5, "points_lifecycle", "loyalty", "loyalty_entries",
                      {"account_id": comp["account"], "authorization_id": auth_id},
                      "A cancel after the authorization was confirmed.", points=points)

@@ -112,6 +112,7 @@ class Generator:
         self.subs: list[tuple[datetime, int, dict]] = []
         self.sub_seq = 0
         self.cards: dict[int, dict] = {}  # customer -> gift card
+        self.voucher_holders: list[int] = []
         self.card_seq = 0
         self.products_by_platform = {
             platform: [i for i, p in enumerate(DIGITAL_PRODUCTS) if platform in p.platforms]
@@ -279,6 +280,9 @@ class Generator:
         platform = weighted(self.rng, list(PLATFORM_SHARE))[0]
         cust = self._pick_customer()
         if platform == "pix":
+            # Vouchers bring customers back to the store.
+            if self.voucher_holders and self.rng.random() < 0.25:
+                cust = self.rng.choice(self.voucher_holders)
             self._store_order(at, cust)
             return
         product_index = self.rng.choice(self.products_by_platform[platform])
@@ -317,8 +321,11 @@ class Generator:
                 payload, normalized = render.eduzz_invoice(txn, step.status, step.at)
             else:
                 payload, normalized = render.braspag_payment(txn, step.status, step.at)
-            if self.deliver(platform, feed, payload, step.at):
-                delivered.append((step.at, step.status, normalized))
+            if not self.deliver(platform, feed, payload, step.at):
+                # Not delivered by the end date: neither is anything the platform sends
+                # later about this transaction (no status without the one before it).
+                break
+            delivered.append((step.at, step.status, normalized))
         if platform == "hotmart" and txn.approved_at and self.rng.random() < 0.3:
             access_at = txn.approved_at + timedelta(hours=self.rng.uniform(0.1, 72))
             if self.deliver("hotmart", "hotmart_webhooks",
@@ -399,8 +406,11 @@ class Generator:
         if reversal_at is not None and reversal_at <= eligible:
             return  # refunded before the money was released: never paid out
         payout_day = self._next_payout_date(eligible)
+        eligible_at = eligible
         eligible = txn.platform == "hotmart" and payout_day < self.end.date()
-        if self._take_hook("payout_skip", txn.index, eligible):
+        # A sale left unpaid must be overdue by the end date: released three weeks before.
+        overdue = eligible and eligible_at.date() + timedelta(days=21) < self.end.date()
+        if self._take_hook("payout_skip", txn.index, overdue):
             self.samples["payout_skipped"].append((txn, payout_day, amount))
             return
         reported = amount
@@ -480,8 +490,8 @@ class Generator:
         if rng.random() < 0.06:
             self._cancel_subscription(sub, txn.ordered_at + timedelta(days=rng.uniform(1, 29)))
             return
-        if sub["platform"] == "hotmart" and rng.random() < 0.04:
-            switch_at = txn.ordered_at + timedelta(days=rng.uniform(1, 29))
+        if sub["platform"] == "hotmart" and rng.random() < 0.08:
+            switch_at = txn.ordered_at + timedelta(days=rng.uniform(1, 15))
             old = (sub["plan_id"], sub["plan_name"], sub["plan_key"])
             sub["plan_id"] += 1
             sub["plan_name"] = sub["plan_name"] + " Premium"
@@ -582,8 +592,13 @@ class Generator:
                              currency="BRL")
         card = self.cards.get(cust)
         giftcard_amount = 0
-        if card and card["balance"] > 0 and total > 200 and rng.random() < 0.7:
-            giftcard_amount = min(card["balance"], total - 100)
+        # Only what was credited by now can pay (credits are written when decided, which
+        # may be ahead of this order's time).
+        available = 0
+        if card:
+            available = sum(v for when, v in card["credits"] if when <= at) - card["debited"]
+        if available > 0 and total > 200 and rng.random() < 0.7:
+            giftcard_amount = min(available, total - 100)
         pix_amount = total - giftcard_amount
         txn.extra.update(payment_id=rng_uuid(rng), pix_amount=pix_amount,
                          giftcard_amount=giftcard_amount, items=items)
@@ -700,8 +715,9 @@ class Generator:
             return card
         self.card_seq += 1
         card = {"id": str(10_000 + self.card_seq), "balance": 0, "customer": cust,
-                "code": f"{self.rng.getrandbits(48):012X}"}
+                "code": f"{self.rng.getrandbits(48):012X}", "credits": [], "debited": 0}
         self.cards[cust] = card
+        self.voucher_holders.append(cust)
         buyer = render.customer(cust)
         payload = {
             "id": card["id"],
@@ -748,6 +764,7 @@ class Generator:
                                    txn.extra["payment_id"], f"refund-{txn.extra['payment_id']}",
                                    f"Reembolso do pedido {txn.txn_id} via vale")
         card["balance"] += value
+        card["credits"].append((at, value))
         self.truth.giftcards["credited_amount"] += txn.refund_amount
         self.truth.giftcards["voucher_refunds"] += 1
         self.truth.giftcards["balance_amount"] += txn.refund_amount
@@ -758,6 +775,7 @@ class Generator:
         self._giftcard_transaction(card, "Debit", amount, at, txn.txn_id, None,
                                    f"order-{txn.txn_id}", f"Pagamento do pedido {txn.txn_id}")
         card["balance"] -= amount
+        card["debited"] += amount
         self.truth.giftcards["redeemed_amount"] += amount
         self.truth.giftcards["redemptions"] += 1
         self.truth.giftcards["balance_amount"] -= amount
@@ -808,7 +826,7 @@ class Generator:
         mean = demand / len(self.companies)
         for company in self.companies:
             points = int(mean * self.rng.uniform(0.7, 1.6)) // 100 * 100
-            at = day_start + timedelta(hours=self.rng.uniform(1, 5))
+            at = day_start  # credited at midnight, before the day's redemptions
             company["credits"] += points
             self._entry(company, "credit", points, at)
 
@@ -819,10 +837,10 @@ class Generator:
         rng = self.rng
         orders = int(self.orders_per_day) + (rng.random() < self.orders_per_day % 1)
         for _ in range(orders):
-            self._redemption_order(day_start + timedelta(seconds=rng.uniform(0, 86399)))
+            self._redemption_order(day_start + timedelta(seconds=rng.uniform(1, 86399)))
         externals = int(self.externals_per_day) + (rng.random() < self.externals_per_day % 1)
         for _ in range(externals):
-            self._external_redemption(day_start + timedelta(seconds=rng.uniform(0, 86399)))
+            self._external_redemption(day_start + timedelta(seconds=rng.uniform(1, 86399)))
 
     def _hold_outcome(self, company: dict, points: int, at: datetime, vendor: str, kind: str,
                       order_number: str, external_id: str) -> tuple[str, datetime | None]:
@@ -846,9 +864,9 @@ class Generator:
         company["confirmed"] += points
         self._entry(company, "confirm", points, resolved, vendor, kind, order_number, auth_id,
                     external_id)
-        if len(self.samples["confirmed_auth"]) < 3:
-            self.samples["confirmed_auth"].append((company, points, resolved, auth_id,
-                                                   order_number))
+        kind_key = "confirmed_auth" if order_number else "confirmed_auth_external"
+        if len(self.samples[kind_key]) < 3:
+            self.samples[kind_key].append((company, points, resolved, auth_id, order_number))
         return "confirmed", resolved
 
     def _redemption_order(self, at: datetime) -> None:
@@ -931,7 +949,7 @@ class Generator:
         if not self.cfg.anomalies:
             return
         n = self.cfg.transactions
-        self.anomaly_hooks = {"payout_skip": n // 10, "payout_mismatch": n // 10,
+        self.anomaly_hooks = {"payout_skip": 0, "payout_mismatch": n // 10,
                               "voucher_mismatch": n // 20, "split_base": n // 20,
                               "order_points": 3}
 

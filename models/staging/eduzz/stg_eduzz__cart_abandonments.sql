@@ -1,11 +1,10 @@
 with
 
 source as materialized (
-    select
-        _record_hash,
-        payload::jsonb as body
-    from {{ source('eduzz', 'eduzz_webhooks') }}
-    where payload ->> 'type' = 'abandonment'
+    {{ raw_payloads(
+        source('eduzz', 'eduzz_webhooks'),
+        filter="payload ->> 'type' = 'abandonment'"
+    ) }}
 ),
 
 renamed as (

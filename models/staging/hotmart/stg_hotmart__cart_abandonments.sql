@@ -1,11 +1,10 @@
 with
 
 source as materialized (
-    select
-        _record_hash,
-        payload::jsonb as body
-    from {{ source('hotmart', 'hotmart_webhooks') }}
-    where payload ->> 'event' = 'PURCHASE_OUT_OF_SHOPPING_CART'
+    {{ raw_payloads(
+        source('hotmart', 'hotmart_webhooks'),
+        filter="payload ->> 'event' = 'PURCHASE_OUT_OF_SHOPPING_CART'"
+    ) }}
 ),
 
 renamed as (

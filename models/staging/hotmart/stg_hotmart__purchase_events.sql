@@ -4,14 +4,7 @@
 with
 
 source as materialized (
-    select
-        _record_hash,
-        _file_name,
-        _line_no,
-        _loaded_at,
-        payload::jsonb as body
-    from {{ source('hotmart', 'hotmart_webhooks') }}
-    {{ loaded_since_last_run() }}
+    {{ raw_payloads(source('hotmart', 'hotmart_webhooks')) }}
 ),
 
 purchases as (

@@ -1,12 +1,10 @@
 with
 
 source as materialized (
-    select
-        _record_hash,
-        _loaded_at,
-        payload::jsonb as body
-    from {{ source('hotmart', 'hotmart_webhooks') }}
-    where payload ->> 'event' in ('SUBSCRIPTION_CANCELLATION', 'SWITCH_PLAN')
+    {{ raw_payloads(
+        source('hotmart', 'hotmart_webhooks'),
+        filter="payload ->> 'event' in ('SUBSCRIPTION_CANCELLATION', 'SWITCH_PLAN')"
+    ) }}
 ),
 
 renamed as (

@@ -1,11 +1,10 @@
 with
 
 source as materialized (
-    select
-        _record_hash,
-        payload::jsonb as body
-    from {{ source('kiwify', 'kiwify_webhooks') }}
-    where json_typeof(payload) = 'array'
+    {{ raw_payloads(
+        source('kiwify', 'kiwify_webhooks'),
+        filter="json_typeof(payload) = 'array'"
+    ) }}
 ),
 
 carts as (

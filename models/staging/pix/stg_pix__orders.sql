@@ -4,12 +4,7 @@
 with
 
 source as materialized (
-    select
-        _record_hash,
-        _loaded_at,
-        payload::jsonb as body
-    from {{ source('pix', 'pix_orders') }}
-    {{ loaded_since_last_run() }}
+    {{ raw_payloads(source('pix', 'pix_orders')) }}
 ),
 
 renamed as (

@@ -41,6 +41,8 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                warehouse: WarehouseResource):
     # profiles.yml reads the connection from the environment of the dbt process.
     os.environ.update(db.connection_parts(warehouse.url()).as_env())
+    # dbt's lines go through Dagster's log: no terminal colour codes in them.
+    os.environ.setdefault("DBT_USE_COLORS", "false")
     yield from dbt.cli(["build"], context=context).stream()
 
 

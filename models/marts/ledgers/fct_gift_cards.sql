@@ -1,0 +1,36 @@
+-- One gift card with what was credited, redeemed and is left.
+
+with
+
+cards as (
+    select * from {{ ref('stg_giftcards__cards') }}
+),
+
+ledger as (
+    select
+        card_id,
+        coalesce(sum(amount) filter (where operation = 'Credit'), 0) as credited_amount,
+        coalesce(sum(amount) filter (where operation = 'Debit'), 0) as redeemed_amount,
+        count(*) filter (where operation = 'Credit') as voucher_credits,
+        count(*) filter (where operation = 'Debit') as redemptions,
+        min(balance_after) as lowest_balance_amount
+    from {{ ref('fct_gift_card_ledger') }}
+    group by card_id
+)
+
+select
+    cards.card_id,
+    cards.redemption_code,
+    md5(cards.customer_email) as customer_key,
+    cards.currency_code,
+    cards.issued_at,
+    cards.expires_at,
+    coalesce(ledger.credited_amount, 0) as credited_amount,
+    coalesce(ledger.redeemed_amount, 0) as redeemed_amount,
+    coalesce(ledger.credited_amount, 0) - coalesce(ledger.redeemed_amount, 0)
+        as balance_amount,
+    coalesce(ledger.voucher_credits, 0) as voucher_credits,
+    coalesce(ledger.redemptions, 0) as redemptions,
+    ledger.lowest_balance_amount
+from cards
+left join ledger on cards.card_id = ledger.card_id

@@ -1,0 +1,17 @@
+with
+
+items as (
+    select * from {{ ref('stg_redemptions__items') }}
+)
+
+select
+    item_id,
+    order_number,
+    product_sku,
+    product_name,
+    product_type,
+    quantity,
+    points_per_item,
+    item_points,
+    fulfillment_status
+from items

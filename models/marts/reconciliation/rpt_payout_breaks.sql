@@ -1,0 +1,137 @@
+-- Invariant 4 (platform vs payouts): each sale line pays what the platform reports as the
+-- producer's net (PIX: the master's share of the PIX part); every line is for a known
+-- transaction; an approved sale is paid out once its money is released.
+-- One row per break; empty when the books agree.
+
+with
+
+lines as (
+    select * from {{ ref('fct_payouts') }}
+),
+
+transactions as (
+    select * from {{ ref('fct_transactions') }}
+),
+
+pix_orders as (
+    select * from {{ ref('int_pix__orders_latest') }}
+),
+
+as_of as (
+    select max(payout_date) as last_payout_date from lines
+),
+
+expected_nets as (
+    select
+        transactions.transaction_key,
+        transactions.platform,
+        transactions.platform_transaction_id,
+        transactions.currency_code,
+        transactions.producer_net_amount - coalesce(pix_orders.giftcard_amount, 0)
+            as expected_payout_amount,
+        -- When the platform releases the money: PIX settles on D+2; the marketplaces
+        -- after the guarantee.
+        case
+            when transactions.platform = 'pix'
+                then transactions.approved_at + interval '2 days'
+            else
+                greatest(transactions.warranty_expires_at, transactions.approved_at)
+                + interval '1 day'
+        end as released_at,
+        transactions.refund_settled_at,
+        transactions.refund_kind,
+        transactions.has_been_approved
+    from transactions
+    left join pix_orders
+        on
+            transactions.platform = 'pix'
+            and transactions.platform_transaction_id = pix_orders.order_id
+),
+
+sales as (
+    select
+        transaction_key,
+        sum(amount) as paid_amount,
+        min(payout_id) as payout_id
+    from lines
+    where line_type = 'sale'
+    group by transaction_key
+),
+
+amount_mismatches as (
+    select
+        'payout_amount_mismatch' as check_name,
+        lines.platform,
+        lines.currency_code,
+        lines.payout_id,
+        lines.platform_transaction_id,
+        expected_nets.expected_payout_amount as expected,
+        lines.amount as actual
+    from lines
+    inner join expected_nets on lines.transaction_key = expected_nets.transaction_key
+    where lines.line_type = 'sale' and lines.amount <> expected_nets.expected_payout_amount
+),
+
+unknown_transactions as (
+    select
+        'payout_unknown_transaction' as check_name,
+        platform,
+        currency_code,
+        payout_id,
+        platform_transaction_id,
+        0::numeric(18, 2) as expected,
+        amount as actual
+    from lines
+    where transaction_key is null
+),
+
+unpaid as (
+    select
+        'approved_never_paid' as check_name,
+        expected_nets.platform,
+        expected_nets.currency_code,
+        null::text as payout_id,
+        expected_nets.platform_transaction_id,
+        expected_nets.expected_payout_amount as expected,
+        0::numeric(18, 2) as actual
+    from expected_nets
+    cross join as_of
+    left join sales on expected_nets.transaction_key = sales.transaction_key
+    where
+        expected_nets.has_been_approved
+        and sales.transaction_key is null
+        -- a marketplace refund happens within the guarantee: that money is never paid
+        and not (
+            expected_nets.platform <> 'pix'
+            and coalesce(expected_nets.refund_kind in ('refund', 'partial_refund'), false)
+        )
+        and (
+            expected_nets.refund_settled_at is null
+            or expected_nets.refund_settled_at > expected_nets.released_at
+        )
+        -- released, and two weekly payouts have passed since
+        and expected_nets.released_at::date + 14 < as_of.last_payout_date
+),
+
+breaks as (
+    select * from amount_mismatches
+    union all
+    select * from unknown_transactions
+    union all
+    select * from unpaid
+)
+
+select
+    md5(
+        check_name || ':' || platform || ':' || platform_transaction_id || ':'
+        || coalesce(payout_id, '')
+    ) as break_key,
+    check_name,
+    platform,
+    currency_code,
+    payout_id,
+    platform_transaction_id,
+    expected,
+    actual,
+    actual - expected as difference
+from breaks

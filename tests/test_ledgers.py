@@ -1,0 +1,105 @@
+"""The ledger marts (points, redemptions, gift cards, payouts) equal the generator's truth."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from conftest import build, query, truth
+
+
+def test_points_marts_equal_the_truth(clean_build, small_landing):
+    url, _ = clean_build
+    points = truth(small_landing)["points"]
+    by_type = {entry_type: (count, total) for entry_type, count, total in query(
+        url, "select entry_type, count(*), sum(points) from marts.fct_points_ledger group by 1")}
+    for entry_type in ("credit", "authorize", "confirm", "cancel"):
+        assert by_type[entry_type] == (points[f"{entry_type}.count"],
+                                       points[f"{entry_type}.points"]), entry_type
+    open_holds = query(url, "select count(*), coalesce(sum(authorized_points), 0) "
+                            "from marts.fct_points_authorizations "
+                            "where outcome in ('open', 'expired')")[0]
+    assert open_holds == (points.get("open_holds", 0), points.get("open_hold_points", 0))
+    accounts = query(url, "select count(*), sum(balance_points), min(lowest_balance_points) "
+                          "from marts.dim_points_accounts")[0]
+    assert accounts[:2] == (points["accounts"], points["balance_points"])
+    assert accounts[2] >= 0, "no balance below zero in clean books"
+
+
+def test_redemption_orders_equal_the_truth(clean_build, small_landing):
+    url, _ = clean_build
+    redemptions = truth(small_landing)["redemptions"]
+    for status, count, total in query(url, "select order_status, count(*), sum(total_points) "
+                                           "from marts.fct_redemption_orders group by 1"):
+        assert (count, total) == (redemptions[f"orders.{status}.count"],
+                                  redemptions[f"orders.{status}.points"]), status
+    assert query(url, "select count(*) from marts.fct_redemption_order_items")[0][0] == \
+        redemptions["items.count"]
+    mismatched = query(url, "select order_number from marts.fct_redemption_orders where "
+                            "order_status = 'COMPLETED' and (total_points <> items_points "
+                            "or total_points <> confirmed_debit_points)")
+    assert mismatched == []
+
+
+def test_gift_cards_equal_the_truth(clean_build, small_landing):
+    url, _ = clean_build
+    cards = truth(small_landing)["giftcards"]
+    got = query(url, "select count(*), sum(credited_amount), sum(redeemed_amount), "
+                     "sum(balance_amount), min(lowest_balance_amount) from marts.fct_gift_cards")[0]
+    assert cards.get("cards", 0) > 0, "the small landing has voucher refunds"
+    assert got[:4] == (cards["cards"], Decimal(cards.get("credited_amount", "0")),
+                       Decimal(cards.get("redeemed_amount", "0")),
+                       Decimal(cards.get("balance_amount", "0")))
+    assert got[4] >= 0
+
+
+def test_payouts_equal_the_truth(clean_build, small_landing):
+    url, _ = clean_build
+    expected = truth(small_landing)["payouts"]
+    got = {}
+    for platform, currency, line_type, count, total in query(
+            url, "select platform, currency_code, line_type, count(*), sum(amount) "
+                 "from marts.fct_payouts group by 1, 2, 3"):
+        got[(platform, currency, line_type)] = (count, total)
+    want = {
+        (platform, currency, key.split(".")[0]): (values[key],
+                                                  Decimal(values[key.replace("count", "amount")]))
+        for platform, by_currency in expected.items() for currency, values in by_currency.items()
+        for key in values if key.endswith(".count")
+    }
+    assert got == want
+    assert query(url, "select count(*) from marts.fct_payouts where transaction_key is null") \
+        == [(0,)]
+
+
+def test_each_ledger_anomaly_is_in_its_report_and_nothing_else(database_url, anomalies_landing):
+    build(database_url, anomalies_landing)
+    listed = json.loads((anomalies_landing / "_anomalies.json").read_text())["anomalies"]
+
+    def entity(anomaly: dict) -> str:
+        e = anomaly["entity"]
+        return (e.get("authorization_id") or e.get("order_number") or e.get("order_id")
+                or e.get("card_id") or e.get("platform_transaction_id")
+                or e.get("account_id"))
+
+    expected = {(a["kind"], entity(a)) for a in listed if a["invariant"] in (4, 5, 6)}
+    found = set(query(database_url, "select check_name, entity_id from "
+                                    "marts.rpt_points_breaks"))
+    found |= set(query(database_url, "select check_name, platform_transaction_id from "
+                                     "marts.rpt_payout_breaks"))
+    found |= set(query(database_url, "select check_name, entity_id from "
+                                     "marts.rpt_giftcard_pix_breaks"))
+    assert found == expected
+    # and the amount at stake is the listed one
+    stakes = {(a["kind"], entity(a)): a for a in listed if a["invariant"] in (4, 5, 6)}
+    for check, entity_id, difference in query(
+            database_url, "select check_name, platform_transaction_id, abs(difference) "
+                          "from marts.rpt_payout_breaks"):
+        assert difference == Decimal(stakes[(check, entity_id)]["amount_at_stake"])
+
+
+def test_clean_books_have_no_ledger_breaks(clean_build):
+    url, _ = clean_build
+    for report in ("rpt_points_breaks", "rpt_payout_breaks", "rpt_giftcard_pix_breaks"):
+        assert query(url, f"select check_name, count(*) from marts.{report} group by 1") == [], \
+            report
