@@ -1,11 +1,37 @@
 -- Status changes in event-time order (not arrival order). Repeated reports of the same
 -- status are one change; each change is checked against the allowed transitions.
+-- Incremental: the history of every transaction with an event loaded since the last
+-- build (less the lookback) is computed again, whole, and replaces the old one.
+{{ config(materialized='incremental', unique_key='transaction_key',
+          incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
 
 with
 
-events as (
+all_events as (
     select * from {{ ref('int_transaction_events_mapped') }}
 ),
+
+{% if is_incremental() %}
+touched as (
+    select distinct transaction_key
+    from all_events
+    where _loaded_at > (
+        select coalesce(max(last_loaded_at), '-infinity'::timestamptz)
+            - interval '{{ var("lookback_days") }} days'
+        from {{ this }}
+    )
+),
+
+events as (
+    select all_events.*
+    from all_events
+    inner join touched on all_events.transaction_key = touched.transaction_key
+),
+{% else %}
+events as (
+    select * from all_events
+),
+{% endif %}
 
 transitions as (
     select * from {{ ref('transaction_status_transitions') }}
@@ -24,7 +50,8 @@ ordered as (
         record_hash,
         event_name,
         lag(status) over event_order as reported_previous_status,
-        row_number() over event_order as event_sequence
+        row_number() over event_order as event_sequence,
+        max(_loaded_at) over (partition by transaction_key) as last_loaded_at
     from events
     window event_order as (
         partition by transaction_key
@@ -74,5 +101,6 @@ select
     source_event_id,
     record_hash as source_record_hash,
     event_name,
-    is_valid_transition
+    is_valid_transition,
+    last_loaded_at
 from checked

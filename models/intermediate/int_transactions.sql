@@ -1,15 +1,48 @@
 -- One row per platform transaction: its attributes from the latest event (by event
 -- time), its current status, when it was first approved and what was refunded.
 
+-- Incremental like the status history: transactions with an event loaded since the
+-- last build (less the lookback) are computed again and replace their old row.
+{{ config(materialized='incremental', unique_key='transaction_key',
+          incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
+
 with
 
-events as (
+all_events as (
     select * from {{ ref('int_transaction_events_mapped') }}
+),
+
+{% if is_incremental() %}
+touched as (
+    select distinct transaction_key
+    from all_events
+    where _loaded_at > (
+        select coalesce(max(last_loaded_at), '-infinity'::timestamptz)
+            - interval '{{ var("lookback_days") }} days'
+        from {{ this }}
+    )
+),
+
+events as (
+    select all_events.*
+    from all_events
+    inner join touched on all_events.transaction_key = touched.transaction_key
+),
+
+changes as (
+    select status_changes.*
+    from {{ ref('int_transaction_status_changes') }} as status_changes
+    inner join touched on status_changes.transaction_key = touched.transaction_key
+),
+{% else %}
+events as (
+    select * from all_events
 ),
 
 changes as (
     select * from {{ ref('int_transaction_status_changes') }}
 ),
+{% endif %}
 
 statuses as (
     select * from {{ ref('transaction_statuses') }}
@@ -34,7 +67,8 @@ lifecycle as (
         max(changed_at) filter (where status in ('refunded', 'partially_refunded'))
             as refunded_at,
         bool_or(not is_valid_transition) as has_invalid_transition,
-        count(*) as status_changes
+        count(*) as status_changes,
+        max(last_loaded_at) as last_loaded_at
     from changes
     group by transaction_key
 ),
@@ -119,7 +153,8 @@ final as (
         latest_event.coupon_code,
         latest_event.event_at as last_event_at,
         latest_event.is_unmapped_status,
-        latest_event.is_unmapped_payment_method
+        latest_event.is_unmapped_payment_method,
+        lifecycle.last_loaded_at
     from latest_event
     left join lifecycle on latest_event.transaction_key = lifecycle.transaction_key
     left join refunds on latest_event.transaction_key = refunds.transaction_key
