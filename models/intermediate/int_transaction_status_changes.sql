@@ -12,21 +12,22 @@ all_events as (
 ),
 
 {% if is_incremental() %}
-touched as (
-    select distinct transaction_key
-    from all_events
-    where _loaded_at > (
-        select coalesce(max(last_loaded_at), '-infinity'::timestamptz)
-            - interval '{{ var("lookback_days") }} days'
-        from {{ this }}
-    )
-),
+    touched as (
+        select distinct transaction_key
+        from all_events
+        where _loaded_at > (
+            select
+                coalesce(max(previous.last_loaded_at), '-infinity'::timestamptz)
+                - interval '{{ var("lookback_days") }} days'
+            from {{ this }} as previous
+        )
+    ),
 
-events as (
-    select all_events.*
-    from all_events
-    inner join touched on all_events.transaction_key = touched.transaction_key
-),
+    events as (
+        select all_events.*
+        from all_events
+        inner join touched on all_events.transaction_key = touched.transaction_key
+    ),
 {% else %}
 events as (
     select * from all_events
