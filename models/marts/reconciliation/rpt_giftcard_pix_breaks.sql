@@ -44,6 +44,13 @@ voucher_mismatches as (
     where
         ledger.movement_type = 'voucher_credit'
         and ledger.amount is distinct from refunded_payments.refunded_amount
+        -- the gateway's status 11 may still be on its way: a voucher without it is a
+        -- break once it is three days old
+        and (
+            refunded_payments.payment_id is not null
+            or ledger.occurred_at < (select max(l.occurred_at) from ledger as l)
+            - interval '3 days'
+        )
 ),
 
 refunded_twice as (
