@@ -103,3 +103,19 @@ def test_clean_books_have_no_ledger_breaks(clean_build):
     for report in ("rpt_points_breaks", "rpt_payout_breaks", "rpt_giftcard_pix_breaks"):
         assert query(url, f"select check_name, count(*) from marts.{report} group by 1") == [], \
             report
+
+
+def test_pix_refunds_carry_the_method_taken(clean_build, small_landing):
+    url, _ = clean_build
+    pix = truth(small_landing)["pix"]
+    got = dict(((method, (count, total)) for method, count, total in query(
+        url, "select method, count(*), sum(amount) from marts.fct_refunds "
+             "where platform = 'pix' group by 1")))
+    assert got.get("gift_card_voucher", (0, 0)) == (
+        pix.get("refund.voucher.count", 0), Decimal(pix.get("refund.voucher.amount", "0")))
+    assert got.get("pix_devolution", (0, 0)) == (
+        pix.get("refund.direct.count", 0), Decimal(pix.get("refund.direct.amount", "0")))
+    recommended = {r for (r,) in query(url, "select distinct recommended_method from "
+                                            "marts.fct_refunds where platform = 'pix'")}
+    assert recommended and recommended <= {"gift_card_voucher", "pix_devolution",
+                                           "gift_card_voucher_or_pix_devolution"}

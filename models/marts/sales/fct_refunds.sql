@@ -1,9 +1,32 @@
--- One row per refund, partial refund or chargeback of a platform transaction.
+-- One row per refund, partial refund or chargeback of a platform transaction. For the
+-- own store's PIX refunds: the method taken (direct PIX devolution or gift-card voucher)
+-- and, beside it, the option seed 004's decision matrix recommends.
 
 with
 
 transactions as (
     select * from {{ ref('int_transactions') }}
+),
+
+vouchers as (
+    select
+        order_id,
+        sum(amount) as voucher_amount
+    from {{ ref('fct_gift_card_ledger') }}
+    where movement_type = 'voucher_credit'
+    group by order_id
+),
+
+pix_orders as (
+    select * from {{ ref('int_pix__orders_latest') }}
+),
+
+splits as (
+    select
+        platform_transaction_id as order_id,
+        bool_or(has_split) as has_split
+    from {{ ref('stg_pix__payment_events') }}
+    group by platform_transaction_id
 ),
 
 refunds as (
@@ -15,15 +38,41 @@ refunds as (
         transactions.refund_kind as kind,
         case
             when transactions.refund_kind = 'chargeback' then 'chargeback'
+            when vouchers.order_id is not null then 'gift_card_voucher'
             when transactions.platform = 'pix' then 'pix_devolution'
             else 'original_payment'
         end as method,
+        -- Seed 004: the split already settled (D+2) or the order delivered → voucher;
+        -- shipped, not delivered → either; not shipped → direct devolution. The request
+        -- time is not in the extracts: the settlement time stands for it.
+        case
+            when transactions.platform <> 'pix' then null
+            when
+                splits.has_split
+                and transactions.refund_settled_at >= transactions.approved_at
+                + interval '2 days'
+                then 'gift_card_voucher'
+            when transactions.refund_settled_at >= pix_orders.delivered_at
+                then 'gift_card_voucher'
+            when transactions.refund_settled_at >= pix_orders.shipped_at
+                then 'gift_card_voucher_or_pix_devolution'
+            else 'pix_devolution'
+        end as recommended_method,
         transactions.refunded_amount as amount,
         transactions.currency_code,
         coalesce(transactions.disputed_at, transactions.refund_settled_at) as requested_at,
         transactions.refund_settled_at as settled_at,
         transactions.refund_settled_at <= transactions.warranty_expires_at as within_warranty
     from transactions
+    left join vouchers on transactions.platform_transaction_id = vouchers.order_id
+    left join pix_orders
+        on
+            transactions.platform = 'pix'
+            and transactions.platform_transaction_id = pix_orders.order_id
+    left join splits
+        on
+            transactions.platform = 'pix'
+            and transactions.platform_transaction_id = splits.order_id
     where transactions.refund_kind is not null
 )
 
