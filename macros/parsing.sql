@@ -69,3 +69,20 @@
         where c ->> 'source' in ({{ sources }})
     )
 {%- endmacro %}
+
+{#- Transactions with an event loaded since the model's last build (less the lookback), for
+    incremental models keyed on transaction_key. A table built before it recorded
+    last_loaded_at is recomputed whole. -#}
+{% macro touched_transactions(events) -%}
+    {%- set built = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    select distinct transaction_key
+    from {{ events }}
+    {%- if 'last_loaded_at' in built %}
+    where _loaded_at > (
+        select
+            coalesce(max(previous.last_loaded_at), '-infinity'::timestamptz)
+            - interval '{{ var("lookback_days") }} days'
+        from {{ this }} as previous
+    )
+    {%- endif %}
+{%- endmacro %}

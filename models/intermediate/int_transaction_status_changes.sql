@@ -13,14 +13,7 @@ all_events as (
 
 {% if is_incremental() %}
     touched as (
-        select distinct transaction_key
-        from all_events
-        where _loaded_at > (
-            select
-                coalesce(max(previous.last_loaded_at), '-infinity'::timestamptz)
-                - interval '{{ var("lookback_days") }} days'
-            from {{ this }} as previous
-        )
+        {{ touched_transactions('all_events') }}
     ),
 
     events as (
