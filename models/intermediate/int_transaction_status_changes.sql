@@ -22,9 +22,9 @@ all_events as (
         inner join touched on all_events.transaction_key = touched.transaction_key
     ),
 {% else %}
-events as (
-    select * from all_events
-),
+    events as (
+        select * from all_events
+    ),
 {% endif %}
 
 transitions as (

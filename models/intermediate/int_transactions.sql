@@ -29,13 +29,13 @@ all_events as (
         inner join touched on status_changes.transaction_key = touched.transaction_key
     ),
 {% else %}
-events as (
-    select * from all_events
-),
+    events as (
+        select * from all_events
+    ),
 
-changes as (
-    select * from {{ ref('int_transaction_status_changes') }}
-),
+    changes as (
+        select * from {{ ref('int_transaction_status_changes') }}
+    ),
 {% endif %}
 
 statuses as (
