@@ -142,9 +142,6 @@ class SourceResult:
     def new_files(self, feed: str | None = None) -> list[FileResult]:
         return [f for f in self.files if not f.skipped and (feed is None or f.feed == feed)]
 
-    def flagged(self) -> list[FileResult]:
-        return [f for f in self.new_files() if f.status in (STATUS_CHANGED, STATUS_REJECTED)]
-
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()

@@ -9,7 +9,6 @@ hooks) because they must alter a record the platform sends anyway.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 from tallyhouse.generator import render
@@ -276,7 +275,3 @@ class Injector:
             self.add("giftcard_negative_balance", 6, "giftcard_balance", "giftcards",
                      "giftcard_transactions", {"card_id": card["id"]},
                      "A debit 25.00 above the card's balance.", 2500, "BRL")
-
-
-def read_anomalies(path) -> list[dict]:
-    return json.loads(path.read_text())["anomalies"]

@@ -441,8 +441,6 @@ class Generator:
         p[f"{line_type}.amount"] += clean_amount if clean_amount is not None else amount
         p["lines"] += 1
         p["amount"] += clean_amount if clean_amount is not None else amount
-        if line_type == "sale" and len(self.samples["paid_txn"]) < 5:
-            self.samples["paid_txn"].append((txn.platform, txn.txn_id, txn.currency, payout_id))
 
     # ------------------------------------------------------------------ subscriptions
 
