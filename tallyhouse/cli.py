@@ -162,18 +162,20 @@ def _print_summary(url: str, since: datetime, result, elapsed: float) -> None:
         _say("Marts (schema marts):")
         for name, count in mart_rows:
             _say(f"  {name:<34} {count:>12,} rows")
-    failed_checks = [
-        evaluation for evaluation in result.get_asset_check_evaluations()
-        if not evaluation.passed
-    ]
+    failed_checks: dict[tuple[str, str], list[str]] = {}
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            failed_checks.setdefault((evaluation.severity.value, evaluation.check_name),
+                                     []).append(evaluation.asset_key.to_user_string())
     _say("")
     if failed_checks:
         _say("Checks that did not pass:")
-        for evaluation in failed_checks:
-            key = evaluation.asset_key.to_user_string()
-            _say(f"  [{evaluation.severity.value}] {key} {evaluation.check_name}")
+        for (severity, name), keys in sorted(failed_checks.items()):
+            where = keys[0] if len(keys) == 1 else f"{keys[0]} and {len(keys) - 1} more"
+            _say(f"  [{severity}] {name} on {where}")
     else:
         _say("All checks passed.")
+    _print_reconciliation(url, result)
     status = "succeeded" if result.success else "FAILED"
     _say("")
     _say(f"Run {result.run_id[:8]} {status} in {elapsed:.1f}s.")
@@ -181,6 +183,44 @@ def _print_summary(url: str, since: datetime, result, elapsed: float) -> None:
          "(file, line, reason, raw text)")
     _say("  Inspect:    tallyhouse db psql   (tables raw.*, raw._manifest, raw._quarantine)")
     _say(f"  Run history: {state_dir() / 'dagster'}  (tallyhouse dev opens the Dagster UI)")
+
+
+def _print_reconciliation(url: str, result) -> None:
+    from tallyhouse.money import format_amount
+    from tallyhouse.reconciliation.report import run_folder
+
+    with db.cursor(url) as cur:
+        cur.execute("select to_regclass('marts.rpt_reconciliation_summary') is not null")
+        if not cur.fetchone()[0]:
+            _say("")
+            _say("Reconciliation: the checks did not run (see the errors above).")
+            return
+        cur.execute("select count(*), count(*) filter (where not passed), "
+                    "coalesce(sum(break_count), 0), max(run_at), "
+                    "string_agg(check_name, ', ') filter (where not passed and "
+                    "severity = 'ERROR') from marts.rpt_reconciliation_summary "
+                    "where run_id = %s", (result.run_id,))
+        checks, failed, breaks, run_at, structural = cur.fetchone()
+        cur.execute("select coalesce(currency_code, unit), sum(amount_at_stake) "
+                    "from marts.rpt_reconciliation_breaks where run_id = %s and "
+                    "amount_at_stake is not null group by 1 order by 1", (result.run_id,))
+        stakes = ", ".join(format_amount(v, u) for u, v in cur.fetchall())
+    _say("")
+    if not checks:
+        _say("Reconciliation: the checks did not run (see the errors above).")
+        return
+    _say(f"Reconciliation: {checks} checks, {failed} with breaks, {breaks:,} breaks found"
+         + (f" (at stake: {stakes})" if stakes else "") + ".")
+    report = run_folder(run_at) / "reconciliation.html"
+    written = any(event.asset_key is not None and event.asset_key.path[-1] ==
+                  "reconciliation_report" for event in result.get_asset_materialization_events())
+    if written:
+        _say(f"  Report:     {report}")
+        _say(f"  Breaks:     {report.with_name('breaks.csv')}  "
+             "(and table marts.rpt_reconciliation_breaks)")
+    else:
+        _say(f"  Report NOT written: structural check(s) failed: {structural or 'see above'}."
+             " Their rows are in marts.rpt_reconciliation_breaks; fix and run again.")
 
 
 # ---------------------------------------------------------------------------- db

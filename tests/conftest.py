@@ -134,3 +134,26 @@ def query(url_or_conn, sql: str, params: tuple = ()) -> list[tuple]:
 
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path, monkeypatch):
+    """Reports and Dagster history of a test go to its own folder, not the checkout's."""
+    monkeypatch.setenv("TALLYHOUSE_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def clean_copy(pg_server, clean_build) -> str:
+    """A private copy of the clean build that a test may break."""
+    name = f"c_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(pg_server.get_uri())
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        # a template must have no other session (pools of earlier tests may keep one)
+        cur.execute("select pg_terminate_backend(pid) from pg_stat_activity "
+                    "where datname = 'marts_clean' and pid <> pg_backend_pid()")
+        cur.execute(f"create database {name} template marts_clean")
+    yield pg_server.get_uri(name)
+    with admin.cursor() as cur:
+        cur.execute(f"drop database if exists {name} with (force)")
+    admin.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from tallyhouse.reconciliation.checks import CHECKS
 from tallyhouse.sources import FEEDS
 
 from conftest import query, truth
@@ -27,7 +28,61 @@ def test_definitions_load_with_a_loader_asset_per_feed():
               for c in defs.resolve_asset_graph().asset_check_keys}
     for feed in FEEDS:
         assert (f"{feed.source}/{feed.name}", "nothing_lost") in checks
+        assert (f"{feed.source}/{feed.name}", "files_reconcile") in checks
+    assert ("marts/rpt_payout_breaks", "payouts_match_platform") in checks
+    assert ("intermediate/int_transaction_events_mapped", "status_mapping") in checks
     assert defs.resolve_job_def("tallyhouse") is not None
+    schedule = defs.resolve_schedule_def("daily_reconciliation")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == (
+        "0 6 * * *", "America/Sao_Paulo")
+    assert schedule.job_name == "tallyhouse"
+
+
+def test_schedule_asks_for_a_run_every_morning():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from orchestration.definitions import defs
+
+    schedule = defs.resolve_schedule_def("daily_reconciliation")
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 11, 24, 6, tzinfo=ZoneInfo(
+                "America/Sao_Paulo")))
+        data = schedule.evaluate_tick(context)
+    assert len(data.run_requests) == 1
+    assert data.run_requests[0].tags["trigger"] == "schedule"
+
+
+def test_sensor_starts_a_run_only_for_files_never_loaded(database_url, landing_copy):
+    import psycopg2
+
+    from orchestration.defs.schedules.triggers import new_landing_files
+    from orchestration.resources import LandingResource, WarehouseResource
+    from tallyhouse import ingest
+
+    resources = {"warehouse": WarehouseResource(database_url=database_url),
+                 "landing": LandingResource(path=str(landing_copy))}
+
+    def tick():
+        with dg.build_sensor_context(resources=resources) as context:
+            return new_landing_files(context)
+
+    first = tick()
+    assert isinstance(first, dg.RunRequest) and int(first.tags["new_files"]) > 10
+    assert tick().run_key == first.run_key, "the same new files start one run, not two"
+    conn = psycopg2.connect(database_url)
+    try:
+        ingest.load_all(conn, landing_copy)
+    finally:
+        conn.close()
+    assert isinstance(tick(), dg.SkipReason)
+    first_day = sorted((landing_copy / "pix").glob("pix_orders_*.jsonl"))[0]
+    (landing_copy / "pix" / "pix_orders_2099-01-01.jsonl").write_text(
+        first_day.read_text().splitlines()[0] + "\n")
+    late = tick()
+    assert isinstance(late, dg.RunRequest) and late.tags["new_files"] == "1"
 
 
 def _execute(landing: Path, url: str, loaders_only: bool = False):
@@ -55,6 +110,12 @@ def test_job_materializes_every_feed_and_mart_and_checks_pass(database_url, smal
             "staging/stg_hotmart__purchase_events"} <= materialized
     evaluations = result.get_asset_check_evaluations()
     assert evaluations and all(e.passed for e in evaluations)
+    assert "reconciliation_checks" in {e.step_key for e in result.all_events if e.step_key}
+    # the whole job through Dagster writes the reconciliation report
+    assert "reports/reconciliation_report" in materialized
+    [report] = (Path(os.environ["TALLYHOUSE_HOME"]) / "reports").glob("*/reconciliation.html")
+    assert "checks passed: the books agree" in report.read_text()
+    assert (report.parent / "breaks.csv").exists() and (report.parent / "data_docs").is_dir()
     expected = truth(small_landing)["records"]
     assert query(database_url, "select count(*) from raw.hotmart_webhooks")[0][0] == \
         expected["hotmart_webhooks"]
@@ -65,10 +126,7 @@ def test_job_reports_quarantine_and_lost_rows_as_failed_checks(database_url, ano
     assert result.success, "findings do not fail the run"
     failed = {(e.asset_key.to_user_string(), e.check_name)
               for e in result.get_asset_check_evaluations() if not e.passed}
-    assert failed == {("hotmart/hotmart_webhooks", "nothing_quarantined"),
-                      ("eduzz/eduzz_webhooks", "nothing_quarantined"),
-                      ("kiwify/kiwify_webhooks", "nothing_quarantined"),
-                      ("loyalty/loyalty_entries", "nothing_quarantined")}
+    assert failed == set(), "quarantined records are kept, not lost"
     # a row lost after loading makes the blocking nothing_lost check fail on the next run
     query(database_url, "delete from raw.pix_orders where ctid in "
                         "(select ctid from raw.pix_orders limit 1)")
@@ -92,6 +150,10 @@ def test_tallyhouse_run_loads_and_summarizes(database_url, small_landing, tmp_pa
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Loaded this run:" in done.stdout
     assert "All checks passed." in done.stdout
+    assert f"Reconciliation: {len(CHECKS)} checks, 0 with breaks, 0 breaks found." in done.stdout
+    report = Path(next(line for line in done.stdout.splitlines()
+                       if line.strip().startswith("Report:")).split("Report:")[1].strip())
+    assert report.exists() and report.is_relative_to(tmp_path)
     hotmart = next(line for line in done.stdout.splitlines() if line.strip().startswith("hotmart"))
     landed = int(hotmart.split()[3].replace(",", ""))
     assert landed == truth(small_landing)["records"]["hotmart_webhooks"]

@@ -55,15 +55,15 @@ class Injector:
     def quarantine_cases(self) -> None:
         rel, line = self._line("hotmart", "hotmart_webhooks",
                                b'{"id":"broken-1","event":"PURCHASE_APPROVED","data":{"purchase":\n')
-        self.add("malformed_json", 1, "nothing_lost", "hotmart", "hotmart_webhooks",
+        self.add("malformed_json", 1, "quarantined_records", "hotmart", "hotmart_webhooks",
                  {"file": rel, "line": line}, "A webhook body cut in the middle: malformed JSON.")
         rel, line = self._line("eduzz", "eduzz_webhooks",
                                '{"type":"invoice","cus_name":"João"}\n'.encode("latin-1"))
-        self.add("bad_encoding", 1, "nothing_lost", "eduzz", "eduzz_webhooks",
+        self.add("bad_encoding", 1, "quarantined_records", "eduzz", "eduzz_webhooks",
                  {"file": rel, "line": line}, "A postback body in Latin-1, not UTF-8.")
         rel, line = self._line("loyalty", "loyalty_entries",
                                b"bad-entry-1,LA-00001,credit,500\n")
-        self.add("wrong_column_count", 1, "nothing_lost", "loyalty", "loyalty_entries",
+        self.add("wrong_column_count", 1, "quarantined_records", "loyalty", "loyalty_entries",
                  {"file": rel, "line": line}, "A ledger row with 4 of 10 columns.")
         # A re-sent file whose last line was cut off in transfer: its other lines are
         # exact duplicates of lines already delivered.
@@ -75,7 +75,7 @@ class Injector:
             else []
         retry = source_path.with_name(source_path.stem + "_retry.jsonl")
         retry.write_bytes(b"".join(lines) + b'{"order_id":"cut-off","order_status":"pa')
-        self.add("truncated_last_line", 1, "nothing_lost", "kiwify", "kiwify_webhooks",
+        self.add("truncated_last_line", 1, "quarantined_records", "kiwify", "kiwify_webhooks",
                  {"file": retry.relative_to(gen.cfg.out).as_posix(), "line": len(lines) + 1},
                  "A file whose last line is truncated (no newline, incomplete JSON); its other "
                  f"{len(lines)} lines are exact duplicates.")

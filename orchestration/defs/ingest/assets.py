@@ -39,10 +39,6 @@ def build_loader(source: Source) -> dg.AssetsDefinition:
                 description="Per file: records in file = landed + quarantined + exact "
                             "duplicates skipped, counted from the tables."),
             dg.AssetCheckSpec(
-                "nothing_quarantined", asset=key,
-                description="No record of this feed sits in raw._quarantine (a finding to "
-                            "review, not a failure of the run)."),
-            dg.AssetCheckSpec(
                 "no_changed_files", asset=key,
                 description="No file was redelivered under a loaded name with other content."),
         ]
@@ -78,13 +74,6 @@ def build_loader(source: Source) -> dg.AssetsDefinition:
                     severity=dg.AssetCheckSeverity.ERROR,
                     metadata={"files_with_breaks": len(breaks),
                               "breaks": dg.MetadataValue.json(breaks[:50])},
-                )
-                quarantined = _count(
-                    conn, "select count(*) from raw._quarantine where feed = %s", (feed.name,))
-                yield dg.AssetCheckResult(
-                    asset_key=key, check_name="nothing_quarantined", passed=quarantined == 0,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"records_in_quarantine": quarantined},
                 )
                 changed = _count(
                     conn, "select count(*) from raw._manifest where feed = %s and status = %s",

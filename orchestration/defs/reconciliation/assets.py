@@ -1,0 +1,126 @@
+"""The reconciliation invariants as Dagster asset checks, and the report they feed.
+
+One ``multi_asset_check`` runs every Great Expectations check in a single step (one GX
+context, one Data Docs build) and reports each as an asset check on the table it tests.
+Structural checks have ERROR severity and block the report; money breaks are WARN
+findings: listed, stored, and the run goes on to write the report.
+"""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from orchestration.defs.ingest.assets import feed_key
+from orchestration.resources import WarehouseResource
+from tallyhouse.money import format_amount
+from tallyhouse.reconciliation.checks import CHECKS, ERROR, Check
+from tallyhouse.sources import FEEDS
+
+REPORT_KEY = dg.AssetKey(["reports", "reconciliation_report"])
+
+
+def check_keys(check: Check) -> list[dg.AssetKey]:
+    if check.per_feed:
+        return [feed_key(feed.source, feed.name) for feed in FEEDS]
+    return [dg.AssetKey([check.schema, check.table])]
+
+
+def _specs() -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            check.name, asset=key, description=check.description,
+            # A blocking check on a raw feed would make the dbt build wait for checks that
+            # read the marts (a cycle); the loaders' own nothing_lost check blocks the build.
+            blocking=not check.per_feed,
+            metadata={"invariant": check.invariant, "severity": check.severity,
+                      "great_expectations": "UnexpectedRowsExpectation"},
+        )
+        for check in CHECKS for key in check_keys(check)
+    ]
+
+
+SPECS = _specs()
+CHECKED_ASSETS = sorted({key for check in CHECKS if not check.per_feed
+                         for key in check_keys(check)}, key=lambda k: k.to_user_string())
+
+
+@dg.multi_asset_check(
+    specs=SPECS,
+    name="reconciliation_checks",
+    description="Great Expectations reconciliation checks; every failing row is stored in "
+                "marts.rpt_reconciliation_breaks and each outcome in "
+                "marts.rpt_reconciliation_summary.",
+)
+def reconciliation_checks(context: dg.AssetCheckExecutionContext,
+                          warehouse: WarehouseResource):
+    from tallyhouse.reconciliation.report import run_folder
+    from tallyhouse.reconciliation.runner import run_checks, save
+
+    url = warehouse.url()
+    run_at = datetime.now(UTC)
+    outcomes = run_checks(url, docs_dir=run_folder(run_at) / "data_docs",
+                          progress=context.log.info)
+    save(url, context.run.run_id, run_at, outcomes)
+    for outcome in outcomes:
+        check = outcome.check
+        severity = (dg.AssetCheckSeverity.ERROR if check.severity == ERROR
+                    else dg.AssetCheckSeverity.WARN)
+        for key in check_keys(check):
+            rows = outcome.breaks
+            if check.per_feed:
+                rows = [b for b in rows if b["feed"] == key.path[-1]]
+            passed = outcome.error is None and (outcome.passed or not rows
+                                                if check.per_feed else outcome.passed)
+            stakes = {}
+            for row in rows:
+                if row["amount_at_stake"] is not None:
+                    unit = row["currency_code"] or row["unit"]
+                    stakes[unit] = stakes.get(unit, 0) + row["amount_at_stake"]
+            metadata = {
+                "breaks": len(rows),
+                "amount_at_stake": ", ".join(format_amount(v, u) for u, v in
+                                             sorted(stakes.items())) or "none",
+                "seconds": round(outcome.seconds, 3),
+            }
+            if outcome.error:
+                metadata["error"] = outcome.error
+            if rows:
+                metadata["first_breaks"] = dg.MetadataValue.md(_table(rows[:20]))
+            yield dg.AssetCheckResult(asset_key=key, check_name=check.name, passed=passed,
+                                      severity=severity, metadata=metadata)
+
+
+def _table(rows: list[dict]) -> str:
+    lines = ["| kind | entity | platform | expected | actual | at stake |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        unit = row["currency_code"] or row["unit"]
+        lines.append(f"| {row['break_kind']} | {row['entity_id']} | {row['platform']} | "
+                     f"{format_amount(row['expected'], unit)} | "
+                     f"{format_amount(row['actual'], unit)} | "
+                     f"{format_amount(row['amount_at_stake'], unit)} |")
+    return "\n".join(lines)
+
+
+@dg.asset(
+    key=REPORT_KEY,
+    deps=CHECKED_ASSETS,
+    group_name="reconciliation",
+    kinds={"html"},
+    description="reports/<run date>/reconciliation.html (for finance) and breaks.csv, from "
+                "this run's checks. Not written when a structural check fails.",
+)
+def reconciliation_report(context: dg.AssetExecutionContext,
+                          warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from tallyhouse.reconciliation.report import write_report
+
+    written = write_report(warehouse.url(), context.run_id)
+    context.log.info(f"Reconciliation report: {written.html_path} "
+                     f"({written.breaks} breaks in {written.failed_checks} checks)")
+    return dg.MaterializeResult(metadata={
+        "report": dg.MetadataValue.path(str(written.html_path)),
+        "breaks_csv": dg.MetadataValue.path(str(written.csv_path)),
+        "checks": written.checks,
+        "failed_checks": written.failed_checks,
+        "breaks": written.breaks,
+    })

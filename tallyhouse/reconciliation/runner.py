@@ -1,0 +1,224 @@
+"""Run the reconciliation checks with Great Expectations and keep their breaks as data.
+
+Each :class:`~tallyhouse.reconciliation.checks.Check` becomes a GX 1.x expectation suite
+with one ``UnexpectedRowsExpectation`` over a table asset of the warehouse; the suites run
+as validation definitions of one ephemeral context, and GX Data Docs are built into the
+run's report folder. GX returns at most 200 failing rows per expectation; when a check
+finds more, the rest are read with the same query, so every break is kept.
+
+Breaks and outcomes are stored per run in ``marts.rpt_reconciliation_breaks`` and
+``marts.rpt_reconciliation_summary`` (created here: they hold history across runs, which
+dbt's tables, rebuilt on every run, cannot).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg2.extras
+
+from tallyhouse import db
+from tallyhouse.reconciliation.checks import CHECKS, Check
+
+BREAK_COLUMNS = ("break_kind", "entity_type", "entity_id", "platform", "unit", "expected",
+                 "actual", "amount_at_stake", "detail")
+
+DDL = """
+create schema if not exists marts;
+create table if not exists marts.rpt_reconciliation_summary (
+    run_id text not null,
+    run_at timestamptz not null,
+    check_name text not null,
+    invariant integer not null,
+    severity text not null,
+    checked_table text not null,
+    description text not null,
+    passed boolean not null,
+    break_count integer not null,
+    error text,
+    duration_seconds numeric(10, 3) not null,
+    primary key (run_id, check_name)
+);
+create table if not exists marts.rpt_reconciliation_breaks (
+    run_id text not null,
+    run_at timestamptz not null,
+    check_name text not null,
+    invariant integer not null,
+    severity text not null,
+    break_kind text not null,
+    entity_type text not null,
+    entity_id text,
+    platform text,
+    unit text,
+    currency_code text,
+    expected numeric,
+    actual numeric,
+    difference numeric,
+    amount_at_stake numeric,
+    detail text,
+    feed text
+);
+create index if not exists rpt_reconciliation_breaks_run_idx
+    on marts.rpt_reconciliation_breaks (run_id, check_name);
+"""
+
+
+@dataclass
+class Outcome:
+    check: Check
+    passed: bool
+    break_count: int
+    breaks: list[dict] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    def stakes(self) -> dict[str, Decimal]:
+        """Amount at stake per unit (currency code, points, ...)."""
+        totals: dict[str, Decimal] = {}
+        for row in self.breaks:
+            if row["amount_at_stake"] is not None:
+                unit = row["currency_code"] or row["unit"]
+                totals[unit] = totals.get(unit, Decimal(0)) + Decimal(row["amount_at_stake"])
+        return totals
+
+
+def _gx():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    return gx, gxe
+
+
+def substituted(check: Check) -> str:
+    """The check's query with the batch written out, as GX runs it."""
+    return check.query.replace("{batch}", f"(select * from {check.relation}) as subselect")
+
+
+def run_checks(url: str, checks: Iterable[Check] = CHECKS, docs_dir: Path | None = None,
+               progress: Callable[[str], None] | None = None) -> list[Outcome]:
+    """Run the checks as GX validations; build Data Docs into docs_dir when given."""
+    gx, _ = _gx()
+    say = progress or (lambda _msg: None)
+    checks = list(checks)
+    context = gx.get_context(mode="ephemeral")
+    if docs_dir is not None:
+        context.add_data_docs_site(
+            site_name="reconciliation",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                  "base_directory": str(docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+    source = context.data_sources.add_sql(name="warehouse",
+                                          connection_string=db.sqlalchemy_url(url))
+    batches: dict[str, object] = {}
+    outcomes = []
+    try:
+        for number, check in enumerate(checks, 1):
+            started = time.perf_counter()
+            try:
+                outcome = _validate(url, context, source, batches, check)
+            except Exception as exc:  # a check that cannot run is a failed check, said plainly
+                outcome = Outcome(check, passed=False, break_count=0,
+                                  error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+            outcome.seconds = time.perf_counter() - started
+            outcomes.append(outcome)
+            state = "passed" if outcome.passed else (
+                f"ERROR {outcome.error}" if outcome.error else f"{outcome.break_count} breaks")
+            say(f"[{number}/{len(checks)}] {check.name} ({check.severity}): {state} "
+                f"in {outcome.seconds:.1f} s")
+        if docs_dir is not None:
+            docs_dir.mkdir(parents=True, exist_ok=True)
+            context.build_data_docs(site_names=["reconciliation"])
+    finally:
+        # the process may live on (Dagster, tests): keep no idle connection open
+        source.get_engine().dispose()
+    return outcomes
+
+
+def _validate(url: str, context, source, batches: dict, check: Check) -> Outcome:
+    gx, gxe = _gx()
+    if check.relation not in batches:
+        asset = source.add_table_asset(name=check.relation, table_name=check.table,
+                                       schema_name=check.schema)
+        batches[check.relation] = asset.add_batch_definition_whole_table("whole table")
+    suite = context.suites.add(gx.ExpectationSuite(name=check.name, meta={
+        "invariant": check.invariant, "severity": check.severity}))
+    suite.add_expectation(gxe.UnexpectedRowsExpectation(
+        unexpected_rows_query=check.query, description=check.description))
+    validation = context.validation_definitions.add(gx.ValidationDefinition(
+        name=check.name, data=batches[check.relation], suite=suite))
+    result = validation.run(result_format="COMPLETE")
+    return _outcome(url, check, result.results[0])
+
+
+def _outcome(url: str, check: Check, result) -> Outcome:
+    if result.exception_info and result.exception_info.get("raised_exception") is not False:
+        messages = [info.get("exception_message") for info in result.exception_info.values()
+                    if isinstance(info, dict) and info.get("raised_exception")]
+        if result.exception_info.get("raised_exception") or messages:
+            message = (messages[0] if messages else
+                       result.exception_info.get("exception_message", "failed"))
+            return Outcome(check, passed=False, break_count=0,
+                           error=str(message).splitlines()[0])
+    if result.success:
+        return Outcome(check, passed=True, break_count=0)
+    count = int(result.result["observed_value"])
+    rows = result.result["details"]["unexpected_rows"]
+    if len(rows) < count:  # GX keeps the first 200: read them all
+        with db.cursor(url) as cur:
+            cur.execute(substituted(check).replace("%", "%%"))
+            names = [d.name for d in cur.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    return Outcome(check, passed=False, break_count=count,
+                   breaks=[_normalise(row) for row in rows])
+
+
+def _normalise(row: dict) -> dict:
+    out = {name: row.get(name) for name in BREAK_COLUMNS}
+    out["feed"] = row.get("feed")
+    for name in ("expected", "actual", "amount_at_stake"):
+        if out[name] is not None:
+            out[name] = Decimal(str(out[name]))
+    unit = out["unit"] or ""
+    out["currency_code"] = unit if len(unit) == 3 and unit.isalpha() and unit.isupper() else None
+    out["difference"] = (out["actual"] - out["expected"]
+                         if out["actual"] is not None and out["expected"] is not None else None)
+    return out
+
+
+def save(url: str, run_id: str, run_at: datetime, outcomes: list[Outcome]) -> None:
+    """Store one run's outcomes and breaks; saving the same run again replaces it."""
+    with db.cursor(url) as cur:
+        cur.execute(DDL)
+        cur.execute("delete from marts.rpt_reconciliation_breaks where run_id = %s", (run_id,))
+        cur.execute("delete from marts.rpt_reconciliation_summary where run_id = %s", (run_id,))
+        psycopg2.extras.execute_values(
+            cur,
+            "insert into marts.rpt_reconciliation_summary values %s",
+            [(run_id, run_at, o.check.name, o.check.invariant, o.check.severity,
+              o.check.relation, o.check.description, o.passed, o.break_count, o.error,
+              round(o.seconds, 3)) for o in outcomes],
+        )
+        psycopg2.extras.execute_values(
+            cur,
+            "insert into marts.rpt_reconciliation_breaks (run_id, run_at, check_name, "
+            "invariant, severity, break_kind, entity_type, entity_id, platform, unit, "
+            "currency_code, expected, actual, difference, amount_at_stake, detail, feed) "
+            "values %s",
+            [(run_id, run_at, o.check.name, o.check.invariant, o.check.severity,
+              b["break_kind"], b["entity_type"], b["entity_id"], b["platform"], b["unit"],
+              b["currency_code"], b["expected"], b["actual"], b["difference"],
+              b["amount_at_stake"], b["detail"], b["feed"])
+             for o in outcomes for b in o.breaks],
+            page_size=1000,
+        )

@@ -1,0 +1,208 @@
+"""The reconciliation checks (Great Expectations) and the report, on real builds.
+
+Clean books pass every check; each injected anomaly is found by the check meant for it with
+its entity and amount, and nothing else is reported; every check fails on a broken case.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from decimal import Decimal
+
+import pytest
+
+from tallyhouse.dbt import run_dbt
+from tallyhouse.reconciliation.checks import CHECKS
+from tallyhouse.reconciliation.report import write_report
+from tallyhouse.reconciliation.runner import run_checks, save
+
+from conftest import query
+
+
+def _run(url: str, run_id: str, tmp_path) -> tuple[list, object]:
+    from datetime import UTC, datetime
+
+    outcomes = run_checks(url, docs_dir=tmp_path / "docs")
+    save(url, run_id, datetime.now(UTC), outcomes)
+    return outcomes, write_report(url, run_id, root=tmp_path / "reports")
+
+
+def test_clean_books_pass_every_check_and_the_report_says_so(clean_build, tmp_path):
+    url, _ = clean_build
+    outcomes, written = _run(url, "clean-1", tmp_path)
+    failing = [(o.check.name, o.error, o.breaks[:3]) for o in outcomes if not o.passed]
+    assert failing == []
+    assert len(outcomes) == len(CHECKS) and {o.check.invariant for o in outcomes} == set(
+        range(1, 8))
+    page = written.html_path.read_text()
+    assert f"All {len(CHECKS)} checks passed" in page and "No break" in page
+    assert written.breaks == 0
+    with written.csv_path.open() as handle:
+        assert len(list(csv.reader(handle))) == 1  # the header only
+    assert (tmp_path / "docs" / "index.html").exists(), "GX Data Docs are built"
+    # a second run compares with the first
+    _, again = _run(url, "clean-2", tmp_path)
+    assert "clean-1" in again.html_path.read_text()
+
+
+def _entity(anomaly: dict) -> str:
+    e = anomaly["entity"]
+    if "file" in e:
+        return f"{e['file']}:{e['line']}"
+    return (e.get("authorization_id") or e.get("order_number") or e.get("order_id")
+            or e.get("card_id") or e.get("platform_transaction_id") or e.get("account_id"))
+
+
+def test_each_anomaly_is_found_by_its_check_and_nothing_else(database_url, anomalies_landing,
+                                                            tmp_path):
+    from test_orchestration import _execute
+
+    result = _execute(anomalies_landing, database_url)
+    run_id = result.run_id
+    listed = json.loads((anomalies_landing / "_anomalies.json").read_text())["anomalies"]
+    found = {(check, entity): (stake, unit) for check, entity, stake, unit in query(
+        database_url, "select check_name, entity_id, amount_at_stake, coalesce(currency_code, "
+                      "unit) from marts.rpt_reconciliation_breaks where run_id = %s", (run_id,))}
+    expected = {(a["check"], _entity(a)): a for a in listed}
+    assert set(found) == set(expected)
+    wrong = []
+    for key, anomaly in expected.items():
+        if anomaly["amount_at_stake"] is not None:
+            want = (Decimal(anomaly["amount_at_stake"]), anomaly["currency"])
+        elif anomaly["points_at_stake"] is not None:
+            want = (anomaly["points_at_stake"], "points")
+        else:
+            continue
+        if found[key] != want:
+            wrong.append((key, found[key], want))
+    assert wrong == []
+    # structural failures are ERROR and block the report; money breaks are WARN findings
+    evaluations = {(e.check_name, e.asset_key.to_user_string()): e
+                   for e in result.get_asset_check_evaluations()}
+    mapping = evaluations[("status_mapping", "intermediate/int_transaction_events_mapped")]
+    assert not mapping.passed and mapping.severity.value == "ERROR"
+    payouts = evaluations[("payouts_match_platform", "marts/rpt_payout_breaks")]
+    assert not payouts.passed and payouts.severity.value == "WARN"
+    assert not any(e.asset_key and e.asset_key.path[-1] == "reconciliation_report"
+                   for e in result.get_asset_materialization_events())
+    # the report of that run, written on demand, lists every break with its amount
+    written = write_report(database_url, run_id, root=tmp_path / "reports")
+    page = written.html_path.read_text()
+    assert "structural check(s) failed" in page
+    for anomaly in listed:
+        assert _entity(anomaly).split(":")[0] in page, anomaly
+    with written.csv_path.open() as handle:
+        assert len(list(csv.DictReader(handle))) == len(listed)
+
+
+# One way to break the books per check: (check, SQL that breaks it, entity to be reported).
+BROKEN = {
+    "files_reconcile": ("delete from raw.kiwify_webhooks where ctid = (select min(ctid) from "
+                        "raw.kiwify_webhooks) returning _file_name", None),
+    "quarantined_records": ("insert into raw._quarantine (source, feed, file_name, file_sha256, "
+                            "line_no, reason, raw_text) values ('pix', 'pix_orders', "
+                            "'pix/x.csv', 'x', 7, 'test', 'x') returning 'pix/x.csv:7'", None),
+    "raw_reaches_marts": ("delete from marts.fct_transactions where transaction_key = "
+                          "(select min(transaction_key) from marts.fct_transactions "
+                          "where platform = 'eduzz') returning platform_transaction_id", None),
+    "money_formulas": ("update marts.fct_transactions set distributable_amount = "
+                       "distributable_amount + 1 where transaction_key = (select "
+                       "max(transaction_key) from marts.fct_transactions where platform = "
+                       "'hotmart') returning platform_transaction_id", None),
+    "status_mapping": ("update intermediate.int_transaction_events_mapped set "
+                       "is_unmapped_status = true, raw_status = 'NEW_STATUS' where record_hash "
+                       "= (select min(record_hash) from intermediate.int_transaction_events_mapped"
+                       ") returning platform_transaction_id", None),
+    "payment_method_mapping": ("update intermediate.int_transaction_events_mapped set "
+                               "is_unmapped_payment_method = true where record_hash = (select "
+                               "max(record_hash) from intermediate.int_transaction_events_mapped"
+                               ") returning platform_transaction_id", None),
+    "status_history": ("update marts.fct_transaction_status_history set status = 'expired', "
+                        "is_valid_transition = false where status_change_key = (select "
+                        "min(status_change_key) from marts.fct_transaction_status_history "
+                        "where status = 'approved' and not is_current) "
+                        "returning platform_transaction_id", None),
+    "payouts_match_platform": ("update marts.fct_payouts set amount = amount + 0.01 where "
+                               "payout_line_key = (select min(payout_line_key) from "
+                               "marts.fct_payouts where line_type = 'sale') "
+                               "returning platform_transaction_id", "rpt_payout_breaks"),
+    "approved_unpaid": ("delete from marts.fct_payouts where payout_line_key = (select "
+                        "payout_line_key from marts.fct_payouts where line_type = 'sale' and "
+                        "platform = 'kiwify' order by payout_date, payout_line_key limit 1) "
+                        "returning platform_transaction_id", "rpt_payout_breaks"),
+    "paid_out_twice": ("insert into marts.fct_payouts select payout_line_key || '-again', "
+                       "payout_id || '-again', platform, payout_date, line_type, "
+                       "platform_transaction_id, transaction_key, currency_code, amount from "
+                       "marts.fct_payouts where payout_line_key = (select max(payout_line_key) "
+                       "from marts.fct_payouts where line_type = 'sale') "
+                       "returning platform_transaction_id", None),
+    "points_lifecycle": ("update marts.fct_points_authorizations set confirmed_points = "
+                         "authorized_points + 100 where authorization_id = (select "
+                         "min(authorization_id) from marts.fct_points_authorizations where "
+                         "outcome = 'confirmed') returning authorization_id",
+                         "rpt_points_breaks"),
+    "points_balance": ("update marts.dim_points_accounts set lowest_balance_points = -1 where "
+                       "account_id = (select min(account_id) from marts.dim_points_accounts) "
+                       "returning account_id", "rpt_points_breaks"),
+    "redemption_points": ("update marts.fct_redemption_orders set total_points = total_points + 1"
+                          " where order_number = (select min(order_number) from "
+                          "marts.fct_redemption_orders where order_status = 'COMPLETED') "
+                          "returning order_number", "rpt_points_breaks"),
+    "voucher_refunds": ("update marts.fct_gift_card_ledger set amount = amount + 1 where "
+                        "movement_type = 'voucher_credit' and order_id = (select min(order_id) "
+                        "from marts.fct_gift_card_ledger where movement_type = 'voucher_credit'"
+                        ") returning order_id", "rpt_giftcard_pix_breaks"),
+    "pix_refund_once": ("create temp table again as select * from staging.stg_pix__payment_events "
+                        "where raw_status = '11' limit 1; update again set source_event_id = "
+                        "source_event_id || '-again'; insert into staging.stg_pix__payment_events "
+                        "select * from again returning platform_transaction_id",
+                        "rpt_giftcard_pix_breaks"),
+    "giftcard_balance": ("update marts.fct_gift_cards set lowest_balance_amount = -5 where "
+                         "card_id = (select min(card_id) from marts.fct_gift_cards) "
+                         "returning card_id", "rpt_giftcard_pix_breaks"),
+    "pix_split_base": ("update staging.stg_pix__payment_events set split_base_amount = "
+                       "split_base_amount + 1 where payment_id = (select min(payment_id) from "
+                       "staging.stg_pix__payment_events where has_split) "
+                       "returning platform_transaction_id", "rpt_giftcard_pix_breaks"),
+    "refund_above_paid": ("update marts.fct_transactions set refunded_amount = "
+                          "customer_paid_amount + 10 where transaction_key = (select "
+                          "min(transaction_key) from marts.fct_transactions where platform = "
+                          "'kiwify' and refunded_amount > 0) returning platform_transaction_id",
+                          None),
+}
+
+
+def test_every_check_has_a_broken_case():
+    assert set(BROKEN) == {check.name for check in CHECKS}
+
+
+def test_each_check_fails_on_its_broken_case(clean_copy, tmp_path):
+    url = clean_copy
+    targets = {}
+    for name, (sql, _) in BROKEN.items():
+        rows = query(url, sql)
+        assert rows, f"{name}: the broken case changed nothing"
+        targets[name] = rows[0][0]
+    rebuild = sorted({model for _, model in BROKEN.values() if model})
+    done = run_dbt(["run", "--select", *rebuild], url=url, capture=True)
+    assert done.returncode == 0, done.stdout[-3000:]
+    outcomes = {o.check.name: o for o in run_checks(url)}
+    for name, target in targets.items():
+        outcome = outcomes[name]
+        assert not outcome.passed and outcome.error is None, (name, outcome.error)
+        entities = {b["entity_id"] for b in outcome.breaks}
+        if name == "files_reconcile":
+            assert target in entities, (name, entities)
+        else:
+            assert str(target) in entities, (name, target, entities)
+
+
+@pytest.mark.parametrize("broken", ["select * from {batch} where no_such_column = 1"])
+def test_a_check_that_cannot_run_fails_with_its_error(clean_build, broken):
+    from dataclasses import replace
+
+    url, _ = clean_build
+    check = replace(CHECKS[3], query=broken)
+    [outcome] = run_checks(url, [check])
+    assert not outcome.passed and "no_such_column" in outcome.error
