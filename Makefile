@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint dev generate db-stop clean
+.PHONY: install run test lint dev dashboard bench generate db-stop clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,14 @@ test: $(STAMP)  ## the whole test suite on an embedded PostgreSQL
 SQL := models data-tests analyses
 
 lint: $(STAMP)  ## ruff for Python, sqlfluff (dbt templater, postgres) for SQL
-	$(BIN)/ruff check tallyhouse orchestration tests
+	$(BIN)/ruff check tallyhouse orchestration dashboards tests
 	$(BIN)/tallyhouse sqlfluff lint $(SQL)
+
+bench: $(STAMP)  ## stage timings against a bare baseline, e.g. make bench N=1000000
+	$(BIN)/tallyhouse bench --transactions $(or $(N),100000) --json bench-results/bench-$(or $(N),100000).json
+
+dashboard: $(STAMP)  ## the Streamlit dashboards on http://127.0.0.1:8501
+	$(BIN)/tallyhouse dashboard
 
 dev: $(STAMP)  ## the Dagster UI on these definitions
 	$(BIN)/tallyhouse dev

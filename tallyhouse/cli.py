@@ -183,6 +183,7 @@ def _print_summary(url: str, since: datetime, result, elapsed: float) -> None:
          "(file, line, reason, raw text)")
     _say("  Inspect:    tallyhouse db psql   (tables raw.*, raw._manifest, raw._quarantine)")
     _say(f"  Run history: {state_dir() / 'dagster'}  (tallyhouse dev opens the Dagster UI)")
+    _say("  Dashboards: make dashboard   (or: tallyhouse dashboard; http://127.0.0.1:8501)")
 
 
 def _print_reconciliation(url: str, result) -> None:
@@ -285,6 +286,22 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover
 
 
+def dashboard_command(port: int = 8501) -> list[str]:
+    return [sys.executable, "-m", "streamlit", "run",
+            str(project_root() / "dashboards" / "app.py"), "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "viewer"]
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    url = db.database_url()
+    _say(f"Dashboards on http://127.0.0.1:{args.port} (database: {db._redact(url)}); "
+         "Ctrl+C stops them.")
+    command = dashboard_command(args.port)
+    os.execv(command[0], command)
+    return 0  # pragma: no cover
+
+
 # ---------------------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
@@ -329,6 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
     fluff = sub.add_parser("sqlfluff", help="sqlfluff (dbt templater) on the database in use")
     fluff.add_argument("sqlfluff_args", nargs=argparse.REMAINDER)
     fluff.set_defaults(func=cmd_sqlfluff)
+
+    dash = sub.add_parser("dashboard", help="serve the Streamlit dashboards")
+    dash.add_argument("--port", type=int, default=8501)
+    dash.set_defaults(func=cmd_dashboard)
 
     dev = sub.add_parser("dev", help="open the Dagster UI on these definitions")
     dev.add_argument("--port", type=int, default=3000)

@@ -1,0 +1,28 @@
+"""tallyhouse dashboards: ``make dashboard`` (or ``tallyhouse dashboard``) serves them."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboards import ui  # noqa: E402
+
+PAGES = Path(__file__).resolve().parent / "app_pages"
+
+st.set_page_config(page_title="tallyhouse", page_icon=":material/account_balance:",
+                   layout="wide")
+navigation = st.navigation([
+    st.Page(PAGES / "sales.py", title="Sales", icon=":material/payments:", default=True),
+    st.Page(PAGES / "refunds.py", title="Refund rate", icon=":material/undo:"),
+    st.Page(PAGES / "payment_methods.py", title="Payment methods",
+            icon=":material/credit_card:"),
+    st.Page(PAGES / "reconciliation.py", title="Reconciliation", icon=":material/balance:"),
+    st.Page(PAGES / "subscriptions.py", title="Subscriptions", icon=":material/autorenew:"),
+    st.Page(PAGES / "loyalty.py", title="Loyalty & gift cards", icon=":material/redeem:"),
+])
+ui.sidebar_filters()
+navigation.run()

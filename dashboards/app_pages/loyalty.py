@@ -1,0 +1,44 @@
+import altair as alt
+import streamlit as st
+
+from dashboards import queries as q
+from dashboards import ui
+
+st.title("Loyalty & gift cards")
+f = ui.filters_or_stop()
+
+st.subheader("Points liability")
+liability = q.points_liability().iloc[0]
+if not liability["accounts"]:
+    st.info("No points account yet.")
+else:
+    cols = st.columns(4)
+    cols[0].metric("Accounts", ui.integer(liability["accounts"]))
+    cols[1].metric("Points balance", ui.integer(liability["balance_points"]))
+    cols[2].metric("Held by open authorizations", ui.integer(liability["open_hold_points"]))
+    cols[3].metric("Available to redeem", ui.integer(liability["available_points"]))
+    st.dataframe(q.points_accounts(), hide_index=True, width="stretch",
+                 key="points_accounts")
+
+st.subheader("Redemptions")
+orders = q.redemptions(f)
+if orders.empty:
+    ui.no_data("redemption orders")
+else:
+    st.altair_chart(alt.Chart(ui.floats(orders, "points")).mark_bar().encode(
+        x=alt.X("month:T", title=None), y=alt.Y("points:Q", title="points"),
+        color=alt.Color("order_status:N", title=None)).properties(height=240),
+        width="stretch")
+    st.dataframe(orders, hide_index=True, width="stretch", key="redemptions")
+
+st.subheader(f"Gift cards ({f.currency})")
+cards = q.gift_cards(f).iloc[0]
+if not cards["cards"]:
+    st.info(f"No gift card in {f.currency}.")
+else:
+    cols = st.columns(4)
+    cols[0].metric("Cards", ui.integer(cards["cards"]))
+    cols[1].metric("Outstanding balance", ui.money(cards["balance_amount"], f.currency))
+    cols[2].metric("Credited (incl. refund vouchers)", ui.money(cards["credited_amount"],
+                                                                f.currency))
+    cols[3].metric("Refund vouchers", ui.integer(cards["voucher_credits"]))

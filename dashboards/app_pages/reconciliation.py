@@ -1,0 +1,72 @@
+import altair as alt
+import streamlit as st
+
+from dashboards import queries as q
+from dashboards import ui
+from tallyhouse.reconciliation.report import run_folder
+
+st.title("Reconciliation")
+if not q.table_exists("marts.rpt_reconciliation_summary"):
+    st.info("No reconciliation run yet. `make run` loads, builds, checks and writes the "
+            "first report.")
+    st.stop()
+runs = q.reconciliation_runs()
+if runs.empty:
+    st.info("No reconciliation run yet.")
+    st.stop()
+platforms = (st.session_state.get(ui.FILTERS_KEY) or q.Filters(None, None, "BRL")).platforms
+latest = runs.iloc[-1]
+run_id = latest["run_id"]
+if latest["structural_failures"]:
+    st.error(f"The latest run ({latest['run_at']:%d/%m/%Y %H:%M} UTC) failed "
+             f"{latest['structural_failures']} structural check(s): the marts are incomplete "
+             "and the report was not written.")
+elif latest["breaks"]:
+    st.warning(f"The latest run ({latest['run_at']:%d/%m/%Y %H:%M} UTC) found "
+               f"{ui.integer(latest['breaks'])} break(s) in {latest['failed_checks']} "
+               "check(s).")
+else:
+    st.success(f"The latest run ({latest['run_at']:%d/%m/%Y %H:%M} UTC) passed all "
+               f"{latest['checks']} checks: the books agree.")
+report = run_folder(latest["run_at"]) / "reconciliation.html"
+st.caption(f"Report: `{report}`" + ("" if report.exists() else " (not on this machine)"))
+if report.exists():
+    st.download_button("Download the HTML report", report.read_bytes(),
+                       file_name=f"reconciliation-{report.parent.name}.html", mime="text/html")
+
+st.subheader("Amount at stake")
+stakes = q.reconciliation_stakes(run_id, platforms)
+if stakes.empty:
+    st.write("Nothing at stake in the latest run.")
+else:
+    stakes["amount_at_stake"] = [ui.money(v, u) if v is not None else "—"
+                                 for v, u in zip(stakes["amount_at_stake"], stakes["unit"],
+                                                 strict=True)]
+    st.dataframe(stakes, hide_index=True, width="stretch", key="recon_stakes")
+
+st.subheader("Checks of the latest run")
+checks = q.reconciliation_checks(run_id)
+checks["result"] = ["passed" if p else ("ERROR" if s == "ERROR" else "breaks")
+                    for p, s in zip(checks["passed"], checks["severity"], strict=True)]
+st.dataframe(checks[["invariant", "check_name", "severity", "result", "break_count",
+                     "description"]], hide_index=True, width="stretch",
+             key="recon_checks")
+
+st.subheader("Breaks over runs")
+st.altair_chart(alt.Chart(ui.floats(runs, "breaks")).mark_line(point=True).encode(
+    x=alt.X("run_at:T", title=None), y=alt.Y("breaks:Q", title="breaks"),
+    tooltip=["run_id", "run_at", "breaks", "failed_checks"]).properties(height=220),
+    width="stretch")
+
+st.subheader("Drill down")
+failing = list(checks.loc[~checks["passed"], "check_name"])
+if not failing:
+    st.write("No check has breaks to show.")
+else:
+    chosen = st.selectbox("Check", failing, key="recon_check")
+    rows = q.reconciliation_breaks(run_id, chosen, platforms)
+    for column in ("expected", "actual", "difference", "amount_at_stake"):
+        rows[column] = [ui.money(v, u) if v is not None and len(str(u)) == 3 else
+                        ("—" if v is None else ui.integer(v))
+                        for v, u in zip(rows[column], rows["unit"], strict=True)]
+    st.dataframe(rows, hide_index=True, width="stretch", key="recon_breaks")

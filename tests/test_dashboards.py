@@ -1,0 +1,230 @@
+"""The Streamlit dashboards: every page through AppTest (built, filtered, empty warehouse),
+their figures against SQL and the generator's truth, and every page in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboards.ui import pct
+from tallyhouse.money import format_amount
+
+from conftest import query, truth
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "dashboards" / "app.py")
+PAGES = ["sales", "refunds", "payment_methods", "reconciliation", "subscriptions", "loyalty"]
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+
+
+def _open(page: str, setup=None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    if setup:
+        setup(at)
+    at.switch_page(f"app_pages/{page}.py").run()
+    return at
+
+
+def _assert_rendered(at: AppTest, page: str) -> None:
+    assert not at.exception, (page, [e.value for e in at.exception])
+    assert not at.error or page == "reconciliation", (page, [e.body for e in at.error])
+    assert at.title and at.title[0].value, page
+
+
+@pytest.fixture
+def built(clean_build, monkeypatch) -> str:
+    url, _ = clean_build
+    monkeypatch.setenv("TALLYHOUSE_DATABASE_URL", url)
+    from dashboards import queries
+
+    queries.frame.clear()
+    queries.engine.clear()
+    return url
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_built_marts(built, page):
+    at = _open(page)
+    _assert_rendered(at, page)
+    if page != "reconciliation":
+        assert at.metric, f"{page} shows its figures"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_filters(built, page):
+    def narrow(at):
+        at.sidebar.multiselect(key="filter_platforms").set_value(["kiwify"])
+        at.sidebar.selectbox(key="filter_currency").set_value("USD")
+        at.run()
+
+    at = _open(page, narrow)
+    _assert_rendered(at, page)
+    # the filters persist across pages
+    assert at.session_state["filter_platforms"] == ["kiwify"]
+    assert at.session_state["tallyhouse_filters"].currency == "USD"
+
+
+def test_a_selection_without_data_says_so(built):
+    def nothing(at):
+        at.sidebar.multiselect(key="filter_platforms").set_value(["pix"])
+        at.sidebar.selectbox(key="filter_currency").set_value("USD")  # PIX is BRL only
+        at.run()
+
+    for page in ("sales", "refunds", "payment_methods"):
+        at = _open(page, nothing)
+        _assert_rendered(at, page)
+        assert any("No " in info.body and "selection" in info.body for info in at.info), page
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_an_empty_warehouse(database_url, page):
+    from dashboards import queries
+
+    queries.frame.clear()
+    queries.engine.clear()
+    at = _open(page)
+    _assert_rendered(at, page)
+    assert any("make run" in info.body for info in at.info), page
+
+
+def test_refund_rate_per_product_equals_sql_and_the_truth(built, small_landing):
+    at = _open("refunds")
+    shown = next(df.value for df in at.dataframe if "Product" in df.value.columns)
+    shown = dict(zip(shown["Product"], shown["Refund rate"], strict=True))
+    # the same rate from the transactions, all currencies (a count rate)
+    from_sql = {name: pct(Decimal(refunds) / approved) for name, refunds, approved in query(
+        built, "select p.name, count(*) filter (where t.refund_kind in ('refund', "
+               "'partial_refund')), count(*) filter (where t.has_been_approved) "
+               "from marts.fct_transactions as t join marts.dim_products as p using "
+               "(product_key) group by 1 having count(*) filter (where t.has_been_approved) > 0")}
+    # the refunds page is in the chosen currency (BRL by default): compare per currency
+    brl = {name: pct(Decimal(refunds) / approved) for name, refunds, approved in query(
+        built, "select p.name, count(*) filter (where t.refund_kind in ('refund', "
+               "'partial_refund')), count(*) filter (where t.has_been_approved) "
+               "from marts.fct_transactions as t join marts.dim_products as p using "
+               "(product_key) where t.currency_code = 'BRL' group by 1 "
+               "having count(*) filter (where t.has_been_approved) > 0")}
+    assert shown == brl
+    assert set(from_sql) >= set(shown)
+    # and, summed over currencies, the truth's final statuses give the same rates
+    approved_states = {"approved", "complete", "disputed", "refunded", "partially_refunded",
+                       "chargeback"}
+    by_truth = {}
+    for name, states in truth(small_landing)["final_status_by_product"].items():
+        approved = sum(n for s, n in states.items() if s in approved_states)
+        if approved:
+            refunded = states.get("refunded", 0) + states.get("partially_refunded", 0)
+            by_truth[name] = pct(Decimal(refunded) / approved)
+    assert from_sql == by_truth
+
+
+def test_sales_figures_equal_the_truth(built, small_landing):
+    at = _open("sales")
+    metrics = {m.label: m.value for m in at.metric}
+    sales = truth(small_landing)["sales"]
+    gross = sum(Decimal(by_currency["BRL"]["approved.offer_price"])
+                for by_currency in sales.values() if "BRL" in by_currency)
+    net = sum(Decimal(by_currency["BRL"]["approved.producer_net_amount"])
+              for by_currency in sales.values() if "BRL" in by_currency)
+    count = sum(by_currency["BRL"]["approved.count"] for by_currency in sales.values()
+                if "BRL" in by_currency)
+    assert metrics["Gross revenue (offer price)"] == format_amount(gross, "BRL")
+    assert metrics["Producer net"] == format_amount(net, "BRL")
+    assert metrics["Approved transactions"] == f"{count:,}".replace(",", ".")
+
+
+def test_payment_method_shares_equal_sql(built):
+    at = _open("payment_methods")
+    table = next(df.value for df in at.dataframe if "Payment method" in df.value.columns)
+    rows = query(built, "select payment_method, count(*) filter (where has_been_approved), "
+                        "count(*) from marts.fct_transactions where currency_code = 'BRL' "
+                        "group by 1")
+    approved_total = sum(r[1] for r in rows)
+    want = {m: (pct(Decimal(a) / approved_total), pct(Decimal(a) / n)) for m, a, n in rows}
+    got = {m: (share, rate) for m, share, rate in zip(
+        table["Payment method"], table["Count share"], table["Approval rate"], strict=True)}
+    assert got == want
+
+
+# ------------------------------------------------------------------------ a real browser
+
+def _chromium() -> str:
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True,
+                       timeout=1200)
+        found = shutil.which("chromium")
+    if not found:
+        pytest.skip("no Chromium here and apt-get could not install it")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_every_page_in_headless_chromium(built, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    browser_path = _chromium()
+    from tallyhouse.cli import dashboard_command
+
+    port = _free_port()
+    server = subprocess.Popen(dashboard_command(port), cwd=ROOT, env={**os.environ},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    timings = {}
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=browser_path, args=[
+                "--no-sandbox", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/", timeout=5000)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise
+                    time.sleep(1)
+            for name in PAGES:
+                url = f"http://127.0.0.1:{port}/" + ("" if name == "sales" else name)
+                started = time.monotonic()
+                page.goto(url)
+                page.wait_for_selector("h1", timeout=60000)
+                page.wait_for_selector("[data-testid='stSidebar']", timeout=60000)
+                # wait until Streamlit has finished the run (no running indicator)
+                page.wait_for_function(
+                    "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                    timeout=60000)
+                # tables draw on a canvas once their data arrived
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('[data-testid=\"stDataFrame\"]')]"
+                    ".every(el => el.querySelector('canvas'))", timeout=60000)
+                timings[name] = time.monotonic() - started
+                assert page.locator("[data-testid='stException']").count() == 0, name
+                heading = page.locator("h1").first.inner_text()
+                assert heading.strip(), name
+                page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+            browser.close()
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+    print("page load seconds:", {k: round(v, 2) for k, v in timings.items()})
+    assert set(timings) == set(PAGES)
