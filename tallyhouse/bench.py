@@ -1,23 +1,32 @@
-"""``tallyhouse bench``: how fast the job is, stage by stage, next to a bare baseline.
+"""``tallyhouse bench``: how fast the whole job is, stage by stage, next to a bare baseline.
 
-Stages measured in one run on one machine:
+In one run on one machine, on a database of its own (``<db>_bench``, recreated empty):
 
-* generate: N transactions of extracts (records / s);
-* load: the real loader job through Dagster on an empty database (records / s);
-* baseline: a bare ``psql \\copy`` of the same files into unlogged tables, one text
-  column per JSON line and the CSV columns as they are — the floor any loader is
-  measured against. The headline figure is load time / baseline time.
+1. generate N transactions of extracts (timed);
+2. the whole job through Dagster on the empty database, minus the last two delivery days:
+   load, dbt build, checks, report, each stage timed;
+3. the **baseline**: a bare ``psql \\copy`` of the same files into unlogged tables plus one
+   ``create table as`` computing the daily sales aggregate straight from the raw payloads.
+   The headline figure is job time / baseline time;
+4. **incremental**: the two held-back days (≈1 % of the data: a new day plus the late events
+   for old days that arrive with it) land and the job runs again; then a run with nothing
+   new, which must change no row;
+5. **dashboards**: p50 / p95 latency of every dashboard query over the built marts;
+6. peak memory of the process tree (Python, dbt) and of the PostgreSQL server, sampled.
 
-Figures are printed as a table and written as JSON (``--json``).
+Prints a table and writes the figures as JSON (``--json``). Times are measured, never
+asserted.
 """
 
 from __future__ import annotations
 
 import json
-import resource
+import os
 import shutil
+import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -25,13 +34,78 @@ from tallyhouse import db
 from tallyhouse.sources import FEEDS
 
 BASELINE_SCHEMA = "bench_baseline"
+HELD_BACK_DAYS = 2
+DASHBOARD_REPEATS = 15
+DATA_SCHEMAS = ("raw", "staging", "intermediate", "marts")
+RUN_LOG_TABLES = ("rpt_reconciliation_summary", "rpt_reconciliation_breaks", "_build_state")
 
 
-def _peak_rss_mib() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024
+# ------------------------------------------------------------------------ memory
 
+def _proc_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            table[int(entry.name)] = (ppid, cmd)
+        except (OSError, ValueError, IndexError):
+            continue
+    return table
+
+
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: shared pages (PostgreSQL's buffers) counted once overall."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class MemorySampler(threading.Thread):
+    """Peak memory of this process tree and of the PostgreSQL server, every half second."""
+
+    def __init__(self, interval: float = 0.5):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.peak_tree_kib = 0
+        self.peak_postgres_kib = 0
+        self._halt = threading.Event()
+
+    def sample(self) -> None:
+        table = _proc_table()
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        tree, todo = set(), [os.getpid()]
+        while todo:
+            pid = todo.pop()
+            if pid not in tree:
+                tree.add(pid)
+                todo += children.get(pid, [])
+        postgres = {pid for pid, (_, cmd) in table.items()
+                    if cmd.startswith("postgres") or "/bin/postgres" in cmd} - tree
+        self.peak_tree_kib = max(self.peak_tree_kib, sum(_pss_kib(p) for p in tree))
+        self.peak_postgres_kib = max(self.peak_postgres_kib, sum(_pss_kib(p) for p in postgres))
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.sample()
+            self._halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
+
+
+# ------------------------------------------------------------------------ database
 
 def bench_database(url: str) -> str:
     """A separate database on the same server, recreated empty: never the user's data."""
@@ -43,8 +117,64 @@ def bench_database(url: str) -> str:
     return db.replace_dbname(url, name)
 
 
-def baseline_copy(url: str, landing: Path) -> tuple[float, int]:
-    """Bare COPY of every landing file with psql, in one psql session."""
+def rows_written(url: str) -> int:
+    """Rows inserted, updated or deleted so far in the warehouse's data (not run logs)."""
+    with db.cursor(url) as cur:
+        cur.execute("select pg_stat_force_next_flush()")
+    time.sleep(1.0)  # statistics reach the shared counters asynchronously
+    with db.cursor(url) as cur:
+        cur.execute("select coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) "
+                    "from pg_stat_user_tables where schemaname = any(%s) "
+                    "and not relname = any(%s)", (list(DATA_SCHEMAS), list(RUN_LOG_TABLES)))
+        return int(cur.fetchone()[0])
+
+
+# ------------------------------------------------------------------------ baseline
+
+DAILY_SALES_CTAS = f"""
+create table {BASELINE_SCHEMA}.daily_sales as
+with events as (
+    select 'hotmart' as platform, j -> 'data' -> 'purchase' ->> 'transaction' as txn,
+           j -> 'data' -> 'purchase' -> 'price' ->> 'currency_value' as currency,
+           (j -> 'data' -> 'purchase' -> 'price' ->> 'value')::numeric(18, 2) as price,
+           to_timestamp((j -> 'data' -> 'purchase' ->> 'order_date')::numeric / 1000)::date
+               as order_date,
+           (j ->> 'creation_date')::numeric as event_key,
+           j -> 'data' -> 'purchase' ->> 'status' as status
+    from (select line::jsonb as j from {BASELINE_SCHEMA}.hotmart_webhooks) as h
+    where j ->> 'event' like 'PURCHASE\\_%' and j ->> 'event' <> 'PURCHASE_OUT_OF_SHOPPING_CART'
+    union all
+    select 'kiwify', j ->> 'order_id', j -> 'Commissions' ->> 'currency',
+           (j -> 'Commissions' ->> 'settlement_amount')::numeric / 100,
+           (j ->> 'created_at')::date, extract(epoch from (j ->> 'updated_at')::timestamp),
+           j ->> 'order_status'
+    from (select line::jsonb as j from {BASELINE_SCHEMA}.kiwify_webhooks) as k
+    where j ->> 'webhook_event_type' <> 'subscription_canceled'
+    union all
+    select 'eduzz', j ->> 'trans_cod', coalesce(nullif(j ->> 'trans_currency', ''), 'BRL'),
+           (j ->> 'trans_value')::numeric(18, 2), to_date(j ->> 'trans_createdate', 'YYYYMMDD'),
+           (j ->> 'trans_status')::numeric, j ->> 'trans_status'
+    from (select line::jsonb as j from {BASELINE_SCHEMA}.eduzz_webhooks) as e
+    where j ->> 'type' = 'invoice'
+    union all
+    select 'pix', j ->> 'MerchantOrderId', 'BRL', (j -> 'Payment' ->> 'Amount')::numeric / 100,
+           (j -> 'Payment' ->> 'ReceivedDate')::date, (j -> 'Payment' ->> 'Status')::numeric,
+           j -> 'Payment' ->> 'Status'
+    from (select line::jsonb as j from {BASELINE_SCHEMA}.pix_payments) as p
+),
+latest as (
+    select distinct on (platform, txn) *
+    from events
+    order by platform, txn, event_key desc
+)
+select order_date, platform, currency, count(*) as transactions, sum(price) as amount
+from latest
+group by order_date, platform, currency
+"""
+
+
+def baseline(url: str, landing: Path) -> dict:
+    """Bare COPY of every landing file with psql, then the daily aggregate from raw."""
     lines = [f"create schema {BASELINE_SCHEMA};"]
     for feed in FEEDS:
         table = f"{BASELINE_SCHEMA}.{feed.name}"
@@ -68,107 +198,269 @@ def baseline_copy(url: str, landing: Path) -> tuple[float, int]:
     started = time.monotonic()
     subprocess.run([db.psql_executable(), url, "-q", "-v", "ON_ERROR_STOP=1", "-f",
                     script.name], check=True, stdout=subprocess.DEVNULL)
-    seconds = time.monotonic() - started
+    copy_seconds = time.monotonic() - started
     Path(script.name).unlink()
+    started = time.monotonic()
+    with db.cursor(url) as cur:
+        cur.execute(DAILY_SALES_CTAS)
+    ctas_seconds = time.monotonic() - started
     with db.cursor(url) as cur:
         total = 0
         for feed in FEEDS:
             cur.execute(f"select count(*) from {BASELINE_SCHEMA}.{feed.name}")
             total += cur.fetchone()[0]
+        cur.execute(f"select count(*) from {BASELINE_SCHEMA}.daily_sales")
+        aggregate_rows = cur.fetchone()[0]
         cur.execute(f"drop schema {BASELINE_SCHEMA} cascade")
-    return seconds, total
+    return {"copy_seconds": round(copy_seconds, 2), "rows": total,
+            "rows_per_second": round(total / copy_seconds) if copy_seconds else None,
+            "aggregate_seconds": round(ctas_seconds, 2), "aggregate_rows": aggregate_rows,
+            "seconds": round(copy_seconds + ctas_seconds, 2)}
 
+
+# ------------------------------------------------------------------------ the job
+
+def _job(landing: Path, url: str) -> dict:
+    from tallyhouse.cli import run_job
+
+    written_before = rows_written(url)
+    started = time.monotonic()
+    result = run_job(landing, url)
+    seconds = time.monotonic() - started
+    if not result.success:
+        raise RuntimeError("the job failed during the benchmark")
+    steps = result.step_seconds
+    stages = {
+        "load": sum(v for k, v in steps.items() if k.startswith("load_")),
+        "dbt_build": steps.get("dbt_models", 0.0),
+        "checks": steps.get("reconciliation_checks", 0.0),
+        "report": sum(v for k, v in steps.items() if "reconciliation_report" in k),
+    }
+    return {"seconds": round(seconds, 2),
+            "stages": {k: round(v, 2) for k, v in stages.items()},
+            "rows_written": rows_written(url) - written_before,
+            "run_id": result.run_id}
+
+
+def _hold_back(landing: Path, held: Path, days: int) -> int:
+    """Move the files of the last `days` delivery days aside; their record count."""
+    dated = sorted({p.stem.rsplit("_", 1)[-1] for p in landing.rglob("*_????-??-??.*")})
+    last = set(dated[-days:])
+    records = 0
+    for path in list(landing.rglob("*")):
+        if path.is_file() and path.stem.rsplit("_", 1)[-1] in last:
+            target = held / path.relative_to(landing)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            records += sum(1 for _ in path.open("rb")) - (1 if path.suffix == ".csv" else 0)
+            shutil.move(path, target)
+    return records
+
+
+def _restore(held: Path, landing: Path) -> None:
+    for path in list(held.rglob("*")):
+        if path.is_file():
+            target = landing / path.relative_to(held)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, target)
+
+
+# ------------------------------------------------------------------------ dashboards
+
+def dashboard_latency(url: str, repeats: int = DASHBOARD_REPEATS) -> dict:
+    """p50 / p95 milliseconds of every query the dashboards run, uncached."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*No runtime found.*")
+    os.environ[db.DATABASE_URL_ENV] = url
+    from dashboards import queries as q
+
+    q.engine.clear()
+    cached = q.frame
+    q.frame = cached.__wrapped__  # the plain query, not Streamlit's cache
+    try:
+        options = q.choices()
+        f = q.Filters(start=options["first"], end=options["last"],
+                      currency=options["currencies"][0] if options["currencies"] else "BRL")
+        runs = q.reconciliation_runs()
+        run_id = runs["run_id"].iloc[-1] if not runs.empty else ""
+        calls = {
+            "filter_choices": q.choices,
+            "sales_totals": lambda: q.sales_totals(f),
+            **{f"sales_trend_{g.lower()}": (lambda g=g: q.sales_trend(f, g)) for g in q.GRAINS},
+            "sales_by_platform": lambda: q.sales_by(f, "platform"),
+            "sales_by_product": lambda: q.sales_by(f, "product"),
+            **{f"refund_rates_by_{d}": (lambda d=d: q.refund_rates_by(f, d))
+               for d in ("product", "platform", "month")},
+            "refund_breakdown": lambda: q.refund_breakdown(f),
+            "payment_methods": lambda: q.payment_methods(f),
+            "installments": lambda: q.installments(f),
+            "reconciliation_runs": q.reconciliation_runs,
+            "reconciliation_checks": lambda: q.reconciliation_checks(run_id),
+            "reconciliation_stakes": lambda: q.reconciliation_stakes(run_id, ()),
+            "reconciliation_breaks": lambda: q.reconciliation_breaks(run_id, "money_formulas",
+                                                                     ()),
+            "subscriptions_monthly": lambda: q.subscriptions_monthly(f),
+            "subscriptions_by_plan": lambda: q.subscriptions_by_plan(f),
+            "points_liability": q.points_liability,
+            "points_accounts": q.points_accounts,
+            "redemptions": lambda: q.redemptions(f),
+            "gift_cards": lambda: q.gift_cards(f),
+        }
+        out = {}
+        for name, call in calls.items():
+            call()  # warm: a dashboard server keeps its connection and the pages in memory
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                call()
+                times.append((time.perf_counter() - started) * 1000)
+            times.sort()
+            out[name] = {"p50_ms": round(statistics.median(times), 1),
+                         "p95_ms": round(times[max(0, round(0.95 * len(times)) - 1)], 1)}
+        return out
+    finally:
+        q.frame = cached
+        q.engine.clear()
+
+
+# ------------------------------------------------------------------------ the whole bench
 
 def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
               keep: bool = False, say=print) -> dict:
-    from tallyhouse.cli import run_job
     from tallyhouse.generator import GenerateConfig, generate
 
     url = bench_database(db.database_url())
     root = Path(workdir or tempfile.mkdtemp(prefix="tallyhouse-bench-"))
-    landing = root / f"landing-{transactions}"
-    if landing.exists():
-        shutil.rmtree(landing)
-    figures: dict = {"transactions": transactions, "seed": seed}
+    landing, held = root / f"landing-{transactions}", root / f"held-{transactions}"
+    for folder in (landing, held):
+        if folder.exists():
+            shutil.rmtree(folder)
+    figures: dict = {"transactions": transactions, "seed": seed,
+                     "cpus": os.cpu_count(), "database": db.connection_parts(url).dbname}
+    sampler = MemorySampler()
+    sampler.start()
+    try:
+        say(f"[1/6] generating {transactions:,} transactions into {landing}")
+        summary = generate(GenerateConfig(out=landing, transactions=transactions, seed=seed))
+        figures["generate"] = {
+            "seconds": round(summary["seconds"], 2),
+            "records": summary["records"],
+            "files": summary["files"],
+            "bytes": sum(p.stat().st_size for p in landing.rglob("*") if p.is_file()),
+            "transactions_per_second": round(transactions / summary["seconds"]),
+            "records_per_second": round(summary["records"] / summary["seconds"]),
+        }
+        held_records = _hold_back(landing, held, HELD_BACK_DAYS)
 
-    say(f"[1/3] generating {transactions:,} transactions into {landing}")
-    summary = generate(GenerateConfig(out=landing, transactions=transactions, seed=seed))
-    figures["generate"] = {
-        "seconds": round(summary["seconds"], 2),
-        "records": summary["records"],
-        "files": summary["files"],
-        "bytes": sum(p.stat().st_size for p in landing.rglob("*") if p.is_file()),
-        "transactions_per_second": round(transactions / summary["seconds"]),
-        "records_per_second": round(summary["records"] / summary["seconds"]),
-    }
+        say("[2/6] the whole job on an empty database (load, dbt build, checks, report)")
+        full = _job(landing, url)
+        with db.cursor(url) as cur:
+            cur.execute("select coalesce(sum(records_in_file), 0) from raw._manifest")
+            records = int(cur.fetchone()[0])
+            cur.execute("select count(*) from marts.fct_transactions")
+            built = int(cur.fetchone()[0])
+            cur.execute("select table_name from information_schema.tables "
+                        "where table_schema = 'marts' order by 1")
+            marts = [name for (name,) in cur.fetchall()]
+            mart_rows = {}
+            for name in marts:
+                cur.execute(f'select count(*) from marts."{name}"')
+                mart_rows[name] = cur.fetchone()[0]
+        stages = full["stages"]
+        full["records"] = records
+        full["records_per_second"] = {
+            "load": round(records / stages["load"]) if stages["load"] else None,
+            "dbt_build_transactions": round(built / stages["dbt_build"])
+            if stages["dbt_build"] else None,
+        }
+        full["mart_rows"] = mart_rows
+        figures["job"] = full
 
-    say("[2/3] the whole job through Dagster on an empty database (load, dbt build)")
-    started = time.monotonic()
-    result = run_job(landing, url)
-    job_seconds = time.monotonic() - started
-    if not result.success:
-        raise RuntimeError("the job failed during the benchmark")
-    steps = result.step_seconds
-    load_seconds = sum(v for k, v in steps.items() if k.startswith("load_"))
-    dbt_seconds = steps.get("dbt_models", 0.0)
-    with db.cursor(url) as cur:
-        cur.execute("select coalesce(sum(records_in_file), 0), coalesce(sum(records_landed), 0)"
-                    " from raw._manifest")
-        records, landed = (int(v) for v in cur.fetchone())
-    figures["load"] = {
-        "seconds": round(load_seconds, 2), "records": int(records), "landed": int(landed),
-        "records_per_second": round(records / load_seconds),
-    }
-    with db.cursor(url) as cur:
-        cur.execute("select count(*) from marts.fct_transactions")
-        transactions_built = cur.fetchone()[0]
-        cur.execute("select table_name from information_schema.tables "
-                    "where table_schema = 'marts' order by 1")
-        marts = [name for (name,) in cur.fetchall()]
-        mart_rows = {}
-        for name in marts:
-            cur.execute(f'select count(*) from marts."{name}"')
-            mart_rows[name] = cur.fetchone()[0]
-    figures["dbt_build"] = {"seconds": round(dbt_seconds, 2),
-                            "transactions": transactions_built,
-                            "transactions_per_second": round(transactions_built / dbt_seconds)
-                            if dbt_seconds else None,
-                            "mart_rows": mart_rows}
-    figures["job"] = {"seconds": round(job_seconds, 2), "steps": steps}
+        say("[3/6] baseline: bare psql \\copy of the same files + the daily aggregate by CTAS")
+        figures["baseline"] = baseline(url, landing)
+        figures["job_over_baseline"] = round(full["seconds"] / figures["baseline"]["seconds"],
+                                             2)
+        figures["load_over_copy"] = round(stages["load"] / figures["baseline"]["copy_seconds"],
+                                          2)
 
-    say("[3/3] baseline: bare psql \\copy of the same files into unlogged tables")
-    base_seconds, base_rows = baseline_copy(url, landing)
-    figures["baseline_copy"] = {"seconds": round(base_seconds, 2), "rows": base_rows,
-                                "rows_per_second": round(base_rows / base_seconds)}
-    figures["load_over_baseline"] = round(load_seconds / base_seconds, 2)
-    figures["job_over_baseline"] = round(job_seconds / base_seconds, 2)
-    figures["peak_rss_mib"] = round(_peak_rss_mib(), 1)
-    if not keep:
-        shutil.rmtree(landing, ignore_errors=True)
+        say(f"[4/6] incremental: the last {HELD_BACK_DAYS} delivery days land "
+            f"({held_records:,} records)")
+        _restore(held, landing)
+        incremental = _job(landing, url)
+        incremental["records"] = held_records
+        incremental["share_of_records"] = round(held_records / (records + held_records), 4)
+        incremental["over_full_run"] = round(incremental["seconds"] / full["seconds"], 3)
+        figures["incremental"] = incremental
+
+        say("[5/6] a run with nothing new")
+        figures["nothing_new"] = _job(landing, url)
+
+        say("[6/6] dashboard queries over the built marts")
+        figures["dashboards"] = dashboard_latency(url)
+        figures["dashboards_p95_max_ms"] = max(v["p95_ms"] for v in figures["dashboards"]
+                                               .values())
+    finally:
+        sampler.stop()
+        if not keep:
+            shutil.rmtree(landing, ignore_errors=True)
+            shutil.rmtree(held, ignore_errors=True)
+    figures["peak_memory_mib"] = {"process_tree": round(sampler.peak_tree_kib / 1024, 1),
+                                  "postgres": round(sampler.peak_postgres_kib / 1024, 1)}
+    figures["targets"] = targets(figures)
     return figures
 
 
+def targets(f: dict) -> dict:
+    """The issue's targets next to the figures (met or not; never asserted)."""
+    peak = f["peak_memory_mib"]["process_tree"] + f["peak_memory_mib"]["postgres"]
+    return {
+        "job_over_baseline_le_4": f["job_over_baseline"] <= 4,
+        "incremental_le_10_percent": f["incremental"]["over_full_run"] <= 0.10,
+        "nothing_new_le_30_s": f["nothing_new"]["seconds"] <= 30,
+        "nothing_new_changes_no_row": f["nothing_new"]["rows_written"] == 0,
+        "dashboard_p95_le_300_ms": f["dashboards_p95_max_ms"] <= 300,
+        "peak_memory_le_4_gib": peak <= 4096,
+    }
+
+
 def print_table(figures: dict, say=print) -> None:
-    g, load, base = figures["generate"], figures["load"], figures["baseline_copy"]
+    g, job, base = figures["generate"], figures["job"], figures["baseline"]
+    inc, none = figures["incremental"], figures["nothing_new"]
     say("")
-    say(f"tallyhouse bench — {figures['transactions']:,} transactions")
-    say(f"  {'stage':<22} {'seconds':>9} {'records':>12} {'records/s':>11}")
-    say(f"  {'generate':<22} {g['seconds']:>9.1f} {g['records']:>12,} "
-        f"{g['records_per_second']:>11,}")
-    say(f"  {'load (loader assets)':<22} {load['seconds']:>9.1f} {load['records']:>12,} "
-        f"{load['records_per_second']:>11,}")
-    built = figures["dbt_build"]
-    say(f"  {'dbt build':<22} {built['seconds']:>9.1f} {built['transactions']:>12,} "
-        f"{built['transactions_per_second'] or 0:>11,}  (transactions)")
-    say(f"  {'whole job':<22} {figures['job']['seconds']:>9.1f}")
-    label = "baseline psql \\copy"
-    say(f"  {label:<22} {base['seconds']:>9.1f} {base['rows']:>12,} "
-        f"{base['rows_per_second']:>11,}")
-    say(f"  load / baseline: {figures['load_over_baseline']}x   "
-        f"job / baseline: {figures['job_over_baseline']}x   "
-        f"extracts: {g['bytes'] / 2**20:,.0f} MiB in {g['files']:,} files   "
-        f"peak RSS (python): {figures['peak_rss_mib']:,.0f} MiB")
-    say("  mart rows: " + ", ".join(f"{k} {v:,}" for k, v in built["mart_rows"].items()))
+    say(f"tallyhouse bench — {figures['transactions']:,} transactions "
+        f"({figures['cpus']} CPUs)")
+    say(f"  {'stage':<34} {'seconds':>9} {'rows':>12} {'rows/s':>10}")
+    say(f"  {'generate extracts':<34} {g['seconds']:>9.1f} {g['records']:>12,} "
+        f"{g['records_per_second']:>10,}")
+    say(f"  {'job: load':<34} {job['stages']['load']:>9.1f} {job['records']:>12,} "
+        f"{job['records_per_second']['load'] or 0:>10,}")
+    say(f"  {'job: dbt build':<34} {job['stages']['dbt_build']:>9.1f} "
+        f"{job['mart_rows'].get('fct_transactions', 0):>12,} "
+        f"{job['records_per_second']['dbt_build_transactions'] or 0:>10,}  (transactions)")
+    say(f"  {'job: checks (GX)':<34} {job['stages']['checks']:>9.1f}")
+    say(f"  {'job: report':<34} {job['stages']['report']:>9.1f}")
+    say(f"  {'job: whole run':<34} {job['seconds']:>9.1f}")
+    copy_label = "baseline: psql \\copy"
+    say(f"  {copy_label:<34} {base['copy_seconds']:>9.1f} {base['rows']:>12,} "
+        f"{base['rows_per_second'] or 0:>10,}")
+    say(f"  {'baseline: daily aggregate (CTAS)':<34} {base['aggregate_seconds']:>9.1f} "
+        f"{base['aggregate_rows']:>12,}")
+    say(f"  {'incremental run (+' + format(inc['share_of_records'], '.1%') + ' records)':<34} "
+        f"{inc['seconds']:>9.1f} {inc['records']:>12,}")
+    say(f"  {'run with nothing new':<34} {none['seconds']:>9.1f} "
+        f"{none['rows_written']:>12,}  (rows changed)")
+    say("")
+    say(f"  job / baseline: {figures['job_over_baseline']}x    load / bare copy: "
+        f"{figures['load_over_copy']}x    incremental / full: "
+        f"{inc['over_full_run']:.1%}")
+    mem = figures["peak_memory_mib"]
+    say(f"  peak memory: process tree {mem['process_tree']:,.0f} MiB, PostgreSQL "
+        f"{mem['postgres']:,.0f} MiB (PSS)    extracts: {g['bytes'] / 2**20:,.0f} MiB in "
+        f"{g['files']:,} files")
+    say("  dashboard queries (ms, p50 / p95): " + ", ".join(
+        f"{k} {v['p50_ms']:.0f}/{v['p95_ms']:.0f}" for k, v in figures["dashboards"].items()))
+    say("  targets: " + ", ".join(f"{k} {'met' if ok else 'MISSED'}"
+                                  for k, ok in figures["targets"].items()))
 
 
 def main_bench(args) -> int:
@@ -176,7 +468,7 @@ def main_bench(args) -> int:
                         workdir=Path(args.workdir) if args.workdir else None, keep=args.keep)
     print_table(figures)
     if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(figures, indent=2, default=str))
         print(f"  figures written to {args.json}")
     return 0
-

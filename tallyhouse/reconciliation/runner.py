@@ -108,6 +108,8 @@ def run_checks(url: str, checks: Iterable[Check] = CHECKS, docs_dir: Path | None
     say = progress or (lambda _msg: None)
     checks = list(checks)
     context = gx.get_context(mode="ephemeral")
+    # no tqdm bar per expectation in the run's log: the runner says what it does
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
     if docs_dir is not None:
         context.add_data_docs_site(
             site_name="reconciliation",

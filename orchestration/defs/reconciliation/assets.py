@@ -116,7 +116,8 @@ def reconciliation_report(context: dg.AssetExecutionContext,
 
     written = write_report(warehouse.url(), context.run_id)
     context.log.info(f"Reconciliation report: {written.html_path} "
-                     f"({written.breaks} breaks in {written.failed_checks} checks)")
+                     f"({written.checks} checks, {written.failed_checks} with breaks, "
+                     f"{written.breaks} breaks)")
     return dg.MaterializeResult(metadata={
         "report": dg.MetadataValue.path(str(written.html_path)),
         "breaks_csv": dg.MetadataValue.path(str(written.csv_path)),

@@ -1,0 +1,68 @@
+"""Whether the marts are up to date: the last loaded file and the dbt project they were built
+from. A run that loaded nothing new into an unchanged project need not rebuild anything."""
+
+from __future__ import annotations
+
+import hashlib
+
+from tallyhouse import db
+from tallyhouse.config import project_root
+
+PROJECT_PARTS = ("dbt_project.yml", "models", "seeds", "macros", "data-tests")
+DDL = """
+create table if not exists raw._build_state (
+    id boolean primary key default true check (id),
+    last_file_id bigint not null,
+    project_hash text not null,
+    built_at timestamptz not null default now()
+)
+"""
+
+
+def project_hash() -> str:
+    digest = hashlib.sha256()
+    root = project_root()
+    for part in PROJECT_PARTS:
+        path = root / part
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for file in files:
+            digest.update(file.relative_to(root).as_posix().encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def current(url: str) -> tuple[int, str]:
+    """(last file id in raw._manifest, hash of the dbt project) right now."""
+    with db.cursor(url) as cur:
+        cur.execute("select to_regclass('raw._manifest') is not null")
+        last = 0
+        if cur.fetchone()[0]:
+            cur.execute("select coalesce(max(file_id), 0) from raw._manifest")
+            last = int(cur.fetchone()[0])
+    return last, project_hash()
+
+
+def up_to_date(url: str, state: tuple[int, str]) -> bool:
+    with db.cursor(url) as cur:
+        cur.execute("select to_regclass('raw._build_state') is not null "
+                    "and to_regclass('marts.fct_transactions') is not null")
+        if not cur.fetchone()[0]:
+            return False
+        cur.execute("select last_file_id, project_hash from raw._build_state")
+        row = cur.fetchone()
+    return row is not None and (int(row[0]), row[1]) == state
+
+
+def record(url: str, state: tuple[int, str]) -> None:
+    with db.cursor(url) as cur:
+        cur.execute("create schema if not exists raw")
+        cur.execute(DDL)
+        cur.execute("insert into raw._build_state (last_file_id, project_hash) values (%s, %s) "
+                    "on conflict (id) do update set last_file_id = excluded.last_file_id, "
+                    "project_hash = excluded.project_hash, built_at = now()", state)
+
+
+def forget(url: str) -> None:
+    """The next run rebuilds (a test that changes the marts by hand calls this)."""
+    with db.cursor(url) as cur:
+        cur.execute("drop table if exists raw._build_state")

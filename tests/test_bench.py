@@ -1,0 +1,42 @@
+"""`tallyhouse bench` end to end on a small run: every figure is there. No time is asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_prints_and_writes_every_figure(database_url, tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "tallyhouse.cli", "bench", "--transactions", "2000",
+         "--json", str(out), "--workdir", str(tmp_path / "work")],
+        cwd=ROOT, env={**os.environ}, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    for stage in ("load", "dbt_build", "checks", "report"):
+        assert figures["job"]["stages"][stage] > 0, stage
+    assert figures["generate"]["records"] == figures["job"]["records"] + \
+        figures["incremental"]["records"], "every generated record is loaded once"
+    assert figures["baseline"]["rows"] == figures["job"]["records"]
+    assert figures["baseline"]["aggregate_rows"] > 0
+    for key in ("job_over_baseline", "load_over_copy", "dashboards_p95_max_ms"):
+        assert figures[key] > 0, key
+    assert 0 < figures["incremental"]["share_of_records"] < 0.05
+    assert figures["incremental"]["rows_written"] > 0
+    assert figures["nothing_new"]["rows_written"] == 0, "a run with nothing new changes no row"
+    assert set(figures["dashboards"]) >= {"sales_totals", "refund_rates_by_product",
+                                          "payment_methods", "reconciliation_runs",
+                                          "subscriptions_monthly", "points_liability"}
+    assert all(v["p95_ms"] >= v["p50_ms"] > 0 for v in figures["dashboards"].values())
+    assert figures["peak_memory_mib"]["process_tree"] > 0
+    assert figures["peak_memory_mib"]["postgres"] > 0
+    assert set(figures["targets"]) == {
+        "job_over_baseline_le_4", "incremental_le_10_percent", "nothing_new_le_30_s",
+        "nothing_new_changes_no_row", "dashboard_p95_le_300_ms", "peak_memory_le_4_gib"}
+    assert "job / baseline:" in done.stdout and "targets:" in done.stdout
