@@ -335,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="arguments passed to psql (after `psql`)")
     dbp.set_defaults(func=cmd_db)
 
-    bench = sub.add_parser("bench", help="time every stage of the job against a bare baseline (COPY + CTAS)")
+    bench = sub.add_parser(
+        "bench", help="time every stage of the job against a bare baseline (COPY + CTAS)")
     bench.add_argument("--transactions", type=int, default=100_000)
     bench.add_argument("--seed", type=int, default=1)
     bench.add_argument("--json", help="write the figures to this file")

@@ -211,11 +211,11 @@ run id <code>{_e(run_id)}</code></p>
         parts.append("<table id='totals'><tr><th>Platform</th><th>Unit</th><th>Breaks</th>"
                      "<th>Amount at stake</th></tr>")
         for (platform, unit), rows in sorted(per_platform.items()):
-            stake = sum((r["amount_at_stake"] for r in rows
-                         if r["amount_at_stake"] is not None), Decimal(0))
+            amounts = [r["amount_at_stake"] for r in rows if r["amount_at_stake"] is not None]
+            stake = format_amount(sum(amounts, Decimal(0)), unit) if amounts else "—"
             parts.append(f"<tr><td>{_e(platform)}</td><td>{_e(unit)}</td>"
                          f"<td class='num'>{len(rows)}</td>"
-                         f"<td class='num'>{_e(format_amount(stake, unit))}</td></tr>")
+                         f"<td class='num'>{_e(stake)}</td></tr>")
         parts.append("</table>")
     else:
         parts.append("<p>Nothing at stake.</p>")
