@@ -21,12 +21,15 @@ def _say(message: str = "") -> None:
 
 
 def prepare_dagster_home() -> Path:
-    """Run history lives in .tallyhouse/dagster; telemetry off."""
+    """Run history lives in .tallyhouse/dagster; telemetry off; one run at a time."""
     home = state_dir() / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    # One run at a time: a load never commits while another run's dbt build reads raw.
+    wanted = ("telemetry:\n  enabled: false\nconcurrency:\n  runs:\n"
+              "    max_concurrent_runs: 1\n")
+    if not config.exists() or config.read_text() != wanted:
+        config.write_text(wanted)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

@@ -2,6 +2,8 @@
 -- Sales are dated by the order date; refunds and chargebacks by the order date too,
 -- so a day's refund rate compares like with like.
 
+{{ config(indexes=[{'columns': ['currency_code', 'order_date']}]) }}
+
 with
 
 transactions as (
