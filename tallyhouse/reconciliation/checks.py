@@ -133,7 +133,7 @@ where transactions.platform_transaction_id is null
 
 MONEY_FORMULAS = """
 with
-transactions as (select * from {batch}),
+checked as (select * from {batch}),
 fees as (
     select transaction_key, sum(amount) as amount
     from marts.fct_transaction_fees group by transaction_key
@@ -145,45 +145,37 @@ commissions as (
         coalesce(sum(amount) filter (where role = 'producer'), 0) as producer
     from marts.fct_commissions group by transaction_key
 ),
+transactions as materialized (
+    select
+        t.platform, t.platform_transaction_id, t.currency_code, t.offer_price,
+        t.platform_fee_amount, t.distributable_amount, t.partner_commission_amount,
+        t.producer_net_amount, coalesce(fees.amount, 0) as fee_lines,
+        coalesce(c.partners, 0) as partner_lines, coalesce(c.producer, 0) as producer_line
+    from checked as t
+    left join fees on t.transaction_key = fees.transaction_key
+    left join commissions as c on t.transaction_key = c.transaction_key
+),
+-- one pass over the transactions: each rule is a row of the lateral list
 breaks as (
     select
-        'distributable_formula' as break_kind, t.platform, t.platform_transaction_id,
-        t.currency_code, t.offer_price - t.platform_fee_amount as expected,
-        t.distributable_amount as actual,
-        'distributable_amount = offer_price - platform_fee_amount' as detail
+        rule.break_kind, t.platform, t.platform_transaction_id, t.currency_code,
+        rule.expected, rule.actual, rule.detail
     from transactions as t
-    where t.distributable_amount <> t.offer_price - t.platform_fee_amount
-    union all
-    select
-        'producer_net_formula', t.platform, t.platform_transaction_id, t.currency_code,
-        t.distributable_amount - t.partner_commission_amount, t.producer_net_amount,
-        'producer_net_amount = distributable_amount - partner_commission_amount'
-    from transactions as t
-    where t.producer_net_amount <> t.distributable_amount - t.partner_commission_amount
-    union all
-    select
-        'fee_lines_differ', t.platform, t.platform_transaction_id, t.currency_code,
-        t.platform_fee_amount, coalesce(fees.amount, 0),
-        'fct_transaction_fees lines sum to platform_fee_amount'
-    from transactions as t
-    left join fees on t.transaction_key = fees.transaction_key
-    where t.platform_fee_amount <> coalesce(fees.amount, 0)
-    union all
-    select
-        'commission_lines_differ', t.platform, t.platform_transaction_id, t.currency_code,
-        t.partner_commission_amount, coalesce(c.partners, 0),
-        'co-producer and affiliate lines of fct_commissions sum to partner_commission_amount'
-    from transactions as t
-    left join commissions as c on t.transaction_key = c.transaction_key
-    where t.partner_commission_amount <> coalesce(c.partners, 0)
-    union all
-    select
-        'producer_line_differs', t.platform, t.platform_transaction_id, t.currency_code,
-        t.producer_net_amount, coalesce(c.producer, 0),
-        'the producer line of fct_commissions equals producer_net_amount'
-    from transactions as t
-    left join commissions as c on t.transaction_key = c.transaction_key
-    where t.producer_net_amount <> coalesce(c.producer, 0)
+    cross join lateral (values
+        ('distributable_formula', t.offer_price - t.platform_fee_amount,
+         t.distributable_amount, 'distributable_amount = offer_price - platform_fee_amount'),
+        ('producer_net_formula', t.distributable_amount - t.partner_commission_amount,
+         t.producer_net_amount,
+         'producer_net_amount = distributable_amount - partner_commission_amount'),
+        ('fee_lines_differ', t.platform_fee_amount, t.fee_lines,
+         'fct_transaction_fees lines sum to platform_fee_amount'),
+        ('commission_lines_differ', t.partner_commission_amount, t.partner_lines,
+         'co-producer and affiliate lines of fct_commissions sum to '
+         || 'partner_commission_amount'),
+        ('producer_line_differs', t.producer_net_amount, t.producer_line,
+         'the producer line of fct_commissions equals producer_net_amount')
+    ) as rule (break_kind, expected, actual, detail)
+    where rule.expected <> rule.actual
 )
 select
     break_kind, 'transaction' as entity_type, platform_transaction_id as entity_id, platform,

@@ -29,11 +29,20 @@ expected_nets as (
         transactions.currency_code,
         transactions.producer_net_amount - coalesce(pix_orders.giftcard_amount, 0)
             as expected_payout_amount,
-        -- When the platform releases the money: PIX settles on D+2; the marketplaces
-        -- after the guarantee.
+        -- When the platform releases the money: PIX settles on D+2; the marketplaces the
+        -- day after the guarantee, counted from the approval (Hotmart dates its guarantee
+        -- from the order, so a boleto paid days later is still under guarantee).
         case
             when transactions.platform = 'pix'
                 then transactions.approved_at + interval '2 days'
+            when transactions.platform = 'hotmart'
+                then
+                    transactions.approved_at
+                    + greatest(
+                        transactions.warranty_expires_at - transactions.ordered_at,
+                        interval '0 days'
+                    )
+                    + interval '1 day'
             else
                 greatest(transactions.warranty_expires_at, transactions.approved_at)
                 + interval '1 day'

@@ -37,7 +37,9 @@ renamed as (
         body ->> 'MerchantOrderId' as platform_transaction_id,
         payment ->> 'PaymentId' as payment_id,
         case
-            when status_code = 2 and voided_cents > 0 and voided_cents < amount_cents
+            -- a part of the order refunded to the PIX payer; it may be the whole PIX part
+            -- when a gift card paid the rest (a refund of the whole order is status 11)
+            when status_code = 2 and voided_cents > 0
                 then '2:partial_refund'
             else status_code::text
         end as raw_status,
