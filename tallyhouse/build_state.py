@@ -61,8 +61,3 @@ def record(url: str, state: tuple[int, str]) -> None:
                     "on conflict (id) do update set last_file_id = excluded.last_file_id, "
                     "project_hash = excluded.project_hash, built_at = now()", state)
 
-
-def forget(url: str) -> None:
-    """The next run rebuilds (a test that changes the marts by hand calls this)."""
-    with db.cursor(url) as cur:
-        cur.execute("drop table if exists raw._build_state")

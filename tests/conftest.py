@@ -7,6 +7,7 @@ import json
 import os
 import uuid
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -29,20 +30,34 @@ def pg_server(tmp_path_factory):
     server.cleanup()
 
 
-@pytest.fixture
-def database_url(pg_server, monkeypatch) -> str:
-    """A new, empty database; TALLYHOUSE_DATABASE_URL points every part at it."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def _scratch_database(pg_server, prefix: str, template: str | None = None):
+    """A database of its own on the session server, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = psycopg2.connect(pg_server.get_uri())
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute(f"create database {name}")
-    url = pg_server.get_uri(name)
-    monkeypatch.setenv("TALLYHOUSE_DATABASE_URL", url)
-    yield url
-    with admin.cursor() as cur:
-        cur.execute(f"drop database if exists {name} with (force)")
-    admin.close()
+        if template:
+            # a template must have no other session (pools of earlier tests may keep one)
+            cur.execute("select pg_terminate_backend(pid) from pg_stat_activity "
+                        "where datname = %s and pid <> pg_backend_pid()", (template,))
+            cur.execute(f"create database {name} template {template}")
+        else:
+            cur.execute(f"create database {name}")
+    try:
+        yield pg_server.get_uri(name)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"drop database if exists {name} with (force)")
+        admin.close()
+
+
+@pytest.fixture
+def database_url(pg_server, monkeypatch) -> str:
+    """A new, empty database; TALLYHOUSE_DATABASE_URL points every part at it."""
+    with _scratch_database(pg_server, "t") as url:
+        monkeypatch.setenv("TALLYHOUSE_DATABASE_URL", url)
+        yield url
 
 
 @pytest.fixture
@@ -145,15 +160,5 @@ def _private_home(tmp_path, monkeypatch):
 @pytest.fixture
 def clean_copy(pg_server, clean_build) -> str:
     """A private copy of the clean build that a test may break."""
-    name = f"c_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(pg_server.get_uri())
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        # a template must have no other session (pools of earlier tests may keep one)
-        cur.execute("select pg_terminate_backend(pid) from pg_stat_activity "
-                    "where datname = 'marts_clean' and pid <> pg_backend_pid()")
-        cur.execute(f"create database {name} template marts_clean")
-    yield pg_server.get_uri(name)
-    with admin.cursor() as cur:
-        cur.execute(f"drop database if exists {name} with (force)")
-    admin.close()
+    with _scratch_database(pg_server, "c", template="marts_clean") as url:
+        yield url

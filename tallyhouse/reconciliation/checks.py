@@ -183,9 +183,11 @@ select
 from breaks
 """
 
-STATUS_MAPPING = """
+def _unmapped(kind: str, flag: str, raw_column: str, label: str, seed: str) -> str:
+    """Events whose raw value no seed maps; the transaction's price is at stake."""
+    return f"""
 select
-    'unmapped_status' as break_kind,
+    '{kind}' as break_kind,
     'transaction' as entity_type,
     platform_transaction_id as entity_id,
     platform,
@@ -193,27 +195,18 @@ select
     null::numeric as expected,
     null::numeric as actual,
     offer_price as amount_at_stake,
-    format('raw status %s is not in seeds/platform_status_mapping.csv (%s line %s)',
-           quote_literal(raw_status), source_file, source_line) as detail
-from {batch}
-where is_unmapped_status
+    format('{label} %s is not in seeds/{seed} (%s line %s)',
+           quote_literal({raw_column}), source_file, source_line) as detail
+from {{batch}}
+where {flag}
 """
 
-PAYMENT_METHOD_MAPPING = """
-select
-    'unmapped_payment_method' as break_kind,
-    'transaction' as entity_type,
-    platform_transaction_id as entity_id,
-    platform,
-    currency_code as unit,
-    null::numeric as expected,
-    null::numeric as actual,
-    offer_price as amount_at_stake,
-    format('payment method %s is not in seeds/payment_method_mapping.csv (%s line %s)',
-           quote_literal(raw_payment_method), source_file, source_line) as detail
-from {batch}
-where is_unmapped_payment_method
-"""
+
+STATUS_MAPPING = _unmapped("unmapped_status", "is_unmapped_status", "raw_status",
+                           "raw status", "platform_status_mapping.csv")
+PAYMENT_METHOD_MAPPING = _unmapped("unmapped_payment_method", "is_unmapped_payment_method",
+                                   "raw_payment_method", "payment method",
+                                   "payment_method_mapping.csv")
 
 STATUS_HISTORY = """
 with
@@ -270,7 +263,7 @@ where refunded_amount > customer_paid_amount
 
 
 def _from_report(kinds: tuple[str, ...], entity_type: str, entity: str, platform: str,
-                 unit: str, stake: str = "abs(difference)", detail: str = "''") -> str:
+                 unit: str, detail: str = "''") -> str:
     listed = ", ".join(f"'{k}'" for k in kinds)
     return f"""
 select
@@ -281,7 +274,7 @@ select
     {unit} as unit,
     expected,
     actual,
-    {stake} as amount_at_stake,
+    abs(difference) as amount_at_stake,
     {detail} as detail
 from {{batch}}
 where check_name in ({listed})

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from tallyhouse import db
 from tallyhouse.config import reports_dir
 from tallyhouse.money import format_amount
+from tallyhouse.reconciliation.runner import stakes
 
 LOCAL_TZ = ZoneInfo("America/Sao_Paulo")
 FAMILIES = {
@@ -76,8 +77,8 @@ def write_report(url: str, run_id: str, root: Path | None = None) -> Written:
                         "and b.check_name = s.check_name and b.amount_at_stake is not null "
                         "group by 1) as t) from marts.rpt_reconciliation_summary as s "
                         "where s.run_id = %s", (previous[0],))
-            before = {name: {"passed": passed, "breaks": count, "stakes": stakes or {}}
-                      for name, passed, count, stakes in cur.fetchall()}
+            before = {name: {"passed": passed, "breaks": count, "stakes": by_unit or {}}
+                      for name, passed, count, by_unit in cur.fetchall()}
         cur.execute("select platform, currency_code, count(*), "
                     "sum(offer_price) filter (where has_been_approved) "
                     "from marts.fct_transactions group by 1, 2 order by 1, 2")
@@ -100,15 +101,6 @@ def write_report(url: str, run_id: str, root: Path | None = None) -> Written:
                    sum(1 for s in failed if s["severity"] == "ERROR"))
 
 
-def _stakes(rows: list[dict]) -> dict[str, Decimal]:
-    totals: dict[str, Decimal] = {}
-    for row in rows:
-        if row["amount_at_stake"] is not None:
-            unit = row["currency_code"] or row["unit"]
-            totals[unit] = totals.get(unit, Decimal(0)) + row["amount_at_stake"]
-    return totals
-
-
 def _money_list(totals: dict) -> str:
     if not totals:
         return "—"
@@ -126,7 +118,7 @@ def _render(run_id, run_at, summary, breaks, previous, before, books, folder) ->
     by_check: dict[str, list[dict]] = {}
     for row in breaks:
         by_check.setdefault(row["check_name"], []).append(row)
-    total_stakes = _stakes(breaks)
+    total_stakes = stakes(breaks)
 
     if structural:
         verdict = ("bad", f"{len(structural)} structural check(s) failed — the marts are not "
@@ -176,7 +168,7 @@ run id <code>{_e(run_id)}</code></p>
         rows = []
         for s in summary:
             old = before.get(s["check_name"])
-            now_stakes = _stakes(by_check.get(s["check_name"], []))
+            now_stakes = stakes(by_check.get(s["check_name"], []))
             if old is None:
                 change = "new check"
             elif old["breaks"] == s["break_count"]:
@@ -236,7 +228,7 @@ run id <code>{_e(run_id)}</code></p>
             f"<tr><td>{s['invariant']}. {_e(FAMILIES.get(s['invariant'], ''))}</td>"
             f"<td><code>{_e(s['check_name'])}</code><br><small>{_e(s['checked_table'])}"
             f"</small></td><td>{_e(s['description'])}</td><td>{result}</td>"
-            f"<td class='num'>{_money_list(_stakes(by_check.get(s['check_name'], [])))}"
+            f"<td class='num'>{_money_list(stakes(by_check.get(s['check_name'], [])))}"
             "</td></tr>")
     parts.append("</table>")
 

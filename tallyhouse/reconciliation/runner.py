@@ -78,14 +78,15 @@ class Outcome:
     error: str | None = None
     seconds: float = 0.0
 
-    def stakes(self) -> dict[str, Decimal]:
-        """Amount at stake per unit (currency code, points, ...)."""
-        totals: dict[str, Decimal] = {}
-        for row in self.breaks:
-            if row["amount_at_stake"] is not None:
-                unit = row["currency_code"] or row["unit"]
-                totals[unit] = totals.get(unit, Decimal(0)) + Decimal(row["amount_at_stake"])
-        return totals
+
+def stakes(rows: Iterable[dict]) -> dict[str, Decimal]:
+    """Amount at stake per unit (currency code, else points, ...) of some breaks."""
+    totals: dict[str, Decimal] = {}
+    for row in rows:
+        if row["amount_at_stake"] is not None:
+            unit = row["currency_code"] or row["unit"]
+            totals[unit] = totals.get(unit, Decimal(0)) + Decimal(row["amount_at_stake"])
+    return totals
 
 
 def _gx():
@@ -164,14 +165,13 @@ def _validate(url: str, context, source, batches: dict, check: Check) -> Outcome
 
 
 def _outcome(url: str, check: Check, result) -> Outcome:
-    if result.exception_info and result.exception_info.get("raised_exception") is not False:
-        messages = [info.get("exception_message") for info in result.exception_info.values()
-                    if isinstance(info, dict) and info.get("raised_exception")]
-        if result.exception_info.get("raised_exception") or messages:
-            message = (messages[0] if messages else
-                       result.exception_info.get("exception_message", "failed"))
-            return Outcome(check, passed=False, break_count=0,
-                           error=str(message).splitlines()[0])
+    info = result.exception_info or {}
+    raised = [v for v in info.values() if isinstance(v, dict) and v.get("raised_exception")]
+    if info.get("raised_exception"):
+        raised.append(info)
+    if raised:
+        message = raised[0].get("exception_message") or "failed"
+        return Outcome(check, passed=False, break_count=0, error=str(message).splitlines()[0])
     if result.success:
         return Outcome(check, passed=True, break_count=0)
     count = int(result.result["observed_value"])

@@ -54,7 +54,7 @@ CHECKED_ASSETS = sorted({key for check in CHECKS if not check.per_feed
 def reconciliation_checks(context: dg.AssetCheckExecutionContext,
                           warehouse: WarehouseResource):
     from tallyhouse.reconciliation.report import run_folder
-    from tallyhouse.reconciliation.runner import run_checks, save
+    from tallyhouse.reconciliation.runner import run_checks, save, stakes
 
     url = warehouse.url()
     run_at = datetime.now(UTC)
@@ -69,17 +69,12 @@ def reconciliation_checks(context: dg.AssetCheckExecutionContext,
             rows = outcome.breaks
             if check.per_feed:
                 rows = [b for b in rows if b["feed"] == key.path[-1]]
-            passed = outcome.error is None and (outcome.passed or not rows
-                                                if check.per_feed else outcome.passed)
-            stakes = {}
-            for row in rows:
-                if row["amount_at_stake"] is not None:
-                    unit = row["currency_code"] or row["unit"]
-                    stakes[unit] = stakes.get(unit, 0) + row["amount_at_stake"]
+            passed = outcome.error is None and not rows
+            at_stake = stakes(rows)
             metadata = {
                 "breaks": len(rows),
                 "amount_at_stake": ", ".join(format_amount(v, u) for u, v in
-                                             sorted(stakes.items())) or "none",
+                                             sorted(at_stake.items())) or "none",
                 "seconds": round(outcome.seconds, 3),
             }
             if outcome.error:
