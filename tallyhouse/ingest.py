@@ -32,7 +32,10 @@ from tallyhouse.sources import FEEDS, SOURCES, Feed, Source, feed_for_file
 
 log = logging.getLogger(__name__)
 
-META_COLUMNS = ("_file_name", "_file_sha256", "_line_no", "_record_hash", "_loaded_at")
+# File loads take this transaction-level advisory lock and draw their load sequence
+# number under it: loads commit in the order of their numbers, so a dbt build that has read
+# every row up to number N never sees a row with a smaller number commit later.
+LOAD_LOCK_KEY = 7_312_001
 COPY_CHUNK_LINES = 2_000
 COPY_READ_SIZE = 1 << 20
 QUARANTINE_TEXT_LIMIT = 100_000  # characters of a bad record kept for inspection
@@ -46,6 +49,7 @@ STATUS_REJECTED = "rejected"
 def ddl_statements() -> list[str]:
     statements = [
         "create schema if not exists raw",
+        "create sequence if not exists raw._load_seq",
         """
         create table if not exists raw._manifest (
             file_id bigserial primary key,
@@ -66,6 +70,7 @@ def ddl_statements() -> list[str]:
             unique (source, file_name, file_sha256)
         )
         """,
+        "alter table raw._manifest add column if not exists load_seq bigint",
         """
         create table if not exists raw._quarantine (
             quarantine_id bigserial primary key,
@@ -94,10 +99,14 @@ def ddl_statements() -> list[str]:
                 _line_no bigint not null,
                 _record_hash bytea not null,
                 _loaded_at timestamptz not null default now(),
+                _load_seq bigint not null,
                 {body}
             )
             """
         )
+        # warehouses loaded before the load sequence: their rows count as loaded first
+        statements.append(f"alter table {feed.table} add column if not exists "
+                          "_load_seq bigint not null default 0")
         statements.append(
             f"create unique index if not exists {feed.name}_record_hash_uidx "
             f"on {feed.table} (_record_hash)"
@@ -206,6 +215,9 @@ def load_file(
         return _reject(conn, source, feed, rel, sha, 0, f"file cannot be read: {exc}", started)
 
     with conn.cursor() as cur:
+        # Held until this file's transaction commits (see LOAD_LOCK_KEY); a concurrent
+        # loader of the same file waits here and then finds it in the manifest.
+        cur.execute("select pg_advisory_xact_lock(%s)", (LOAD_LOCK_KEY,))
         cur.execute(
             "select file_id, file_name, file_sha256, status from raw._manifest "
             "where source = %s and (file_sha256 = %s or file_name = %s) order by file_id",
@@ -238,6 +250,13 @@ def load_file(
     except _FileRejected as exc:
         conn.rollback()
         return _reject(conn, source, feed, rel, sha, size, str(exc), started)
+
+
+def _lock_and_number(cur) -> int:
+    """Take the load lock for this transaction and draw the load's sequence number."""
+    cur.execute("select pg_advisory_xact_lock(%s)", (LOAD_LOCK_KEY,))
+    cur.execute("select nextval('raw._load_seq')")
+    return int(cur.fetchone()[0])
 
 
 class _FileRejected(Exception):
@@ -328,18 +347,31 @@ def _load_jsonl(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str
 _JSONB_PROBLEM = "has_escape and not pg_input_is_valid({text}, 'jsonb')"
 _JSONB_REASON = "'JSON that jsonb cannot hold: ' || (pg_input_error_info({text}, 'jsonb')).message"
 
-_QUARANTINE_FAST = f"""
+
+def _shape_reason(feed: Feed, value: str) -> tuple[str, str]:
+    """The SQL test that a record is not of a JSON type the feed delivers, and its reason."""
+    shapes = ", ".join(f"'{shape}'" for shape in feed.json_shapes)
+    wanted = " or ".join(f"an {shape}" for shape in feed.json_shapes)
+    return (f"json_typeof({value}) not in ({shapes})",
+            f"'JSON is ' || json_typeof({value}) || ', not {wanted} as {feed.name} delivers'")
+
+
+def _quarantine_fast(feed: Feed) -> str:
+    wrong, why = _shape_reason(feed, "payload")
+    return f"""
     select line_no,
-           case when json_typeof(payload) not in ('object', 'array')
-                then 'JSON is not an object or array'
+           case when {wrong} then {why}
                 else {_JSONB_REASON.format(text="payload::text")} end as reason,
            payload::text as raw_text
     from _stage
-    where json_typeof(payload) not in ('object', 'array')
+    where {wrong}
        or {_JSONB_PROBLEM.format(text="payload::text")}
 """
 
-_QUARANTINE_CAREFUL = f"""
+
+def _quarantine_careful(feed: Feed) -> str:
+    wrong, why = _shape_reason(feed, "body::json")
+    return f"""
     select line_no, reason, body as raw_text
     from (
         select line_no, body,
@@ -349,8 +381,7 @@ _QUARANTINE_CAREFUL = f"""
                             || (pg_input_error_info(body, 'json')).message
                    when not pg_input_is_valid(body, 'json')
                        then 'malformed JSON: ' || (pg_input_error_info(body, 'json')).message
-                   when json_typeof(body::json) not in ('object', 'array')
-                       then 'JSON is not an object or array'
+                   when {wrong} then {why}
                    when {_JSONB_PROBLEM.format(text="body")}
                        then {_JSONB_REASON.format(text="body")}
                end as reason
@@ -393,10 +424,10 @@ def _load_jsonl_staged(conn, source: Source, feed: Feed, path: Path, rel: str, s
     if careful:
         stage = "line_no bigint, record_hash bytea, body text, has_escape boolean, " \
                 "unterminated boolean"
-        checks, value = _QUARANTINE_CAREFUL, "body::json"
+        checks, value = _quarantine_careful(feed), "body::json"
     else:
         stage = "line_no bigint, record_hash bytea, payload json, has_escape boolean"
-        checks, value = _QUARANTINE_FAST, "payload"
+        checks, value = _quarantine_fast(feed), "payload"
     with conn.cursor() as cur, path.open("rb") as handle:
         cur.execute(f"create temp table _stage ({stage}) on commit drop")
         cur.copy_expert("copy _stage from stdin", _IterStream(stage_rows(handle)),
@@ -414,16 +445,18 @@ def _load_jsonl_staged(conn, source: Source, feed: Feed, path: Path, rel: str, s
              "limit": QUARANTINE_TEXT_LIMIT},
         )
         rejected = [row[0] for row in cur.fetchall()]
+        seq = _lock_and_number(cur)
         cur.execute(
             f"""
-            insert into {feed.table} (_file_name, _file_sha256, _line_no, _record_hash, payload)
-            select %(file)s, %(sha)s, line_no, record_hash, {value}
+            insert into {feed.table} (_file_name, _file_sha256, _line_no, _record_hash,
+                                      _load_seq, payload)
+            select %(file)s, %(sha)s, line_no, record_hash, %(seq)s, {value}
             from _stage
             where line_no <> all(%(bad)s::bigint[])
             order by line_no
             on conflict (_record_hash) do nothing
             """,
-            {"file": rel, "sha": sha, "bad": rejected},
+            {"file": rel, "sha": sha, "bad": rejected, "seq": seq},
         )
         landed = cur.rowcount
     _insert_quarantine(conn, source, feed, rel, sha, bad)
@@ -507,15 +540,17 @@ def _load_csv(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str, 
                         for i in range(0, len(rows), COPY_CHUNK_LINES)),
         )
         collist = ", ".join(feed.columns)
+        seq = _lock_and_number(cur)
         cur.execute(
             f"""
-            insert into {feed.table} (_file_name, _file_sha256, _line_no, _record_hash, {collist})
-            select %(file)s, %(sha)s, line_no, record_hash, {collist}
+            insert into {feed.table} (_file_name, _file_sha256, _line_no, _record_hash,
+                                      _load_seq, {collist})
+            select %(file)s, %(sha)s, line_no, record_hash, %(seq)s, {collist}
             from _stage
             order by line_no
             on conflict (_record_hash) do nothing
             """,
-            {"file": rel, "sha": sha},
+            {"file": rel, "sha": sha, "seq": seq},
         )
         landed = cur.rowcount
     _insert_quarantine(conn, source, feed, rel, sha, bad)
@@ -567,6 +602,7 @@ def _record_manifest(conn, result: FileResult, sha: str, size: int, started: flo
                      duplicate_of: int | None = None) -> FileResult:
     result.seconds = time.monotonic() - started
     with conn.cursor() as cur:
+        cur.execute("select pg_advisory_xact_lock(%s)", (LOAD_LOCK_KEY,))
         cur.execute(
             """
             insert into raw._manifest (source, feed, file_name, file_sha256, size_bytes, status,

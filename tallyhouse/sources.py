@@ -19,6 +19,8 @@ class Feed:
     fmt: str  # "jsonl" or "csv"
     columns: tuple[str, ...] = field(default=())  # CSV header, in order
     description: str = ""
+    # JSON types a record of the feed may be; any other is quarantined at load time
+    json_shapes: tuple[str, ...] = ("object",)
 
     @property
     def table(self) -> str:
@@ -64,7 +66,8 @@ SOURCES: tuple[Source, ...] = (
     Source("kiwify", "platform", "Kiwify order webhooks, one payload per line", (
         Feed("kiwify", "kiwify_webhooks", "jsonl",
              description="Kiwify order webhooks (order_status, Commissions, Subscription, "
-                         "TrackingParameters); abandoned carts arrive as a JSON array"),
+                         "TrackingParameters); abandoned carts arrive as a JSON array",
+             json_shapes=("object", "array")),
     )),
     Source("eduzz", "platform", "Eduzz legacy invoice (fatura) postbacks, one payload per line", (
         Feed("eduzz", "eduzz_webhooks", "jsonl",

@@ -177,7 +177,7 @@ def test_incremental_build_equals_full_refresh(database_url, small_landing, tmp_
     # paths (staging, status history, transactions) really are the ones tested.
     build(database_url, small_landing, "--vars", "{lookback_days: 0}")
     touched = query(database_url, "select count(*) from intermediate.int_transactions "
-                                  "where last_loaded_at > (select min(last_loaded_at) "
+                                  "where last_load_seq > (select min(last_load_seq) "
                                   "from intermediate.int_transactions)")[0][0]
     incremental = snapshot_marts(database_url)
     total = query(database_url, "select count(*) from marts.fct_transactions")[0][0]

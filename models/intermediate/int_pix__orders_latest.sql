@@ -13,6 +13,8 @@ ranked as (
             order by snapshot_at desc, record_hash asc
         ) as snapshot_rank
     from orders
+    -- an order snapshot without id or time is listed in rpt_data_issues
+    where order_id is not null and snapshot_at is not null
 ),
 
 latest as (

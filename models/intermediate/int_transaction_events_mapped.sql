@@ -24,7 +24,7 @@ deduplicated as (
         *,
         row_number() over (
             partition by platform, source_event_id
-            order by _loaded_at, source_file, source_line
+            order by _load_seq, source_file, source_line
         ) as delivery_number
     from events
 ),

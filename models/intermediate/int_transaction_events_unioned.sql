@@ -5,7 +5,7 @@
     record_hash,
     source_file,
     source_line,
-    _loaded_at,
+    _load_seq,
     platform,
     source_event_id,
     event_name,
@@ -78,7 +78,7 @@ pix as (
         payments.record_hash,
         payments.source_file,
         payments.source_line,
-        payments._loaded_at,
+        payments._load_seq,
         payments.platform,
         payments.source_event_id,
         payments.event_name,
@@ -150,4 +150,7 @@ unioned as (
     select * from pix
 )
 
+-- A record without a transaction id or an event time cannot be placed in a transaction's
+-- history; rpt_data_issues lists it with its file, line and the field that is missing.
 select * from unioned
+where platform_transaction_id is not null and event_at is not null

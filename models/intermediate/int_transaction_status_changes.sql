@@ -45,7 +45,7 @@ ordered as (
         event_name,
         lag(status) over event_order as reported_previous_status,
         row_number() over event_order as event_sequence,
-        max(_loaded_at) over (partition by transaction_key) as last_loaded_at
+        max(_load_seq) over (partition by transaction_key) as last_load_seq
     from events
     window event_order as (
         partition by transaction_key
@@ -96,5 +96,5 @@ select
     record_hash as source_record_hash,
     event_name,
     is_valid_transition,
-    last_loaded_at
+    last_load_seq
 from checked

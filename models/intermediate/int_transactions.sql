@@ -62,7 +62,7 @@ lifecycle as (
             as refunded_at,
         bool_or(not is_valid_transition) as has_invalid_transition,
         count(*) as status_changes,
-        max(last_loaded_at) as last_loaded_at
+        max(last_load_seq) as last_load_seq
     from changes
     group by transaction_key
 ),
@@ -148,7 +148,7 @@ final as (
         latest_event.event_at as last_event_at,
         latest_event.is_unmapped_status,
         latest_event.is_unmapped_payment_method,
-        lifecycle.last_loaded_at
+        lifecycle.last_load_seq
     from latest_event
     left join lifecycle on latest_event.transaction_key = lifecycle.transaction_key
     left join refunds on latest_event.transaction_key = refunds.transaction_key

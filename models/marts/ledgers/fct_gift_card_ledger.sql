@@ -5,6 +5,11 @@ with
 
 transactions as (
     select * from {{ ref('stg_giftcards__transactions') }}
+    where
+        not is_superseded
+        and giftcard_transaction_id is not null
+        and card_id is not null
+        and occurred_at is not null
 ),
 
 final as (

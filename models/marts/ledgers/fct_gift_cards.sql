@@ -4,6 +4,7 @@ with
 
 cards as (
     select * from {{ ref('stg_giftcards__cards') }}
+    where not is_superseded and card_id is not null
 ),
 
 ledger as (

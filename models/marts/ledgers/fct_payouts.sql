@@ -5,6 +5,7 @@ with
 
 lines as (
     select * from {{ ref('stg_payouts__lines') }}
+    where payout_id is not null and platform is not null
 ),
 
 transactions as (

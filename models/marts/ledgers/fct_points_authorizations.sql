@@ -22,7 +22,8 @@ holds as (
         sum(points) as authorized_points,
         min(occurred_at) as authorized_at
     from ledger
-    where entry_type = 'authorize'
+    -- an authorize without its id cannot be matched: rpt_data_issues lists it
+    where entry_type = 'authorize' and authorization_id is not null
     group by authorization_id
 ),
 

@@ -4,6 +4,14 @@ with
 
 entries as (
     select * from {{ ref('stg_loyalty__entries') }}
+    -- superseded re-exports and entries without id, account, type or time are listed in
+    -- rpt_data_issues
+    where
+        not is_superseded
+        and entry_id is not null
+        and account_id is not null
+        and entry_type is not null
+        and occurred_at is not null
 ),
 
 final as (

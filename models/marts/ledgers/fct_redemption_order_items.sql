@@ -2,6 +2,7 @@ with
 
 items as (
     select * from {{ ref('stg_redemptions__items') }}
+    where not is_superseded and item_id is not null and order_number is not null
 )
 
 select

@@ -5,6 +5,7 @@ with
 
 orders as (
     select * from {{ ref('stg_redemptions__orders') }}
+    where not is_superseded and order_number is not null
 ),
 
 items as (
@@ -15,6 +16,7 @@ items as (
         count(*) filter (where product_type = 'PHYSICAL') as physical_items,
         count(*) filter (where product_type = 'VIRTUAL') as virtual_items
     from {{ ref('stg_redemptions__items') }}
+    where not is_superseded and item_id is not null
     group by order_number
 ),
 

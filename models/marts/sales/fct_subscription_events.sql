@@ -78,12 +78,28 @@ unioned as (
     select * from eduzz
 ),
 
-final as (
+keyed as (
     select
         md5(
             subscription_key || ':' || event_type || ':' || event_at::text || ':'
             || coalesce(transaction_key, '')
         ) as subscription_event_key,
+        *
+    from unioned
+    -- events without a subscription id or a time are listed in rpt_data_issues
+    where platform_subscription_id is not null and event_at is not null
+),
+
+-- a redelivery with other bytes (same subscription, event and time) counts once
+deduplicated as (
+    select distinct on (subscription_event_key) *
+    from keyed
+    order by subscription_event_key, plan_name, amount
+),
+
+final as (
+    select
+        subscription_event_key,
         subscription_key,
         platform,
         platform_subscription_id,
@@ -97,7 +113,7 @@ final as (
         plan_name,
         amount,
         currency_code
-    from unioned
+    from deduplicated
 )
 
 select * from final

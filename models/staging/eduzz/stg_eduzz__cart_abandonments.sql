@@ -1,3 +1,5 @@
+{%- set issues = [] %}
+
 with
 
 source as materialized (
@@ -10,12 +12,17 @@ source as materialized (
 renamed as (
     select
         encode(_record_hash, 'hex') || ':0' as cart_key,
+        encode(_record_hash, 'hex') as record_hash,
+        _file_name as source_file,
+        _line_no as source_line,
         'eduzz' as platform,
         body ->> 'identifier' as source_event_id,
-        (body ->> 'cartAccessedAt')::timestamptz as abandoned_at,
+        {{ timestamp("body ->> 'cartAccessedAt'", 'cartAccessedAt', issues,
+                     assume_zone='America/Sao_Paulo') }} as abandoned_at,
         lower(body ->> 'customer[email]') as customer_email,
         body ->> 'product[id]' as platform_product_id,
-        body ->> 'product[title]' as product_name
+        body ->> 'product[title]' as product_name,
+        {{ data_issues_column(issues) }} as data_issues
     from source
 )
 

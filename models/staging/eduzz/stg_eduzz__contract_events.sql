@@ -1,3 +1,5 @@
+{%- set issues = [] %}
+
 with
 
 source as materialized (
@@ -10,10 +12,15 @@ source as materialized (
 renamed as (
     select
         encode(_record_hash, 'hex') as record_hash,
+        _file_name as source_file,
+        _line_no as source_line,
         'eduzz' as platform,
-        body ->> 'recurrence_cod' as platform_subscription_id,
+        {{ required("nullif(body ->> 'recurrence_cod', '')", 'recurrence_cod', issues) }}
+            as platform_subscription_id,
         body ->> 'recurrence_status' as raw_contract_status,
-        {{ brt_to_timestamp("body ->> 'recurrence_canceled_at'") }} as cancelled_at
+        {{ brt_timestamp("body ->> 'recurrence_canceled_at'", 'recurrence_canceled_at',
+                         issues) }} as cancelled_at,
+        {{ data_issues_column(issues) }} as data_issues
     from source
 )
 

@@ -1,3 +1,5 @@
+{%- set issues = [] %}
+
 with
 
 source as materialized (
@@ -6,14 +8,29 @@ source as materialized (
 
 renamed as (
     select
-        body ->> 'id' as card_id,
+        encode(_record_hash, 'hex') as record_hash,
+        _file_name as source_file,
+        _line_no as source_line,
+        _load_seq,
+        {{ required("nullif(body ->> 'id', '')", 'id', issues) }} as card_id,
         body ->> 'redemptionCode' as redemption_code,
         lower(body ->> 'relationName') as customer_email,
-        (body ->> 'emissionDate')::timestamp at time zone 'UTC' as issued_at,
-        (body ->> 'expiringDate')::timestamp at time zone 'UTC' as expires_at,
+        {{ timestamp("body ->> 'emissionDate'", 'emissionDate', issues) }} as issued_at,
+        {{ timestamp("body ->> 'expiringDate'", 'expiringDate', issues) }} as expires_at,
         body ->> 'caption' as caption,
-        body ->> 'currencyCode' as currency_code
+        body ->> 'currencyCode' as currency_code,
+        {{ data_issues_column(issues) }} as data_issues
     from source
+),
+
+ranked as (
+    select
+        *,
+        -- a re-exported record (same id, other bytes) is kept once: the first delivered
+        row_number() over (
+            partition by card_id order by _load_seq, source_file, source_line
+        ) > 1 as is_superseded
+    from renamed
 )
 
-select * from renamed
+select * from ranked

@@ -1,3 +1,5 @@
+{%- set issues = [] %}
+
 with
 
 source as materialized (
@@ -6,16 +8,33 @@ source as materialized (
 
 renamed as (
     select
-        body ->> 'id' as giftcard_transaction_id,
-        body ->> 'cardId' as card_id,
+        encode(_record_hash, 'hex') as record_hash,
+        _file_name as source_file,
+        _line_no as source_line,
+        _load_seq,
+        {{ required("nullif(body ->> 'id', '')", 'id', issues) }} as giftcard_transaction_id,
+        {{ required("nullif(body ->> 'cardId', '')", 'cardId', issues) }} as card_id,
         body ->> 'operation' as operation,
-        (body ->> 'value')::numeric(18, 2) as amount,
-        (body ->> 'date')::timestamptz as occurred_at,
+        {{ expected(money("body ->> 'value'", 'value', issues), 'value', issues,
+                    raw="nullif(body ->> 'value', '')") }} as amount,
+        {{ required(timestamp("body ->> 'date'", 'date', issues), 'date', issues,
+                    raw="nullif(body ->> 'date', '')") }} as occurred_at,
         body ->> 'requestId' as request_id,
         body ->> 'description' as description,
         body ->> 'orderId' as order_id,
-        body ->> 'paymentId' as payment_id
+        body ->> 'paymentId' as payment_id,
+        {{ data_issues_column(issues) }} as data_issues
     from source
+),
+
+ranked as (
+    select
+        *,
+        -- a re-exported record (same id, other bytes) is kept once: the first delivered
+        row_number() over (
+            partition by giftcard_transaction_id order by _load_seq, source_file, source_line
+        ) > 1 as is_superseded
+    from renamed
 )
 
-select * from renamed
+select * from ranked

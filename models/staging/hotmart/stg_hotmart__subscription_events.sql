@@ -1,3 +1,5 @@
+{%- set issues = [] %}
+
 with
 
 source as materialized (
@@ -7,37 +9,57 @@ source as materialized (
     ) }}
 ),
 
+events as (
+    select
+        *,
+        {{ json_object("body -> 'data'", 'data', issues) }} as data,
+        {{ json_object("body -> 'data' -> 'subscriber'", 'data.subscriber', issues) }}
+            as subscriber,
+        {{ json_object("body -> 'data' -> 'subscription'", 'data.subscription', issues) }}
+            as subscription,
+        {{ json_array("body -> 'data' -> 'plans'", 'data.plans', issues) }} as plans
+    from source
+),
+
 renamed as (
     select
         encode(_record_hash, 'hex') as record_hash,
-        _loaded_at,
+        _file_name as source_file,
+        _line_no as source_line,
         'hotmart' as platform,
-        body ->> 'id' as source_event_id,
-        body ->> 'event' as event_name,
-        {{ epoch_ms_to_timestamp("body ->> 'creation_date'") }} as event_at,
         coalesce(
-            body -> 'data' -> 'subscriber' ->> 'code',
-            body -> 'data' -> 'subscription' ->> 'subscriber_code'
-        ) as platform_subscription_id,
+            {{ expected("body ->> 'id'", 'id', issues) }},
+            'record:' || encode(_record_hash, 'hex')
+        ) as source_event_id,
+        body ->> 'event' as event_name,
+        {{ required(epoch_ms("body ->> 'creation_date'", 'creation_date', issues),
+                    'creation_date', issues, raw="body ->> 'creation_date'") }} as event_at,
+        {{ required("coalesce(subscriber ->> 'code', subscription ->> 'subscriber_code')",
+                    'data.subscriber.code', issues) }} as platform_subscription_id,
         case body ->> 'event'
             when 'SUBSCRIPTION_CANCELLATION' then
-                {{ epoch_ms_to_timestamp("body -> 'data' ->> 'cancellation_date'") }}
+                {{ epoch_ms("data ->> 'cancellation_date'", 'data.cancellation_date', issues) }}
         end as cancelled_at,
         case body ->> 'event'
             when 'SWITCH_PLAN' then
-                {{ epoch_ms_to_timestamp("body -> 'data' ->> 'switch_plan_date'") }}
+                {{ epoch_ms("data ->> 'switch_plan_date'", 'data.switch_plan_date', issues) }}
         end as switched_at,
         (
             select p ->> 'id'
-            from jsonb_array_elements(source.body -> 'data' -> 'plans') as p
-            where (p ->> 'current')::boolean
+            from {{ json_array_elements('plans') }} as p
+            where p ->> 'current' = 'true'
+            order by p ->> 'id'
+            limit 1
         ) as new_plan_id,
         (
             select p ->> 'name'
-            from jsonb_array_elements(source.body -> 'data' -> 'plans') as p
-            where (p ->> 'current')::boolean
-        ) as new_plan_name
-    from source
+            from {{ json_array_elements('plans') }} as p
+            where p ->> 'current' = 'true'
+            order by p ->> 'id'
+            limit 1
+        ) as new_plan_name,
+        {{ data_issues_column(issues) }} as data_issues
+    from events
 )
 
 select * from renamed

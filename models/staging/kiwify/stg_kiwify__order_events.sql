@@ -1,6 +1,8 @@
 {{ config(materialized='incremental', unique_key='record_hash',
           on_schema_change='append_new_columns') }}
 
+{%- set issues = [] %}
+
 with
 
 source as materialized (
@@ -10,84 +12,100 @@ source as materialized (
 orders as (
     select
         *,
-        body -> 'Commissions' as money,
-        body -> 'TrackingParameters' as tracking
+        {{ json_object("body -> 'Commissions'", 'Commissions', issues) }} as money,
+        {{ json_array("body -> 'Commissions' -> 'commissioned_stores'",
+                      'Commissions.commissioned_stores', issues) }} as stores,
+        {{ json_object("body -> 'TrackingParameters'", 'TrackingParameters', issues) }}
+            as tracking,
+        {{ json_object("body -> 'Customer'", 'Customer', issues) }} as customer,
+        {{ json_object("body -> 'Product'", 'Product', issues) }} as product,
+        {{ json_object("body -> 'Subscription'", 'Subscription', issues) }} as subscription
     from source
-    where jsonb_typeof(body) = 'object' and body ? 'order_id'
+    where {{ json_type('body') }} = 'object' and body ? 'order_id'
 ),
 
 renamed as (
     select
-        encode(orders._record_hash, 'hex') as record_hash,
-        orders._file_name as source_file,
-        orders._line_no as source_line,
-        orders._loaded_at,
+        encode(_record_hash, 'hex') as record_hash,
+        _file_name as source_file,
+        _line_no as source_line,
+        _load_seq,
         'kiwify' as platform,
-        orders.body ->> 'order_id' || ':' || (orders.body ->> 'webhook_event_type') || ':'
-        || (orders.body ->> 'updated_at') as source_event_id,
-        orders.body ->> 'webhook_event_type' as event_name,
-        {{ brt_to_timestamp("orders.body ->> 'updated_at'") }} as event_at,
-        orders.body ->> 'order_id' as platform_transaction_id,
-        orders.body ->> 'order_status' as raw_status,
-        orders.body ->> 'payment_method' as raw_payment_method,
-        coalesce((orders.body ->> 'installments')::int, 1) as installments_number,
-        orders.money ->> 'currency' as currency_code,
-        {{ cents_to_amount("(orders.money ->> 'product_base_price')::bigint") }} as base_price,
-        {{ cents_to_amount("(orders.money ->> 'settlement_amount')::bigint") }} as offer_price,
-        {{ cents_to_amount("(orders.money ->> 'charge_amount')::bigint") }}
+        (body ->> 'order_id') || ':' || coalesce(body ->> 'webhook_event_type', '') || ':'
+        || coalesce(body ->> 'updated_at', '') as source_event_id,
+        body ->> 'webhook_event_type' as event_name,
+        {{ required(brt_timestamp("body ->> 'updated_at'", 'updated_at', issues),
+                    'updated_at', issues, raw="body ->> 'updated_at'") }} as event_at,
+        {{ required("nullif(body ->> 'order_id', '')", 'order_id', issues) }}
+            as platform_transaction_id,
+        {{ expected("body ->> 'order_status'", 'order_status', issues) }} as raw_status,
+        body ->> 'payment_method' as raw_payment_method,
+        coalesce({{ integer("body ->> 'installments'", 'installments', issues) }}, 1)
+            as installments_number,
+        money ->> 'currency' as currency_code,
+        {{ cents("money ->> 'product_base_price'", 'Commissions.product_base_price', issues) }}
+            as base_price,
+        {{ expected(cents("money ->> 'settlement_amount'", 'Commissions.settlement_amount', issues), 'Commissions.settlement_amount', issues,
+                    raw="nullif(money ->> 'settlement_amount', '')") }} as offer_price,
+        {{ cents("money ->> 'charge_amount'", 'Commissions.charge_amount', issues) }}
             as customer_paid_amount,
-        {{ cents_to_amount("(orders.money ->> 'kiwify_fee')::bigint") }}
+        {{ cents("money ->> 'kiwify_fee'", 'Commissions.kiwify_fee', issues) }}
             as platform_fee_amount,
+        {%- do check_elements('stores', 'value', 'bigint',
+                              'Commissions.commissioned_stores[].value', issues) %}
         (
-            select coalesce(sum({{ cents_to_amount("(s ->> 'value')::bigint") }}), 0)
-            from jsonb_array_elements(orders.money -> 'commissioned_stores') as s
+            select coalesce(sum({{ safe_cast("s ->> 'value'", 'bigint') }}), 0)::numeric / 100
+            from {{ json_array_elements('stores') }} as s
             where s ->> 'type' = 'coproducer'
-        ) as coproducer_commission_amount,
+        )::numeric(18, 2) as coproducer_commission_amount,
         (
-            select coalesce(sum({{ cents_to_amount("(s ->> 'value')::bigint") }}), 0)
-            from jsonb_array_elements(orders.money -> 'commissioned_stores') as s
+            select coalesce(sum({{ safe_cast("s ->> 'value'", 'bigint') }}), 0)::numeric / 100
+            from {{ json_array_elements('stores') }} as s
             where s ->> 'type' = 'affiliate'
-        ) as affiliate_commission_amount,
-        {{ cents_to_amount("(orders.money ->> 'my_commission')::bigint") }}
+        )::numeric(18, 2) as affiliate_commission_amount,
+        {{ cents("money ->> 'my_commission'", 'Commissions.my_commission', issues) }}
             as reported_producer_amount,
         jsonb_build_array(jsonb_build_object(
             'raw_role', 'kiwify_fee',
-            'amount', {{ cents_to_amount("(orders.money ->> 'kiwify_fee')::bigint") }},
-            'currency_code', orders.money ->> 'kiwify_fee_currency', 'participant', 'kiwify'
+            'amount',
+            ({{ safe_cast("money ->> 'kiwify_fee'", 'bigint') }}::numeric / 100)::numeric(18, 2),
+            'currency_code', money ->> 'kiwify_fee_currency', 'participant', 'kiwify'
         )) || coalesce((
             select
                 jsonb_agg(jsonb_build_object(
                     'raw_role', s ->> 'type',
-                    'amount', {{ cents_to_amount("(s ->> 'value')::bigint") }},
-                    'currency_code', orders.money ->> 'currency',
+                    'amount',
+                    ({{ safe_cast("s ->> 'value'", 'bigint') }}::numeric / 100)::numeric(18, 2),
+                    'currency_code', money ->> 'currency',
                     'participant', coalesce(s ->> 'affiliate_id', s ->> 'id')
                 ))
-            from jsonb_array_elements(orders.money -> 'commissioned_stores') as s
+            from {{ json_array_elements('stores') }} as s
         ), '[]'::jsonb) as commission_lines,
         7 as warranty_days,
-        {{ brt_to_timestamp("orders.body ->> 'created_at'") }} as ordered_at,
-        {{ brt_to_timestamp("orders.body ->> 'approved_date'") }} as approved_at,
+        {{ brt_timestamp("body ->> 'created_at'", 'created_at', issues) }} as ordered_at,
+        {{ brt_timestamp("body ->> 'approved_date'", 'approved_date', issues) }} as approved_at,
         null::timestamptz as warranty_expires_at,
-        lower(orders.body -> 'Customer' ->> 'email') as customer_email,
-        orders.body -> 'Customer' ->> 'full_name' as customer_name,
-        orders.body -> 'Customer' ->> 'cnpj' as customer_document,
-        orders.body -> 'Product' ->> 'product_id' as platform_product_id,
-        orders.body -> 'Product' ->> 'product_name' as product_name,
+        lower(customer ->> 'email') as customer_email,
+        customer ->> 'full_name' as customer_name,
+        customer ->> 'cnpj' as customer_document,
+        product ->> 'product_id' as platform_product_id,
+        product ->> 'product_name' as product_name,
         null::text as product_sku,
         null::text as offer_code,
         null::text as coupon_code,
-        orders.body ? 'Subscription' as is_subscription,
-        orders.body ->> 'subscription_id' as platform_subscription_id,
-        orders.body -> 'Subscription' -> 'plan' ->> 'id' as plan_id,
-        orders.body -> 'Subscription' -> 'plan' ->> 'name' as plan_name,
+        body ? 'Subscription' as is_subscription,
+        body ->> 'subscription_id' as platform_subscription_id,
+        subscription -> 'plan' ->> 'id' as plan_id,
+        subscription -> 'plan' ->> 'name' as plan_name,
         null::int as recurrence_number,
-        orders.body -> 'Subscription' ->> 'status' as subscription_status,
-        orders.tracking ->> 'src' as tracking_source,
-        orders.tracking ->> 'sck' as tracking_sck,
-        orders.tracking ->> 'utm_source' as utm_source,
-        orders.tracking ->> 'utm_medium' as utm_medium,
-        orders.tracking ->> 'utm_campaign' as utm_campaign,
-        orders.body ->> 'card_rejection_reason' as refusal_reason
+        subscription ->> 'status' as subscription_status,
+        tracking ->> 'src' as tracking_source,
+        tracking ->> 'sck' as tracking_sck,
+        tracking ->> 'utm_source' as utm_source,
+        tracking ->> 'utm_medium' as utm_medium,
+        tracking ->> 'utm_campaign' as utm_campaign,
+        body ->> 'card_rejection_reason' as refusal_reason,
+        {{ data_issues_column(issues) }} as data_issues
     from orders
 )
 

@@ -1,25 +1,49 @@
+-- Points-account entries, typed. A re-exported entry (same entry_id, other bytes, e.g.
+-- another timestamp format) is kept once: the first delivered; the others are marked
+-- superseded and listed in rpt_data_issues.
+
+{%- set issues = [] %}
+
 with
 
 source as (
     select * from {{ source('loyalty', 'loyalty_entries') }}
 ),
 
-renamed as (
+typed as (
     select
         encode(_record_hash, 'hex') as record_hash,
         _file_name as source_file,
         _line_no as source_line,
-        entry_id,
-        account_id,
-        entry_type,
-        points::bigint as points,
+        _load_seq,
+        {{ required("nullif(entry_id, '')", 'entry_id', issues) }} as entry_id,
+        {{ required("nullif(account_id, '')", 'account_id', issues) }} as account_id,
+        {{ required("nullif(entry_type, '')", 'entry_type', issues) }} as entry_type,
+        {{ expected(integer('points', 'points', issues, type='bigint'), 'points', issues,
+                    raw="nullif(points, '')") }}
+            as points,
         nullif(vendor_id, '') as vendor_id,
         nullif(vendor_kind, '') as vendor_kind,
         nullif(redemption_order_number, '') as redemption_order_number,
+        {%- do _record_issue(issues, 'authorization_id', 'authorization_id',
+                "entry_type in ('authorize', 'confirm', 'cancel') "
+                ~ "and nullif(authorization_id, '') is null",
+                'missing: an authorize, confirm or cancel needs its authorization id') %}
         nullif(authorization_id, '') as authorization_id,
         nullif(external_transaction_id, '') as external_transaction_id,
-        occurred_at::timestamptz as occurred_at
+        {{ required(timestamp('occurred_at', 'occurred_at', issues), 'occurred_at', issues,
+                    raw="nullif(occurred_at, '')") }} as occurred_at,
+        {{ data_issues_column(issues) }} as data_issues
     from source
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by entry_id order by _load_seq, source_file, source_line
+        ) > 1 as is_superseded
+    from typed
 )
 
-select * from renamed
+select * from ranked

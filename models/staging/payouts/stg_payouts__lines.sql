@@ -1,3 +1,5 @@
+{%- set issues = [] %}
+
 with
 
 source as (
@@ -9,13 +11,16 @@ renamed as (
         encode(_record_hash, 'hex') as record_hash,
         _file_name as source_file,
         _line_no as source_line,
-        payout_id,
-        platform,
-        payout_date::date as payout_date,
+        _load_seq,
+        {{ required("nullif(payout_id, '')", 'payout_id', issues) }} as payout_id,
+        {{ required("nullif(platform, '')", 'platform', issues) }} as platform,
+        ({{ timestamp('payout_date', 'payout_date', issues) }})::date as payout_date,
         line_type,
-        platform_transaction_id,
+        nullif(platform_transaction_id, '') as platform_transaction_id,
         currency_code,
-        amount::numeric(18, 2) as amount
+        {{ expected(money('amount', 'amount', issues), 'amount', issues,
+                    raw="nullif(amount, '')") }} as amount,
+        {{ data_issues_column(issues) }} as data_issues
     from source
 )
 

@@ -1,6 +1,9 @@
 {{ config(materialized='incremental', unique_key='record_hash',
           on_schema_change='append_new_columns') }}
 
+{%- set issues = [] %}
+{%- set split = "payment -> 'SplitPayments' -> 0" %}
+
 with
 
 source as materialized (
@@ -10,11 +13,23 @@ source as materialized (
 payments as (
     select
         *,
-        body -> 'Payment' as payment,
-        (body -> 'Payment' ->> 'Status')::int as status_code,
-        coalesce((body -> 'Payment' ->> 'VoidedAmount')::bigint, 0) as voided_cents,
-        (body -> 'Payment' ->> 'Amount')::bigint as amount_cents
+        {{ json_object("body -> 'Payment'", 'Payment', issues) }} as payment,
+        {{ json_object("body -> 'Customer'", 'Customer', issues) }} as customer
     from source
+),
+
+parsed as (
+    select
+        *,
+        coalesce(payment ->> 'PaymentId', payment ->> 'Paymentid') as payment_id,
+        {{ integer("payment ->> 'Status'", 'Payment.Status', issues) }} as status_code,
+        coalesce(
+            {{ integer("payment ->> 'VoidedAmount'", 'Payment.VoidedAmount', issues,
+                       type='bigint') }}, 0
+        ) as voided_cents,
+        {{ integer("payment ->> 'Amount'", 'Payment.Amount', issues, type='bigint') }}
+            as amount_cents
+    from payments
 ),
 
 renamed as (
@@ -22,20 +37,21 @@ renamed as (
         encode(_record_hash, 'hex') as record_hash,
         _file_name as source_file,
         _line_no as source_line,
-        _loaded_at,
+        _load_seq,
         'pix' as platform,
-        (payment ->> 'PaymentId') || ':' || status_code || ':' || voided_cents || ':'
+        coalesce(payment_id, 'record:' || encode(_record_hash, 'hex')) || ':' || status_code
+        || ':' || voided_cents || ':'
         || coalesce(payment ->> 'VoidedDate', '') as source_event_id,
         'braspag_status_' || status_code as event_name,
-        case
-            when status_code = 2 and voided_cents > 0
-                then {{ brt_to_timestamp("payment ->> 'VoidedDate'") }}
-            when status_code = 2 then {{ brt_to_timestamp("payment ->> 'CapturedDate'") }}
-            when status_code in (10, 11) then {{ brt_to_timestamp("payment ->> 'VoidedDate'") }}
-            else {{ brt_to_timestamp("payment ->> 'ReceivedDate'") }}
-        end as event_at,
-        body ->> 'MerchantOrderId' as platform_transaction_id,
-        payment ->> 'PaymentId' as payment_id,
+        {{ required("case
+            when status_code = 2 and voided_cents > 0 then voided_at
+            when status_code = 2 then approved_at
+            when status_code in (10, 11) then voided_at
+            else ordered_at
+        end", 'Payment.ReceivedDate', issues) }} as event_at,
+        {{ required("nullif(body ->> 'MerchantOrderId', '')", 'MerchantOrderId', issues) }}
+            as platform_transaction_id,
+        {{ expected('payment_id', 'Payment.PaymentId', issues) }} as payment_id,
         case
             -- a part of the order refunded to the PIX payer; it may be the whole PIX part
             -- when a gift card paid the rest (a refund of the whole order is status 11)
@@ -45,27 +61,40 @@ renamed as (
         end as raw_status,
         payment ->> 'Type' as raw_payment_method,
         coalesce(payment ->> 'Currency', 'BRL') as currency_code,
-        {{ cents_to_amount('amount_cents') }} as pix_amount,
-        {{ cents_to_amount('voided_cents') }} as voided_amount,
-        {{ brt_to_timestamp("payment ->> 'ReceivedDate'") }} as ordered_at,
-        {{ brt_to_timestamp("payment ->> 'CapturedDate'") }} as approved_at,
-        {{ brt_to_timestamp("payment ->> 'VoidedDate'") }} as voided_at,
+        (amount_cents::numeric / 100)::numeric(18, 2) as pix_amount,
+        (voided_cents::numeric / 100)::numeric(18, 2) as voided_amount,
+        ordered_at,
+        approved_at,
+        voided_at,
         payment ->> 'ProviderReturnMessage' as provider_message,
-        coalesce((payment ->> 'DoSplit')::boolean, false) as has_split,
-        {{ cents_to_amount("(payment -> 'SplitPayments' -> 0 ->> 'Amount')::bigint") }}
+        coalesce(
+            {{ boolean("payment ->> 'DoSplit'", 'Payment.DoSplit', issues) }}, false
+        ) as has_split,
+        {{ cents(split ~ " ->> 'Amount'", 'Payment.SplitPayments[0].Amount', issues) }}
             as split_base_amount,
-        payment -> 'SplitPayments' -> 0 ->> 'SubordinateMerchantId' as subordinate_merchant_id,
-        (payment -> 'SplitPayments' -> 0 -> 'Fares' ->> 'Mdr')::numeric as split_mdr_percent,
-        {{ cents_to_amount("(payment -> 'SplitPayments' -> 0 -> 'Fares' ->> 'Fee')::bigint") }}
-            as split_fee_amount,
-        {{ cents_to_amount("(payment -> 'SplitPayments' -> 0 -> 'Splits' -> 0 ->> 'Amount')"
-                           "::bigint") }} as subordinate_amount,
-        {{ cents_to_amount("(payment -> 'SplitPayments' -> 0 -> 'Splits' -> 1 ->> 'Amount')"
-                           "::bigint") }} as master_amount,
-        lower(body -> 'Customer' ->> 'Email') as customer_email,
-        body -> 'Customer' ->> 'Name' as customer_name,
-        body -> 'Customer' ->> 'Identity' as customer_document
-    from payments
+        {{ split }} ->> 'SubordinateMerchantId' as subordinate_merchant_id,
+        {{ safe_cast(split ~ " -> 'Fares' ->> 'Mdr'", 'numeric') }} as split_mdr_percent,
+        {{ cents(split ~ " -> 'Fares' ->> 'Fee'", 'Payment.SplitPayments[0].Fares.Fee',
+                 issues) }} as split_fee_amount,
+        {{ cents(split ~ " -> 'Splits' -> 0 ->> 'Amount'",
+                 'Payment.SplitPayments[0].Splits[0].Amount', issues) }} as subordinate_amount,
+        {{ cents(split ~ " -> 'Splits' -> 1 ->> 'Amount'",
+                 'Payment.SplitPayments[0].Splits[1].Amount', issues) }} as master_amount,
+        lower(customer ->> 'Email') as customer_email,
+        customer ->> 'Name' as customer_name,
+        customer ->> 'Identity' as customer_document,
+        {{ data_issues_column(issues) }} as data_issues
+    from (
+        select
+            *,
+            {{ brt_timestamp("payment ->> 'ReceivedDate'", 'Payment.ReceivedDate', issues) }}
+                as ordered_at,
+            {{ brt_timestamp("payment ->> 'CapturedDate'", 'Payment.CapturedDate', issues) }}
+                as approved_at,
+            {{ brt_timestamp("payment ->> 'VoidedDate'", 'Payment.VoidedDate', issues) }}
+                as voided_at
+        from parsed
+    ) as dated
 )
 
 select * from renamed

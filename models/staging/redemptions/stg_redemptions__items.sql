@@ -1,21 +1,40 @@
+-- Redemption order items, typed; a re-exported item (same item_id) is kept once.
+
+{%- set issues = [] %}
+
 with
 
 source as (
     select * from {{ source('redemptions', 'redemption_items') }}
 ),
 
-renamed as (
+typed as (
     select
-        item_id,
-        order_number,
+        encode(_record_hash, 'hex') as record_hash,
+        _file_name as source_file,
+        _line_no as source_line,
+        _load_seq,
+        {{ required("nullif(item_id, '')", 'item_id', issues) }} as item_id,
+        {{ required("nullif(order_number, '')", 'order_number', issues) }} as order_number,
         product_sku,
         product_name,
         product_type,
-        quantity::int as quantity,
-        points_per_item::bigint as points_per_item,
-        quantity::int * points_per_item::bigint as item_points,
-        fulfillment_status
+        {{ integer('quantity', 'quantity', issues) }} as quantity,
+        {{ integer('points_per_item', 'points_per_item', issues, type='bigint') }}
+            as points_per_item,
+        fulfillment_status,
+        {{ data_issues_column(issues) }} as data_issues
     from source
+),
+
+ranked as (
+    select
+        *,
+        quantity * points_per_item as item_points,
+        row_number() over (
+            partition by item_id order by _load_seq, source_file, source_line
+        ) > 1 as is_superseded
+    from typed
 )
 
-select * from renamed
+select * from ranked

@@ -1,23 +1,41 @@
+-- Redemption orders, typed; a re-exported order (same order_number) is kept once.
+
+{%- set issues = [] %}
+
 with
 
 source as (
     select * from {{ source('redemptions', 'redemption_orders') }}
 ),
 
-renamed as (
+typed as (
     select
-        order_number,
+        encode(_record_hash, 'hex') as record_hash,
+        _file_name as source_file,
+        _line_no as source_line,
+        _load_seq,
+        {{ required("nullif(order_number, '')", 'order_number', issues) }} as order_number,
         company_id,
         company_name,
         loyalty_account_id as account_id,
         account_manager_id,
         account_manager_email,
         account_manager_name,
-        total_points::bigint as total_points,
+        {{ integer('total_points', 'total_points', issues, type='bigint') }} as total_points,
         status as order_status,
-        created_at::timestamptz as created_at,
-        nullif(completed_at, '')::timestamptz as completed_at
+        {{ timestamp('created_at', 'created_at', issues) }} as created_at,
+        {{ timestamp('completed_at', 'completed_at', issues) }} as completed_at,
+        {{ data_issues_column(issues) }} as data_issues
     from source
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by order_number order by _load_seq, source_file, source_line
+        ) > 1 as is_superseded
+    from typed
 )
 
-select * from renamed
+select * from ranked

@@ -1,0 +1,103 @@
+-- Every value that could not be read, one row per record and field: a value that does not
+-- cast, an object or array of another type, a key missing, a re-exported record set
+-- aside. Rows in raw whose fields were all read are not here; quarantined records (not
+-- even JSON / CSV) are in raw._quarantine.
+
+{%- set readers = [
+    ('hotmart', 'hotmart_webhooks', 'stg_hotmart__purchase_events', 'platform_transaction_id',
+     'platform_transaction_id is null or event_at is null'),
+    ('hotmart', 'hotmart_webhooks', 'stg_hotmart__subscription_events',
+     'platform_subscription_id', 'platform_subscription_id is null or event_at is null'),
+    ('hotmart', 'hotmart_webhooks', 'stg_hotmart__cart_abandonments', 'cart_key', 'false'),
+    ('kiwify', 'kiwify_webhooks', 'stg_kiwify__order_events', 'platform_transaction_id',
+     'platform_transaction_id is null or event_at is null'),
+    ('kiwify', 'kiwify_webhooks', 'stg_kiwify__cart_abandonments', 'cart_key', 'false'),
+    ('eduzz', 'eduzz_webhooks', 'stg_eduzz__invoice_events', 'platform_transaction_id',
+     'platform_transaction_id is null or event_at is null'),
+    ('eduzz', 'eduzz_webhooks', 'stg_eduzz__contract_events', 'platform_subscription_id',
+     'platform_subscription_id is null'),
+    ('eduzz', 'eduzz_webhooks', 'stg_eduzz__cart_abandonments', 'cart_key', 'false'),
+    ('pix', 'pix_payments', 'stg_pix__payment_events', 'platform_transaction_id',
+     'platform_transaction_id is null or event_at is null'),
+    ('pix', 'pix_orders', 'stg_pix__orders', 'order_id',
+     'order_id is null or snapshot_at is null'),
+    ('loyalty', 'loyalty_entries', 'stg_loyalty__entries', 'entry_id',
+     'entry_id is null or account_id is null or entry_type is null or occurred_at is null'),
+    ('redemptions', 'redemption_orders', 'stg_redemptions__orders', 'order_number',
+     'order_number is null'),
+    ('redemptions', 'redemption_items', 'stg_redemptions__items', 'item_id',
+     'item_id is null or order_number is null'),
+    ('giftcards', 'giftcard_cards', 'stg_giftcards__cards', 'card_id', 'card_id is null'),
+    ('giftcards', 'giftcard_transactions', 'stg_giftcards__transactions',
+     'giftcard_transaction_id',
+     'giftcard_transaction_id is null or card_id is null or occurred_at is null'),
+    ('payouts', 'payout_lines', 'stg_payouts__lines', 'payout_id',
+     'payout_id is null or platform is null'),
+] %}
+{%- set superseding = ['stg_loyalty__entries', 'stg_redemptions__orders',
+                       'stg_redemptions__items', 'stg_giftcards__cards',
+                       'stg_giftcards__transactions'] %}
+
+with
+
+{% for source_name, feed, model, entity, left_out in readers %}
+{{ model }} as (
+    select
+        '{{ source_name }}' as source,
+        '{{ feed }}' as feed,
+        source_file,
+        source_line,
+        record_hash,
+        ({{ entity }})::text as entity_id,
+        issue ->> 'field' as field,
+        issue ->> 'value' as raw_value,
+        issue ->> 'reason' as reason,
+        ({{ left_out }}) as record_left_out
+    from {{ ref(model) }}
+    cross join lateral jsonb_array_elements(data_issues) as issue
+    where data_issues <> '[]'::jsonb
+    {%- if model in superseding %}
+    union all
+    select
+        '{{ source_name }}',
+        '{{ feed }}',
+        source_file,
+        source_line,
+        record_hash,
+        ({{ entity }})::text,
+        '{{ entity }}',
+        ({{ entity }})::text,
+        'superseded: the same {{ entity }} was delivered earlier; that delivery is used',
+        true
+    from {{ ref(model) }}
+    where is_superseded and {{ entity }} is not null
+    {%- endif %}
+),
+
+{% endfor %}
+unioned as (
+    {%- for source_name, feed, model, entity, left_out in readers %}
+    select * from {{ model }}
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
+),
+
+final as (
+    select
+        md5(
+            record_hash || ':' || coalesce(entity_id, '') || ':' || field || ':' || reason
+        ) as data_issue_key,
+        source,
+        feed,
+        source_file,
+        source_line,
+        record_hash,
+        entity_id,
+        field,
+        raw_value,
+        reason,
+        record_left_out
+    from unioned
+)
+
+select * from final
