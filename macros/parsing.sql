@@ -25,10 +25,10 @@
 {%- endmacro %}
 
 {% macro postgres__safe_cast(expression, type) -%}
-    case
+    (case
         when pg_input_is_valid(({{ expression }})::text, '{{ type }}')
             then ({{ expression }})::{{ type }}
-    end
+    end)::{{ type }}
 {%- endmacro %}
 
 {#- Whether the text reads as `type` (null text counts as readable). -#}
@@ -77,7 +77,7 @@
     {%- do _record_issue(issues, field, raw,
             "case when " ~ raw ~ " is null then false else not (" ~ exact ~ ") end",
             'not an amount with at most 2 decimal places') -%}
-    case when {{ exact }} then ({{ raw }})::numeric(18, 2) end
+    (case when {{ exact }} then ({{ raw }})::numeric(18, 2) end)::numeric(18, 2)
 {%- endmacro %}
 
 {#- Integer cents (Kiwify, Braspag, VTEX) to an amount in currency units. -#}
@@ -317,5 +317,5 @@
         select coalesce(sum({{ safe_cast("c ->> 'value'", 'numeric(18, 2)') }}), 0)
         from {{ json_array_elements(commissions) }} as c
         where c ->> 'source' in ({{ sources }})
-    )
+    )::numeric(18, 2)
 {%- endmacro %}

@@ -1,6 +1,7 @@
 """Resources shared by every Dagster definition. Configured from the environment."""
 
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -22,6 +23,24 @@ class WarehouseResource(dg.ConfigurableResource):
         return db.connect(self.url())
 
 
+class RunLockResource(dg.ConfigurableResource):
+    """Holds the warehouse's run lock for the whole run (the job runs in one process, so
+    this resource is set up once, before the first step, and released after the last).
+    ``wait``: wait for a run in progress, else fail at once saying which run holds it."""
+
+    database_url: str | None = None
+    wait: bool = True
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext):
+        from tallyhouse.runlock import run_lock
+
+        url = self.database_url or db.database_url()
+        log = context.log.info if context.log else (lambda _m: None)
+        with run_lock(url, context.run_id or "(no run id)", wait=self.wait, say=log):
+            yield self
+
+
 class LandingResource(dg.ConfigurableResource):
     """Where delivered extracts are read from (``landing/<source>/``)."""
 
@@ -35,6 +54,8 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
     return {
         "warehouse": WarehouseResource(database_url=dg.EnvVar("TALLYHOUSE_DATABASE_URL")
                                        if _env_set("TALLYHOUSE_DATABASE_URL") else None),
+        "run_lock": RunLockResource(database_url=dg.EnvVar("TALLYHOUSE_DATABASE_URL")
+                                    if _env_set("TALLYHOUSE_DATABASE_URL") else None),
         "landing": LandingResource(path=dg.EnvVar("TALLYHOUSE_LANDING")
                                    if _env_set("TALLYHOUSE_LANDING") else None),
     }

@@ -94,27 +94,58 @@ def cmd_run(args: argparse.Namespace) -> int:
             landing.mkdir(parents=True, exist_ok=True)
             generate(GenerateConfig(out=landing, transactions=DEMO_TRANSACTIONS, seed=DEMO_SEED),
                      progress=lambda m: None)
+    from tallyhouse.runlock import holder
+
+    busy = holder(url)
+    if busy is not None:
+        if not args.wait:
+            _say(f"Another run is in progress: {busy.describe()}. Not started (--no-wait).")
+            return EXIT_BUSY
+        _say(f"Another run is in progress: {busy.describe()}. Waiting for it to end...")
     run_started = datetime.now(UTC)
-    result = run_job(landing, url)
+    result = run_job(landing, url, wait=args.wait)
     elapsed = time.monotonic() - started
-    _print_summary(url, run_started, result, elapsed)
-    return 0 if result.success else 1
+    if not result.success and _only_busy(result):
+        _say("Another run started first and is still in progress: this run did not start "
+             "(--no-wait).")
+        return EXIT_BUSY
+    structural = _print_summary(url, run_started, result, elapsed)
+    if not result.success:
+        return 1
+    if args.strict and structural:
+        _say(f"--strict: {len(structural)} structural finding(s) ({', '.join(structural)}): "
+             "exit 3.")
+        return 3
+    return 0
 
 
-def run_job(landing: Path, url: str):
+EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
+
+
+def _only_busy(result) -> bool:
+    from dagster import DagsterEventType
+
+    failures = [e for e in result.all_events
+                if e.event_type in (DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE)]
+    return bool(failures) and any("is in progress; this run did not start" in str(e.message)
+                                  for e in failures)
+
+
+def run_job(landing: Path, url: str, wait: bool = True):
     """Materialize the whole tallyhouse job through Dagster, in process."""
     prepare_dagster_home()
     os.environ["TALLYHOUSE_LANDING"] = str(landing)
     import dagster as dg
 
     from orchestration.definitions import defs
-    from orchestration.resources import LandingResource, WarehouseResource
+    from orchestration.resources import LandingResource, RunLockResource, WarehouseResource
 
     job = defs.resolve_job_def("tallyhouse")
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance,
             resources={"warehouse": WarehouseResource(database_url=url),
+                       "run_lock": RunLockResource(database_url=url, wait=wait),
                        "landing": LandingResource(path=str(landing))},
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
@@ -128,7 +159,8 @@ def run_job(landing: Path, url: str):
         return result
 
 
-def _print_summary(url: str, since: datetime, result, elapsed: float) -> None:
+def _print_summary(url: str, since: datetime, result, elapsed: float) -> list[str]:
+    """Print what the run did; return the structural checks that found something."""
     with db.cursor(url) as cur:
         cur.execute(
             """
@@ -178,7 +210,7 @@ def _print_summary(url: str, since: datetime, result, elapsed: float) -> None:
             _say(f"  [{severity}] {name} on {where}")
     else:
         _say("All checks passed.")
-    _print_reconciliation(url, result)
+    structural = _print_reconciliation(url, result)
     status = "succeeded" if result.success else "FAILED"
     _say("")
     _say(f"Run {result.run_id[:8]} {status} in {elapsed:.1f}s.")
@@ -187,9 +219,10 @@ def _print_summary(url: str, since: datetime, result, elapsed: float) -> None:
     _say("  Inspect:    tallyhouse db psql   (tables raw.*, raw._manifest, raw._quarantine)")
     _say(f"  Run history: {state_dir() / 'dagster'}  (tallyhouse dev opens the Dagster UI)")
     _say("  Dashboards: make dashboard   (or: tallyhouse dashboard; http://127.0.0.1:8501)")
+    return structural
 
 
-def _print_reconciliation(url: str, result) -> None:
+def _print_reconciliation(url: str, result) -> list[str]:
     from tallyhouse.money import format_amount
     from tallyhouse.reconciliation.report import run_folder
 
@@ -198,7 +231,7 @@ def _print_reconciliation(url: str, result) -> None:
         if not cur.fetchone()[0]:
             _say("")
             _say("Reconciliation: the checks did not run (see the errors above).")
-            return
+            return []
         cur.execute("select count(*), count(*) filter (where not passed), "
                     "coalesce(sum(break_count), 0), max(run_at), "
                     "string_agg(check_name, ', ') filter (where not passed and "
@@ -212,19 +245,22 @@ def _print_reconciliation(url: str, result) -> None:
     _say("")
     if not checks:
         _say("Reconciliation: the checks did not run (see the errors above).")
-        return
+        return []
     _say(f"Reconciliation: {checks} checks, {failed} with breaks, {breaks:,} breaks found"
          + (f" (at stake: {stakes})" if stakes else "") + ".")
     report = run_folder(run_at) / "reconciliation.html"
     written = any(event.asset_key is not None and event.asset_key.path[-1] ==
                   "reconciliation_report" for event in result.get_asset_materialization_events())
+    if structural:
+        _say(f"  Structural findings (the report leads with them): {structural}.")
     if written:
         _say(f"  Report:     {report}")
         _say(f"  Breaks:     {report.with_name('breaks.csv')}  "
              "(and table marts.rpt_reconciliation_breaks)")
     else:
-        _say(f"  Report NOT written: structural check(s) failed: {structural or 'see above'}."
-             " Their rows are in marts.rpt_reconciliation_breaks; fix and run again.")
+        _say(f"  Report NOT written: the run failed before it (see above); {report} says "
+             "that the latest run failed.")
+    return structural.split(", ") if structural else []
 
 
 # ---------------------------------------------------------------------------- db
@@ -319,6 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--landing", help="folder of extracts (default: ./landing)")
     run.add_argument("--demo", action="store_true",
                      help="generate demo extracts into --landing when it is empty")
+    run.add_argument("--strict", action="store_true",
+                     help="exit 3 when a structural (ERROR) finding exists; a plain run exits "
+                          "non-zero only when a step could not run")
+    run.add_argument("--no-wait", dest="wait", action="store_false",
+                     help="when another run is in progress, say which and exit 75 at once "
+                          "instead of waiting for it")
     run.set_defaults(func=cmd_run)
 
     gen = sub.add_parser("generate", help="write realistic extracts for every source")

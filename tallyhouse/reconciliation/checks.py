@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tallyhouse.sources import FEEDS
-
 ERROR = "ERROR"
 WARN = "WARN"
 
@@ -47,55 +45,24 @@ class Check:
         return self.name.replace("_", " ").capitalize()
 
 
-def _landed_per_file() -> str:
-    return "\n        union all\n".join(
-        f"        select '{feed.name}' as feed, _file_sha256 as file_sha256, count(*) as n "
-        f"from {feed.table} group by 2"
-        for feed in FEEDS
-    )
-
-
-FILES_RECONCILE = f"""
-with
-manifest as (select * from {{batch}}),
-landed as (
-{_landed_per_file()}
-),
-landed_per_file as (
-    select file_sha256, sum(n) as n from landed group by file_sha256
-),
-quarantined as (
-    select file_sha256, count(*) as n from raw._quarantine group by file_sha256
-)
+def _rule(name: str, feed: bool = False) -> str:
+    """The breaks of one rule of a family's ``rpt_*_breaks`` model (written once, in dbt)."""
+    return f"""
 select
-    'file_not_reconciled' as break_kind,
-    'file' as entity_type,
-    manifest.file_name as entity_id,
-    manifest.source as platform,
-    'records' as unit,
-    manifest.records_in_file::numeric as expected,
-    (coalesce(landed_per_file.n, 0) + coalesce(quarantined.n, 0)
-        + manifest.records_duplicate)::numeric as actual,
-    null::numeric as amount_at_stake,
-    format('%s records in the file; %s landed, %s quarantined, %s exact duplicates',
-           manifest.records_in_file, coalesce(landed_per_file.n, 0),
-           coalesce(quarantined.n, 0), manifest.records_duplicate) as detail,
-    coalesce(manifest.feed, manifest.source) as feed
-from manifest
-left join landed_per_file on manifest.file_sha256 = landed_per_file.file_sha256
-left join quarantined on manifest.file_sha256 = quarantined.file_sha256
-where
-    manifest.status in ('loaded', 'rejected')
-    and manifest.records_in_file
-        <> coalesce(landed_per_file.n, 0) + coalesce(quarantined.n, 0) + manifest.records_duplicate
+    break_kind, entity_type, entity_id, platform, unit, expected, actual, amount_at_stake,
+    detail{', feed' if feed else ''}
+from {{batch}}
+where check_name = '{name}'
 """
+
 
 QUARANTINED_RECORDS = """
 with quarantine as (select * from {batch})
 select
     'quarantined_record' as break_kind,
     'record' as entity_type,
-    quarantine.file_name || ':' || quarantine.line_no as entity_id,
+    quarantine.file_name || ':' || coalesce(quarantine.line_no::text, 'whole file')
+        as entity_id,
     quarantine.source as platform,
     'records' as unit,
     0::numeric as expected,
@@ -106,159 +73,24 @@ select
 from quarantine
 """
 
-RAW_REACHES_MARTS = """
-with
-transactions as (select platform, platform_transaction_id from {batch}),
-delivered as (
-    select distinct platform, platform_transaction_id
-    from intermediate.int_transaction_events_unioned
-)
+DATA_ISSUES = """
 select
-    'transaction_lost' as break_kind,
-    'transaction' as entity_type,
-    delivered.platform_transaction_id as entity_id,
-    delivered.platform,
-    'transactions' as unit,
-    1::numeric as expected,
-    0::numeric as actual,
+    case when record_left_out then 'record_left_out' else 'value_unreadable' end
+        as break_kind,
+    'record' as entity_type,
+    source_file || ':' || source_line as entity_id,
+    source as platform,
+    'records' as unit,
+    null::numeric as expected,
+    null::numeric as actual,
     null::numeric as amount_at_stake,
-    'delivered in the extracts, missing from fct_transactions' as detail
-from delivered
-left join transactions
-    on
-        delivered.platform = transactions.platform
-        and delivered.platform_transaction_id = transactions.platform_transaction_id
-where transactions.platform_transaction_id is null
-"""
-
-MONEY_FORMULAS = """
-with
-checked as (select * from {batch}),
-fees as (
-    select transaction_key, sum(amount) as amount
-    from marts.fct_transaction_fees group by transaction_key
-),
-commissions as (
-    select
-        transaction_key,
-        coalesce(sum(amount) filter (where role in ('coproducer', 'affiliate')), 0) as partners,
-        coalesce(sum(amount) filter (where role = 'producer'), 0) as producer
-    from marts.fct_commissions group by transaction_key
-),
-transactions as materialized (
-    select
-        t.platform, t.platform_transaction_id, t.currency_code, t.offer_price,
-        t.platform_fee_amount, t.distributable_amount, t.partner_commission_amount,
-        t.producer_net_amount, coalesce(fees.amount, 0) as fee_lines,
-        coalesce(c.partners, 0) as partner_lines, coalesce(c.producer, 0) as producer_line
-    from checked as t
-    left join fees on t.transaction_key = fees.transaction_key
-    left join commissions as c on t.transaction_key = c.transaction_key
-),
--- one pass over the transactions: each rule is a row of the lateral list
-breaks as (
-    select
-        rule.break_kind, t.platform, t.platform_transaction_id, t.currency_code,
-        rule.expected, rule.actual, rule.detail
-    from transactions as t
-    cross join lateral (values
-        ('distributable_formula', t.offer_price - t.platform_fee_amount,
-         t.distributable_amount, 'distributable_amount = offer_price - platform_fee_amount'),
-        ('producer_net_formula', t.distributable_amount - t.partner_commission_amount,
-         t.producer_net_amount,
-         'producer_net_amount = distributable_amount - partner_commission_amount'),
-        ('fee_lines_differ', t.platform_fee_amount, t.fee_lines,
-         'fct_transaction_fees lines sum to platform_fee_amount'),
-        ('commission_lines_differ', t.partner_commission_amount, t.partner_lines,
-         'co-producer and affiliate lines of fct_commissions sum to '
-         || 'partner_commission_amount'),
-        ('producer_line_differs', t.producer_net_amount, t.producer_line,
-         'the producer line of fct_commissions equals producer_net_amount')
-    ) as rule (break_kind, expected, actual, detail)
-    where rule.expected <> rule.actual
-)
-select
-    break_kind, 'transaction' as entity_type, platform_transaction_id as entity_id, platform,
-    currency_code as unit, expected, actual, abs(actual - expected) as amount_at_stake, detail
-from breaks
-"""
-
-def _unmapped(kind: str, flag: str, raw_column: str, label: str, seed: str) -> str:
-    """Events whose raw value no seed maps; the transaction's price is at stake."""
-    return f"""
-select
-    '{kind}' as break_kind,
-    'transaction' as entity_type,
-    platform_transaction_id as entity_id,
-    platform,
-    currency_code as unit,
-    null::numeric as expected,
-    null::numeric as actual,
-    offer_price as amount_at_stake,
-    format('{label} %s is not in seeds/{seed} (%s line %s)',
-           quote_literal({raw_column}), source_file, source_line) as detail
-from {{batch}}
-where {flag}
-"""
-
-
-STATUS_MAPPING = _unmapped("unmapped_status", "is_unmapped_status", "raw_status",
-                           "raw status", "platform_status_mapping.csv")
-PAYMENT_METHOD_MAPPING = _unmapped("unmapped_payment_method", "is_unmapped_payment_method",
-                                   "raw_payment_method", "payment method",
-                                   "payment_method_mapping.csv")
-
-STATUS_HISTORY = """
-with
-history as (select * from {batch}),
-transactions as (select * from marts.fct_transactions)
-select
-    'invalid_transition' as break_kind,
-    'transaction' as entity_type,
-    history.platform_transaction_id as entity_id,
-    history.platform,
-    transactions.currency_code as unit,
-    null::numeric as expected,
-    null::numeric as actual,
-    transactions.offer_price as amount_at_stake,
-    format('%s -> %s at %s is not an allowed transition',
-           coalesce(history.previous_status, 'start'), history.status, history.changed_at)
-        as detail
-from history
-inner join transactions on history.transaction_key = transactions.transaction_key
-where
-    not history.is_valid_transition
-    and history.status <> 'unknown'
-    and coalesce(history.previous_status, 'start') <> 'unknown'
-union all
-select
-    'last_change_is_not_current',
-    'transaction',
-    history.platform_transaction_id,
-    history.platform,
-    transactions.currency_code,
-    null::numeric,
-    null::numeric,
-    transactions.offer_price,
-    format('last change %s, current status %s', history.status, transactions.status)
-from history
-inner join transactions on history.transaction_key = transactions.transaction_key
-where history.is_current and history.status <> transactions.status
-"""
-
-REFUND_ABOVE_PAID = """
-select
-    'refund_above_paid' as break_kind,
-    'transaction' as entity_type,
-    platform_transaction_id as entity_id,
-    platform,
-    currency_code as unit,
-    customer_paid_amount as expected,
-    refunded_amount as actual,
-    refunded_amount - customer_paid_amount as amount_at_stake,
-    'refunded more than the customer paid' as detail
+    field || ': ' || reason
+    || coalesce(' (value ' || quote_literal(left(raw_value, 60)) || ')', '')
+    || coalesce(', ' || entity_id, '')
+    || case when record_left_out then ' - the record is not in the marts' else '' end
+        as detail,
+    feed
 from {batch}
-where refunded_amount > customer_paid_amount
 """
 
 
@@ -324,29 +156,35 @@ left join refunds on breaks.payment_id = refunds.payment_id
 
 CHECKS: tuple[Check, ...] = (
     # 1. nothing lost
-    Check("files_reconcile", 1, ERROR, "raw", "_manifest",
+    Check("files_reconcile", 1, ERROR, "marts", "rpt_file_breaks",
           "Per delivered file: records in the file = records landed + quarantined + exact "
-          "duplicates skipped, counted from the tables.", FILES_RECONCILE, per_feed=True),
+          "duplicates skipped, counted from the tables.", _rule("files_reconcile", feed=True),
+          per_feed=True),
     Check("quarantined_records", 1, WARN, "raw", "_quarantine",
           "Records that could not be read are kept in raw._quarantine with file, line and "
           "reason; each one is listed for review.", QUARANTINED_RECORDS, per_feed=True),
-    Check("raw_reaches_marts", 1, ERROR, "marts", "fct_transactions",
+    Check("data_issues", 1, ERROR, "marts", "rpt_data_issues",
+          "Every field of every landed record was read: a value that does not cast, an "
+          "object of another type, a missing key or a re-exported record is listed with "
+          "file, line, field and reason.", DATA_ISSUES, per_feed=True),
+    Check("raw_reaches_marts", 1, ERROR, "marts", "rpt_status_breaks",
           "Every transaction delivered in the extracts is in fct_transactions.",
-          RAW_REACHES_MARTS),
+          _rule("raw_reaches_marts")),
     # 2. money formulas, fees and commissions
-    Check("money_formulas", 2, WARN, "marts", "fct_transactions",
+    Check("money_formulas", 2, WARN, "marts", "rpt_money_breaks",
           "distributable = offer price − platform fee; producer net = distributable − partner "
           "commissions; fee and commission lines sum to the transaction's figures.",
-          MONEY_FORMULAS),
+          _rule("money_formulas")),
     # 3. statuses
-    Check("status_mapping", 3, ERROR, "intermediate", "int_transaction_events_mapped",
-          "Every raw platform status is mapped to a unified status (seeds).", STATUS_MAPPING),
-    Check("payment_method_mapping", 3, ERROR, "intermediate", "int_transaction_events_mapped",
+    Check("status_mapping", 3, ERROR, "marts", "rpt_status_breaks",
+          "Every raw platform status is mapped to a unified status (seeds).",
+          _rule("status_mapping")),
+    Check("payment_method_mapping", 3, ERROR, "marts", "rpt_status_breaks",
           "Every raw payment method is mapped to a unified method (seeds).",
-          PAYMENT_METHOD_MAPPING),
-    Check("status_history", 3, WARN, "marts", "fct_transaction_status_history",
+          _rule("payment_method_mapping")),
+    Check("status_history", 3, WARN, "marts", "rpt_status_breaks",
           "Every status change is an allowed transition and the last change equals the "
-          "current status.", STATUS_HISTORY),
+          "current status.", _rule("status_history")),
     # 4. platforms vs payouts
     Check("payouts_match_platform", 4, WARN, "marts", "rpt_payout_breaks",
           "Each payout line pays what the platform reports as the producer's net, per payout "
@@ -394,8 +232,9 @@ CHECKS: tuple[Check, ...] = (
           _from_report(("split_base_includes_giftcard",), "pix_order", "entity_id", "'pix'",
                        "currency_code", detail="'payment ' || payment_id")),
     # 7. what finance also wants
-    Check("refund_above_paid", 7, WARN, "marts", "fct_transactions",
-          "No transaction is refunded above what the customer paid.", REFUND_ABOVE_PAID),
+    Check("refund_above_paid", 7, WARN, "marts", "rpt_money_breaks",
+          "No transaction is refunded above what the customer paid.",
+          _rule("refund_above_paid")),
 )
 
 BY_NAME = {check.name: check for check in CHECKS}

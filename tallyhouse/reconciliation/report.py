@@ -101,6 +101,77 @@ def write_report(url: str, run_id: str, root: Path | None = None) -> Written:
                    sum(1 for s in failed if s["severity"] == "ERROR"))
 
 
+FAILED_MARK = "<!-- tallyhouse: latest run failed -->"
+
+
+def mark_failed_run(run_id: str, step: str, error: str, root: Path | None = None,
+                    now: datetime | None = None) -> Path:
+    """Say in today's report that the latest run failed (and when, and where), so that an
+    earlier report does not look current. The next successful run writes it anew."""
+    from datetime import UTC
+
+    now = now or datetime.now(UTC)
+    folder = run_folder(now, root)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "reconciliation.html"
+    local = now.astimezone(LOCAL_TZ)
+    banner = (f"{FAILED_MARK}<div class='verdict bad' id='latest-run-failed' style='padding:1rem;"
+              "border:2px solid #c23b3b;background:#fde4e4;border-radius:8px'>"
+              f"<strong>The latest run failed</strong> on {local:%d/%m/%Y at %H:%M} (São Paulo "
+              f"time), run <code>{_e(run_id)}</code>, at step <code>{_e(step)}</code>: "
+              f"{_e(error.splitlines()[0][:300] if error else '')}. "
+              "Nothing below is from that run: it is the last report written, if any.</div>")
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        if FAILED_MARK in text:  # one banner, the latest failure
+            start = text.index(FAILED_MARK)
+            text = text[:start] + text[text.index("</div>", start) + len("</div>"):]
+        text = text.replace("<body>", "<body>" + banner, 1)
+    else:
+        text = ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>"
+                "Reconciliation report — latest run failed</title></head><body>"
+                f"{banner}<p>No reconciliation report was written today.</p></body></html>\n")
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def not_covered(breaks: list[dict], structural: set[str]) -> str:
+    """What the figures do not cover, in a sentence: transactions whose status or method is
+    not known (and their money per currency), records left out or partly read, files that
+    do not reconcile."""
+    found = [b for b in breaks if b["check_name"] in structural]
+    transactions = {(b["platform"], b["entity_id"]) for b in found
+                    if b["entity_type"] == "transaction"}
+    money: dict[str, Decimal] = {}
+    seen: set = set()
+    for b in found:
+        key = (b["platform"], b["entity_id"], b["currency_code"])
+        if b["entity_type"] == "transaction" and b["currency_code"] and key not in seen \
+                and b["amount_at_stake"] is not None:
+            seen.add(key)
+            money[b["currency_code"]] = money.get(b["currency_code"], Decimal(0)) \
+                + Decimal(b["amount_at_stake"])
+    left_out = {b["entity_id"] for b in found if b["break_kind"] == "record_left_out"}
+    unreadable = {b["entity_id"] for b in found if b["break_kind"] == "value_unreadable"}
+    files = {b["entity_id"] for b in found if b["break_kind"] == "file_not_reconciled"}
+    parts = []
+    if transactions:
+        amounts = ", ".join(format_amount(v, c) for c, v in sorted(money.items()))
+        parts.append(f"{len(transactions):,} transaction(s)"
+                     + (f" worth {amounts}" if amounts else "")
+                     + " carry a status or payment method the seeds do not map, or are missing")
+    if left_out:
+        parts.append(f"{len(left_out):,} delivered record(s) could not be placed and are not "
+                     "in the marts")
+    if unreadable:
+        parts.append(f"{len(unreadable):,} record(s) have values that could not be read "
+                     "(left empty)")
+    if files:
+        parts.append(f"{len(files):,} file(s) do not reconcile")
+    return ("The figures do not cover: " + "; ".join(parts) + "."
+            if parts else "See the structural checks below.")
+
+
 def _money_list(totals: dict) -> str:
     if not totals:
         return "—"
@@ -121,8 +192,9 @@ def _render(run_id, run_at, summary, breaks, previous, before, books, folder) ->
     total_stakes = stakes(breaks)
 
     if structural:
-        verdict = ("bad", f"{len(structural)} structural check(s) failed — the marts are not "
-                          "complete; engineering must fix this before the figures are used.")
+        verdict = ("bad", f"{len(structural)} structural finding(s): "
+                          + not_covered(breaks, {s['check_name'] for s in structural})
+                          + " Every other figure below is complete.")
     elif failed:
         verdict = ("warn", f"{len(failed)} of {len(summary)} checks found {len(breaks)} "
                            "break(s). The books do not fully agree; each break is listed "

@@ -58,11 +58,17 @@ renamed as (
                     'trans_value', issues, raw="nullif(body ->> 'trans_value', '')") }}
             as offer_price,
         {{ money("body ->> 'trans_paid'", 'trans_paid', issues) }} as customer_paid_amount,
-        coalesce({{ money("body ->> 'eduzz_value'", 'eduzz_value', issues) }}, 0)
+        coalesce(
+            {{ money("body ->> 'eduzz_value'", 'eduzz_value', issues) }}, 0
+        )::numeric(18, 2)
             as platform_fee_amount,
-        coalesce({{ money("body ->> 'cop_value'", 'cop_value', issues) }}, 0)
+        coalesce(
+            {{ money("body ->> 'cop_value'", 'cop_value', issues) }}, 0
+        )::numeric(18, 2)
             as coproducer_commission_amount,
-        coalesce({{ money("body ->> 'aff_value'", 'aff_value', issues) }}, 0)
+        coalesce(
+            {{ money("body ->> 'aff_value'", 'aff_value', issues) }}, 0
+        )::numeric(18, 2)
             as affiliate_commission_amount,
         {{ money("body ->> 'pro_value'", 'pro_value', issues) }} as reported_producer_amount,
         (

@@ -13,7 +13,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.resources import WarehouseResource
+from orchestration.resources import RunLockResource, WarehouseResource
 from tallyhouse import build_state, db
 from tallyhouse.config import project_root
 from tallyhouse.dbt import dbt_executable, ensure_manifest
@@ -39,7 +39,7 @@ class Translator(DagsterDbtTranslator):
         settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
-               warehouse: WarehouseResource):
+               warehouse: WarehouseResource, run_lock: RunLockResource):
     # profiles.yml reads the connection from the environment of the dbt process.
     os.environ.update(db.connection_parts(warehouse.url()).as_env())
     # dbt's lines go through Dagster's log: no terminal colour codes in them.

@@ -1,0 +1,111 @@
+-- Invariant 2, money: distributable = offer price - platform fee; producer net =
+-- distributable - partner commissions; fee and commission lines sum to the transaction's
+-- figures; and no transaction refunded above what the customer paid. One row per break.
+
+with
+
+transactions as (
+    select * from {{ ref('fct_transactions') }}
+),
+
+fees as (
+    select
+        transaction_key,
+        sum(amount) as amount
+    from {{ ref('fct_transaction_fees') }}
+    group by transaction_key
+),
+
+commissions as (
+    select
+        transaction_key,
+        coalesce(sum(amount) filter (where role in ('coproducer', 'affiliate')), 0)
+            as partners,
+        coalesce(sum(amount) filter (where role = 'producer'), 0) as producer
+    from {{ ref('fct_commissions') }}
+    group by transaction_key
+),
+
+figures as materialized (
+    select
+        transactions.platform,
+        transactions.platform_transaction_id,
+        transactions.currency_code,
+        transactions.offer_price,
+        transactions.platform_fee_amount,
+        transactions.distributable_amount,
+        transactions.partner_commission_amount,
+        transactions.producer_net_amount,
+        coalesce(fees.amount, 0) as fee_lines,
+        coalesce(commissions.partners, 0) as partner_lines,
+        coalesce(commissions.producer, 0) as producer_line
+    from transactions
+    left join fees on transactions.transaction_key = fees.transaction_key
+    left join commissions on transactions.transaction_key = commissions.transaction_key
+),
+
+-- one pass over the transactions: each rule is a row of the lateral list
+formulas as (
+    select
+        'money_formulas' as check_name,
+        rule.break_kind,
+        'transaction' as entity_type,
+        figures.platform_transaction_id as entity_id,
+        figures.platform,
+        figures.currency_code as unit,
+        rule.expected,
+        rule.actual,
+        abs(rule.actual - rule.expected) as amount_at_stake,
+        rule.detail
+    from figures
+    cross join lateral (
+        values
+        (
+            'distributable_formula',
+            figures.offer_price - figures.platform_fee_amount,
+            figures.distributable_amount,
+            'distributable_amount = offer_price - platform_fee_amount'
+        ),
+        (
+            'producer_net_formula',
+            figures.distributable_amount - figures.partner_commission_amount,
+            figures.producer_net_amount,
+            'producer_net_amount = distributable_amount - partner_commission_amount'
+        ),
+        (
+            'fee_lines_differ', figures.platform_fee_amount, figures.fee_lines,
+            'fct_transaction_fees lines sum to platform_fee_amount'
+        ),
+        (
+            'commission_lines_differ', figures.partner_commission_amount,
+            figures.partner_lines,
+            'co-producer and affiliate lines of fct_commissions sum to '
+            || 'partner_commission_amount'
+        ),
+        (
+            'producer_line_differs', figures.producer_net_amount, figures.producer_line,
+            'the producer line of fct_commissions equals producer_net_amount'
+        )
+    ) as rule (break_kind, expected, actual, detail)
+    where rule.expected <> rule.actual
+),
+
+refunds_above_paid as (
+    select
+        'refund_above_paid' as check_name,
+        'refund_above_paid' as break_kind,
+        'transaction' as entity_type,
+        platform_transaction_id as entity_id,
+        platform,
+        currency_code as unit,
+        customer_paid_amount as expected,
+        refunded_amount as actual,
+        refunded_amount - customer_paid_amount as amount_at_stake,
+        'refunded more than the customer paid' as detail
+    from transactions
+    where refunded_amount > customer_paid_amount
+)
+
+select * from formulas
+union all
+select * from refunds_above_paid

@@ -1,0 +1,128 @@
+-- Invariant 3, statuses (and the transactions' part of invariant 1): raw statuses and
+-- payment methods that no seed maps, status changes the state diagram does not allow,
+-- a last change that is not the current status, and delivered transactions missing from
+-- fct_transactions. One row per break, empty when the books agree.
+
+with
+
+events as (
+    select * from {{ ref('int_transaction_events_mapped') }}
+),
+
+history as (
+    select * from {{ ref('fct_transaction_status_history') }}
+),
+
+transactions as (
+    select * from {{ ref('fct_transactions') }}
+),
+
+unmapped as (
+    select
+        case when unmapped.kind = 'status' then 'status_mapping'
+            else 'payment_method_mapping'
+        end as check_name,
+        'unmapped_' || unmapped.kind as break_kind,
+        'transaction' as entity_type,
+        events.platform_transaction_id as entity_id,
+        events.platform,
+        events.currency_code as unit,
+        null::numeric as expected,
+        null::numeric as actual,
+        events.offer_price as amount_at_stake,
+        format(
+            '%s %s is not in seeds/%s (%s line %s)',
+            unmapped.label, quote_literal(unmapped.raw_value), unmapped.seed,
+            events.source_file, events.source_line
+        ) as detail
+    from events
+    cross join lateral (
+        values
+        (
+            'status', events.is_unmapped_status, events.raw_status, 'raw status',
+            'platform_status_mapping.csv'
+        ),
+        (
+            'payment_method', events.is_unmapped_payment_method, events.raw_payment_method,
+            'payment method', 'payment_method_mapping.csv'
+        )
+    ) as unmapped (kind, is_unmapped, raw_value, label, seed)
+    where unmapped.is_unmapped
+),
+
+invalid_transitions as (
+    select
+        'status_history' as check_name,
+        'invalid_transition' as break_kind,
+        'transaction' as entity_type,
+        history.platform_transaction_id as entity_id,
+        history.platform,
+        transactions.currency_code as unit,
+        null::numeric as expected,
+        null::numeric as actual,
+        transactions.offer_price as amount_at_stake,
+        format(
+            '%s -> %s at %s is not an allowed transition',
+            coalesce(history.previous_status, 'start'), history.status, history.changed_at
+        ) as detail
+    from history
+    inner join transactions on history.transaction_key = transactions.transaction_key
+    where
+        not history.is_valid_transition
+        and history.status <> 'unknown'
+        and coalesce(history.previous_status, 'start') <> 'unknown'
+),
+
+last_change_not_current as (
+    select
+        'status_history' as check_name,
+        'last_change_is_not_current' as break_kind,
+        'transaction' as entity_type,
+        history.platform_transaction_id as entity_id,
+        history.platform,
+        transactions.currency_code as unit,
+        null::numeric as expected,
+        null::numeric as actual,
+        transactions.offer_price as amount_at_stake,
+        format(
+            'last change %s, current status %s', history.status, transactions.status
+        ) as detail
+    from history
+    inner join transactions on history.transaction_key = transactions.transaction_key
+    where history.is_current and history.status <> transactions.status
+),
+
+delivered as (
+    select distinct
+        platform,
+        platform_transaction_id
+    from {{ ref('int_transaction_events_unioned') }}
+),
+
+lost as (
+    select
+        'raw_reaches_marts' as check_name,
+        'transaction_lost' as break_kind,
+        'transaction' as entity_type,
+        delivered.platform_transaction_id as entity_id,
+        delivered.platform,
+        'transactions' as unit,
+        1::numeric as expected,
+        0::numeric as actual,
+        null::numeric as amount_at_stake,
+        'delivered in the extracts, missing from fct_transactions' as detail
+    from delivered
+    left join transactions
+        on
+            delivered.platform = transactions.platform
+            and delivered.platform_transaction_id = transactions.platform_transaction_id
+    where transactions.platform_transaction_id is null
+)
+
+select * from unmapped
+union all
+select * from invalid_transitions
+union all
+select * from last_change_not_current
+union all
+select * from lost
