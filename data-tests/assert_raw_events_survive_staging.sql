@@ -1,4 +1,5 @@
--- Integrity: every purchase record landed in raw is in the unified event stream.
+-- Integrity: every purchase record landed in raw is in the unified event stream, or listed
+-- in rpt_data_issues as a record that could not be placed (no transaction id or time).
 
 with
 
@@ -23,7 +24,7 @@ raw_counts as (
         'eduzz' as platform,
         count(*) as records
     from {{ source('eduzz', 'eduzz_webhooks') }}
-    where payload ->> 'type' = 'invoice'
+    where payload ->> 'type' in ('invoice', 'invoice|contract')
     union all
     select
         'pix' as platform,
@@ -31,11 +32,29 @@ raw_counts as (
     from {{ source('pix', 'pix_payments') }}
 ),
 
+placed_or_listed as (
+    select
+        platform,
+        record_hash
+    from {{ ref('int_transaction_events_unioned') }}
+    union
+    select
+        source as platform,
+        record_hash
+    from {{ ref('rpt_data_issues') }}
+    where
+        record_left_out
+        and read_by in (
+            'stg_hotmart__purchase_events', 'stg_kiwify__order_events',
+            'stg_eduzz__invoice_events', 'stg_pix__payment_events'
+        )
+),
+
 unified_counts as (
     select
         platform,
         count(*) as records
-    from {{ ref('int_transaction_events_unioned') }}
+    from placed_or_listed
     group by platform
 )
 

@@ -45,6 +45,7 @@ with
     select
         '{{ source_name }}' as source,
         '{{ feed }}' as feed,
+        '{{ model }}' as read_by,
         source_file,
         source_line,
         record_hash,
@@ -61,6 +62,7 @@ with
     select
         '{{ source_name }}',
         '{{ feed }}',
+        '{{ model }}',
         source_file,
         source_line,
         record_hash,
@@ -89,6 +91,7 @@ final as (
         ) as data_issue_key,
         source,
         feed,
+        read_by,
         source_file,
         source_line,
         record_hash,

@@ -47,7 +47,8 @@ renamed as (
         {{ integer("purchase -> 'payment' ->> 'installments_number'",
                    'data.purchase.payment.installments_number', issues) }}
             as installments_number,
-        purchase -> 'price' ->> 'currency_value' as currency_code,
+        {{ expected("purchase -> 'price' ->> 'currency_value'",
+                    'data.purchase.price.currency_value', issues) }} as currency_code,
         {{ money("purchase -> 'original_offer_price' ->> 'value'",
                  'data.purchase.original_offer_price.value', issues) }} as base_price,
         {{ expected(money("purchase -> 'price' ->> 'value'", 'data.purchase.price.value', issues), 'data.purchase.price.value', issues,

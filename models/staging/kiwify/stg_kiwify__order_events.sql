@@ -42,7 +42,8 @@ renamed as (
         body ->> 'payment_method' as raw_payment_method,
         coalesce({{ integer("body ->> 'installments'", 'installments', issues) }}, 1)
             as installments_number,
-        money ->> 'currency' as currency_code,
+        {{ expected("money ->> 'currency'", 'Commissions.currency', issues) }}
+            as currency_code,
         {{ cents("money ->> 'product_base_price'", 'Commissions.product_base_price', issues) }}
             as base_price,
         {{ expected(cents("money ->> 'settlement_amount'", 'Commissions.settlement_amount', issues), 'Commissions.settlement_amount', issues,
