@@ -319,3 +319,18 @@
         where c ->> 'source' in ({{ sources }})
     )::numeric(18, 2)
 {%- endmacro %}
+
+{#- The key of a product across platforms: its normalized name (a record whose product
+    has no readable name is one product, "(product not named)", not a null key). -#}
+{% macro product_key(product_name) -%}
+    md5(lower(trim(coalesce({{ product_name }}, '(product not named)'))))
+{%- endmacro %}
+
+{#- A value of a closed vocabulary: recorded when present and not one of `values`. -#}
+{% macro one_of(expression, values, field, issues) -%}
+    {%- set listed = "'" ~ (values | join("', '")) ~ "'" -%}
+    {%- do _record_issue(issues, field, expression,
+            "coalesce((" ~ expression ~ ") not in (" ~ listed ~ "), false)",
+            'not one of ' ~ (values | join(', '))) -%}
+    {{ expression }}
+{%- endmacro %}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -41,9 +42,15 @@ def ensure_manifest() -> Path:
     Parsing every time (a few seconds) is cheaper than trusting a manifest that a dbt
     command started before the last edit may have written.
     """
-    # The same connection settings as the build that follows, so dbt can reuse this parse.
-    done = subprocess.run([dbt_executable(), "parse", "--quiet"], cwd=project_root(),
-                          env=dbt_env(), capture_output=True, text=True, check=False)
+    # Two processes (two runs started together, a run and the UI) must not parse into the
+    # same target/ at once: the loser reads a half-written manifest. One parse at a time.
+    lock_path = project_root() / "target" / ".parse.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        # The same connection settings as the build that follows, so dbt can reuse it.
+        done = subprocess.run([dbt_executable(), "parse", "--quiet"], cwd=project_root(),
+                              env=dbt_env(), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"dbt parse failed:\n{done.stdout}\n{done.stderr}")
     return manifest_path()

@@ -77,19 +77,20 @@ def test_each_anomaly_is_found_by_its_check_and_nothing_else(database_url, anoma
         if found[key] != want:
             wrong.append((key, found[key], want))
     assert wrong == []
-    # structural failures are ERROR and block the report; money breaks are WARN findings
+    # structural findings are ERROR, money breaks WARN; neither stops the report
     evaluations = {(e.check_name, e.asset_key.to_user_string()): e
                    for e in result.get_asset_check_evaluations()}
-    mapping = evaluations[("status_mapping", "intermediate/int_transaction_events_mapped")]
+    mapping = evaluations[("status_mapping", "marts/rpt_status_breaks")]
     assert not mapping.passed and mapping.severity.value == "ERROR"
     payouts = evaluations[("payouts_match_platform", "marts/rpt_payout_breaks")]
     assert not payouts.passed and payouts.severity.value == "WARN"
-    assert not any(e.asset_key and e.asset_key.path[-1] == "reconciliation_report"
-                   for e in result.get_asset_materialization_events())
+    assert result.success
+    assert any(e.asset_key and e.asset_key.path[-1] == "reconciliation_report"
+               for e in result.get_asset_materialization_events())
     # the report of that run, written on demand, lists every break with its amount
     written = write_report(database_url, run_id, root=tmp_path / "reports")
     page = written.html_path.read_text()
-    assert "structural check(s) failed" in page
+    assert "structural finding(s)" in page and "The figures do not cover" in page
     for anomaly in listed:
         assert _entity(anomaly).split(":")[0] in page, anomaly
     with written.csv_path.open() as handle:
@@ -99,30 +100,31 @@ def test_each_anomaly_is_found_by_its_check_and_nothing_else(database_url, anoma
 # One way to break the books per check: (check, SQL that breaks it, entity to be reported).
 BROKEN = {
     "files_reconcile": ("delete from raw.kiwify_webhooks where ctid = (select min(ctid) from "
-                        "raw.kiwify_webhooks) returning _file_name", None),
+                        "raw.kiwify_webhooks) returning _file_name", "rpt_file_breaks"),
     "quarantined_records": ("insert into raw._quarantine (source, feed, file_name, file_sha256, "
                             "line_no, reason, raw_text) values ('pix', 'pix_orders', "
                             "'pix/x.csv', 'x', 7, 'test', 'x') returning 'pix/x.csv:7'", None),
     "raw_reaches_marts": ("delete from marts.fct_transactions where transaction_key = "
                           "(select min(transaction_key) from marts.fct_transactions "
-                          "where platform = 'eduzz') returning platform_transaction_id", None),
+                          "where platform = 'eduzz') returning platform_transaction_id",
+                          "rpt_status_breaks"),
     "money_formulas": ("update marts.fct_transactions set distributable_amount = "
                        "distributable_amount + 1 where transaction_key = (select "
                        "max(transaction_key) from marts.fct_transactions where platform = "
-                       "'hotmart') returning platform_transaction_id", None),
+                       "'hotmart') returning platform_transaction_id", "rpt_money_breaks"),
     "status_mapping": ("update intermediate.int_transaction_events_mapped set "
                        "is_unmapped_status = true, raw_status = 'NEW_STATUS' where record_hash "
                        "= (select min(record_hash) from intermediate.int_transaction_events_mapped"
-                       ") returning platform_transaction_id", None),
+                       ") returning platform_transaction_id", "rpt_status_breaks"),
     "payment_method_mapping": ("update intermediate.int_transaction_events_mapped set "
                                "is_unmapped_payment_method = true where record_hash = (select "
                                "max(record_hash) from intermediate.int_transaction_events_mapped"
-                               ") returning platform_transaction_id", None),
+                               ") returning platform_transaction_id", "rpt_status_breaks"),
     "status_history": ("update marts.fct_transaction_status_history set status = 'expired', "
                         "is_valid_transition = false where status_change_key = (select "
                         "min(status_change_key) from marts.fct_transaction_status_history "
                         "where status = 'approved' and not is_current) "
-                        "returning platform_transaction_id", None),
+                        "returning platform_transaction_id", "rpt_status_breaks"),
     "payouts_match_platform": ("update marts.fct_payouts set amount = amount + 0.01 where "
                                "payout_line_key = (select min(payout_line_key) from "
                                "marts.fct_payouts where line_type = 'sale') "
@@ -169,7 +171,12 @@ BROKEN = {
                           "customer_paid_amount + 10 where transaction_key = (select "
                           "min(transaction_key) from marts.fct_transactions where platform = "
                           "'kiwify' and refunded_amount > 0) returning platform_transaction_id",
-                          None),
+                          "rpt_money_breaks"),
+    "data_issues": ("update staging.stg_hotmart__purchase_events set data_issues = "
+                    "'[{\"field\": \"data.purchase.price.value\", \"value\": \"1.234,56\", "
+                    "\"reason\": \"not an amount\"}]' where record_hash = (select "
+                    "min(record_hash) from staging.stg_hotmart__purchase_events) "
+                    "returning source_file || ':' || source_line", "rpt_data_issues"),
 }
 
 

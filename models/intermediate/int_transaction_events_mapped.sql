@@ -24,7 +24,7 @@ deduplicated as (
         *,
         row_number() over (
             partition by platform, source_event_id
-            order by _load_seq, source_file, source_line
+            order by record_hash
         ) as delivery_number
     from events
 ),

@@ -69,7 +69,7 @@ with
         ({{ entity }})::text,
         '{{ entity }}',
         ({{ entity }})::text,
-        'superseded: the same {{ entity }} was delivered earlier; that delivery is used',
+        'superseded: another delivery of the same {{ entity }} is used',
         true
     from {{ ref(model) }}
     where is_superseded and {{ entity }} is not null
@@ -77,11 +77,28 @@ with
 ),
 
 {% endfor %}
+unread as (
+    select
+        source,
+        feed,
+        'stg_platforms__unread_records' as read_by,
+        source_file,
+        source_line,
+        record_hash,
+        null::text as entity_id,
+        field,
+        raw_value,
+        'a kind of record no model reads (kept in raw only)' as reason,
+        true as record_left_out
+    from {{ ref('stg_platforms__unread_records') }}
+),
+
 unioned as (
     {%- for source_name, feed, model, entity, left_out in readers %}
     select * from {{ model }}
-    {{ 'union all' if not loop.last }}
+    union all
     {%- endfor %}
+    select * from unread
 ),
 
 final as (

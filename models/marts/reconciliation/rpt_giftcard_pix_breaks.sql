@@ -101,7 +101,11 @@ breaks as (
 )
 
 select
-    md5(check_name || ':' || entity_id) as break_key,
+    -- unique whatever the data: two vouchers may name the same order, an id may be missing
+    {{ surrogate_key([
+        'check_name', 'entity_id',
+        'row_number() over (partition by check_name, entity_id order by expected, actual)'
+    ]) }} as break_key,
     check_name,
     'BRL' as currency_code,
     entity_id,

@@ -131,10 +131,12 @@ breaks as (
 )
 
 select
-    md5(
-        check_name || ':' || platform || ':' || platform_transaction_id || ':'
-        || coalesce(payout_id, '')
-    ) as break_key,
+    -- unique whatever the data: the same line may be reported twice, an id may be missing
+    {{ surrogate_key([
+        'check_name', 'platform', 'platform_transaction_id', 'payout_id',
+        'row_number() over (partition by check_name, platform, platform_transaction_id, '
+        ~ 'payout_id order by expected, actual)'
+    ]) }} as break_key,
     check_name,
     platform,
     currency_code,

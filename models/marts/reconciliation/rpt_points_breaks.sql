@@ -109,7 +109,10 @@ breaks as (
 )
 
 select
-    md5(check_name || ':' || entity_id) as break_key,
+    {{ surrogate_key([
+        'check_name', 'entity_id',
+        'row_number() over (partition by check_name, entity_id order by expected, actual)'
+    ]) }} as break_key,
     check_name,
     'points' as unit,
     account_id,

@@ -9,7 +9,7 @@ transactions as (
 
 products as (
     select
-        md5(lower(trim(product_name))) as product_key,
+        {{ product_key('product_name') }} as product_key,
         product_sku,
         product_name,
         platform,
@@ -21,7 +21,7 @@ final as (
     select
         product_key,
         max(product_sku) as sku,
-        min(product_name) as name,
+        coalesce(min(product_name), '(product not named)') as name,
         array_agg(distinct platform order by platform) as platforms,
         jsonb_object_agg(platform, platform_product_id) as platform_product_ids
     from products

@@ -16,7 +16,7 @@ select
     source_event_id,
     abandoned_at,
     md5(customer_email) as customer_key,
-    md5(lower(trim(product_name))) as product_key,
+    {{ product_key('product_name') }} as product_key,
     platform_product_id,
     product_name
 from carts

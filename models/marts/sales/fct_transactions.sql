@@ -57,7 +57,7 @@ final as (
         transactions.utm_medium,
         transactions.utm_campaign,
         md5(transactions.customer_email) as customer_key,
-        md5(lower(trim(transactions.product_name)))
+        {{ product_key('transactions.product_name') }}
             as product_key,
         transactions.platform_product_id,
         transactions.has_been_disputed,

@@ -26,9 +26,9 @@ renamed as (
 ranked as (
     select
         *,
-        -- a re-exported record (same id, other bytes) is kept once: the first delivered
+        -- a re-exported record (same id, other bytes) is kept once, whatever the load order
         row_number() over (
-            partition by card_id order by _load_seq, source_file, source_line
+            partition by card_id order by record_hash
         ) > 1 as is_superseded
     from renamed
 )

@@ -1,6 +1,6 @@
 -- Points-account entries, typed. A re-exported entry (same entry_id, other bytes, e.g.
--- another timestamp format) is kept once: the first delivered; the others are marked
--- superseded and listed in rpt_data_issues.
+-- another timestamp format) is kept once, the same whatever the load order (the lowest
+-- record hash); the others are marked superseded and listed in rpt_data_issues.
 
 {%- set issues = [] %}
 
@@ -18,7 +18,9 @@ typed as (
         _load_seq,
         {{ required("nullif(entry_id, '')", 'entry_id', issues) }} as entry_id,
         {{ required("nullif(account_id, '')", 'account_id', issues) }} as account_id,
-        {{ required("nullif(entry_type, '')", 'entry_type', issues) }} as entry_type,
+        {{ one_of(required("nullif(entry_type, '')", 'entry_type', issues),
+                  ['authorize', 'confirm', 'cancel', 'credit', 'expire'], 'entry_type',
+                  issues) }} as entry_type,
         {{ expected(integer('points', 'points', issues, type='bigint'), 'points', issues,
                     raw="nullif(points, '')") }}
             as points,
@@ -41,7 +43,7 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by entry_id order by _load_seq, source_file, source_line
+            partition by entry_id order by record_hash
         ) > 1 as is_superseded
     from typed
 )

@@ -15,7 +15,8 @@ renamed as (
         {{ required("nullif(payout_id, '')", 'payout_id', issues) }} as payout_id,
         {{ required("nullif(platform, '')", 'platform', issues) }} as platform,
         ({{ timestamp('payout_date', 'payout_date', issues) }})::date as payout_date,
-        line_type,
+        {{ one_of('line_type', ['sale', 'refund', 'chargeback'], 'line_type', issues) }}
+            as line_type,
         nullif(platform_transaction_id, '') as platform_transaction_id,
         currency_code,
         {{ expected(money('amount', 'amount', issues), 'amount', issues,

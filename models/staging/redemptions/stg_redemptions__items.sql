@@ -1,4 +1,4 @@
--- Redemption order items, typed; a re-exported item (same item_id) is kept once.
+-- Redemption order items, typed; a re-exported item (same item_id) is kept once, the same whatever the load order.
 
 {%- set issues = [] %}
 
@@ -18,7 +18,8 @@ typed as (
         {{ required("nullif(order_number, '')", 'order_number', issues) }} as order_number,
         product_sku,
         product_name,
-        product_type,
+        {{ one_of('product_type', ['PHYSICAL', 'VIRTUAL'], 'product_type', issues) }}
+            as product_type,
         {{ integer('quantity', 'quantity', issues) }} as quantity,
         {{ integer('points_per_item', 'points_per_item', issues, type='bigint') }}
             as points_per_item,
@@ -32,7 +33,7 @@ ranked as (
         *,
         quantity * points_per_item as item_points,
         row_number() over (
-            partition by item_id order by _load_seq, source_file, source_line
+            partition by item_id order by record_hash
         ) > 1 as is_superseded
     from typed
 )

@@ -1,4 +1,4 @@
--- Redemption orders, typed; a re-exported order (same order_number) is kept once.
+-- Redemption orders, typed; a re-exported order (same order_number) is kept once, the same whatever the load order.
 
 {%- set issues = [] %}
 
@@ -22,7 +22,8 @@ typed as (
         account_manager_email,
         account_manager_name,
         {{ integer('total_points', 'total_points', issues, type='bigint') }} as total_points,
-        status as order_status,
+        {{ one_of('status', ['COMPLETED', 'CANCELLED', 'PENDING', 'REJECTED'], 'status',
+                  issues) }} as order_status,
         {{ timestamp('created_at', 'created_at', issues) }} as created_at,
         {{ timestamp('completed_at', 'completed_at', issues) }} as completed_at,
         {{ data_issues_column(issues) }} as data_issues
@@ -33,7 +34,7 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by order_number order by _load_seq, source_file, source_line
+            partition by order_number order by record_hash
         ) > 1 as is_superseded
     from typed
 )
