@@ -220,7 +220,7 @@ def test_two_runs_started_together_serialize(pg_server, small_landing, tmp_path)
         os.environ["TALLYHOUSE_DATABASE_URL"] = url
         try:
             results: list[subprocess.CompletedProcess] = []
-            threads = [threading.Thread(target=lambda: results.append(
+            threads = [threading.Thread(target=lambda i=i: results.append(
                 _cli("run", "--landing", str(small_landing), home=tmp_path / f"h{i}")))
                 for i in range(2)]
             for thread in threads:
@@ -255,8 +255,9 @@ def test_two_runs_on_two_landings_equal_one_run_over_all_files(pg_server, small_
                                                                tmp_path):
     """Two landings run at once (their loads and builds interleave only as the run lock
     lets them): afterwards every raw record is staged and the marts equal one run."""
-    from conftest import _scratch_database
     from test_marts import snapshot_marts
+
+    from conftest import _scratch_database
 
     early, late = tmp_path / "early", tmp_path / "late"
     _split_by_day(small_landing, early, late, "2026-05-16")

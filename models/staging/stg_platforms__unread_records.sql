@@ -42,18 +42,18 @@ unioned as (
     from hotmart
     union all
     select
-        'kiwify',
-        'kiwify_webhooks',
-        'order_id',
-        null,
+        'kiwify' as source,
+        'kiwify_webhooks' as feed,
+        'order_id' as field,
+        null as raw_value,
         *
     from kiwify
     union all
     select
-        'eduzz',
-        'eduzz_webhooks',
-        'type',
-        body ->> 'type',
+        'eduzz' as source,
+        'eduzz_webhooks' as feed,
+        'type' as field,
+        body ->> 'type' as raw_value,
         *
     from eduzz
 )

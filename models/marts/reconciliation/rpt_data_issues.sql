@@ -5,34 +5,37 @@
 
 {%- set readers = [
     ('hotmart', 'hotmart_webhooks', 'stg_hotmart__purchase_events', 'platform_transaction_id',
-     'platform_transaction_id is null or event_at is null'),
+     'records.platform_transaction_id is null or records.event_at is null'),
     ('hotmart', 'hotmart_webhooks', 'stg_hotmart__subscription_events',
-     'platform_subscription_id', 'platform_subscription_id is null or event_at is null'),
+     'platform_subscription_id',
+     'records.platform_subscription_id is null or records.event_at is null'),
     ('hotmart', 'hotmart_webhooks', 'stg_hotmart__cart_abandonments', 'cart_key', 'false'),
     ('kiwify', 'kiwify_webhooks', 'stg_kiwify__order_events', 'platform_transaction_id',
-     'platform_transaction_id is null or event_at is null'),
+     'records.platform_transaction_id is null or records.event_at is null'),
     ('kiwify', 'kiwify_webhooks', 'stg_kiwify__cart_abandonments', 'cart_key', 'false'),
     ('eduzz', 'eduzz_webhooks', 'stg_eduzz__invoice_events', 'platform_transaction_id',
-     'platform_transaction_id is null or event_at is null'),
+     'records.platform_transaction_id is null or records.event_at is null'),
     ('eduzz', 'eduzz_webhooks', 'stg_eduzz__contract_events', 'platform_subscription_id',
-     'platform_subscription_id is null'),
+     'records.platform_subscription_id is null'),
     ('eduzz', 'eduzz_webhooks', 'stg_eduzz__cart_abandonments', 'cart_key', 'false'),
     ('pix', 'pix_payments', 'stg_pix__payment_events', 'platform_transaction_id',
-     'platform_transaction_id is null or event_at is null'),
+     'records.platform_transaction_id is null or records.event_at is null'),
     ('pix', 'pix_orders', 'stg_pix__orders', 'order_id',
-     'order_id is null or snapshot_at is null'),
+     'records.order_id is null or records.snapshot_at is null'),
     ('loyalty', 'loyalty_entries', 'stg_loyalty__entries', 'entry_id',
-     'entry_id is null or account_id is null or entry_type is null or occurred_at is null'),
+     'records.entry_id is null or records.account_id is null'
+     ~ ' or records.entry_type is null or records.occurred_at is null'),
     ('redemptions', 'redemption_orders', 'stg_redemptions__orders', 'order_number',
-     'order_number is null'),
+     'records.order_number is null'),
     ('redemptions', 'redemption_items', 'stg_redemptions__items', 'item_id',
-     'item_id is null or order_number is null'),
-    ('giftcards', 'giftcard_cards', 'stg_giftcards__cards', 'card_id', 'card_id is null'),
+     'records.item_id is null or records.order_number is null'),
+    ('giftcards', 'giftcard_cards', 'stg_giftcards__cards', 'card_id', 'records.card_id is null'),
     ('giftcards', 'giftcard_transactions', 'stg_giftcards__transactions',
      'giftcard_transaction_id',
-     'giftcard_transaction_id is null or card_id is null or occurred_at is null'),
+     'records.giftcard_transaction_id is null or records.card_id is null'
+     ~ ' or records.occurred_at is null'),
     ('payouts', 'payout_lines', 'stg_payouts__lines', 'payout_id',
-     'payout_id is null or platform is null'),
+     'records.payout_id is null or records.platform is null'),
 ] %}
 {%- set superseding = ['stg_loyalty__entries', 'stg_redemptions__orders',
                        'stg_redemptions__items', 'stg_giftcards__cards',
@@ -40,43 +43,52 @@
 
 with
 
-{% for source_name, feed, model, entity, left_out in readers %}
-{{ model }} as (
-    select
-        '{{ source_name }}' as source,
-        '{{ feed }}' as feed,
-        '{{ model }}' as read_by,
-        source_file,
-        source_line,
-        record_hash,
-        ({{ entity }})::text as entity_id,
-        issue ->> 'field' as field,
-        issue ->> 'value' as raw_value,
-        issue ->> 'reason' as reason,
-        ({{ left_out }}) as record_left_out
-    from {{ ref(model) }}
-    cross join lateral jsonb_array_elements(data_issues) as issue
-    where data_issues <> '[]'::jsonb
-    {%- if model in superseding %}
-    union all
-    select
-        '{{ source_name }}',
-        '{{ feed }}',
-        '{{ model }}',
-        source_file,
-        source_line,
-        record_hash,
-        ({{ entity }})::text,
-        '{{ entity }}',
-        ({{ entity }})::text,
-        'superseded: another delivery of the same {{ entity }} is used',
-        true
-    from {{ ref(model) }}
-    where is_superseded and {{ entity }} is not null
-    {%- endif %}
+read_issues as (
+    {%- for source_name, feed, model, entity, left_out in readers %}
+        {%- if not loop.first %}
+            union all
+        {%- endif %}
+        select
+            '{{ source_name }}' as source,
+            '{{ feed }}' as feed,
+            '{{ model }}' as read_by,
+            records.source_file,
+            records.source_line,
+            records.record_hash,
+            (records.{{ entity }})::text as entity_id,
+            issue.value ->> 'field' as field,
+            issue.value ->> 'value' as raw_value,
+            issue.value ->> 'reason' as reason,
+            ({{ left_out }}) as record_left_out
+        from {{ ref(model) }} as records
+        cross join lateral jsonb_array_elements(records.data_issues) as issue (value)
+        where records.data_issues <> '[]'::jsonb
+    {%- endfor %}
 ),
 
-{% endfor %}
+superseded as (
+    {%- for source_name, feed, model, entity, left_out in readers
+        if model in superseding %}
+        {%- if not loop.first %}
+            union all
+        {%- endif %}
+        select
+            '{{ source_name }}' as source,
+            '{{ feed }}' as feed,
+            '{{ model }}' as read_by,
+            source_file,
+            source_line,
+            record_hash,
+            ({{ entity }})::text as entity_id,
+            '{{ entity }}' as field,
+            ({{ entity }})::text as raw_value,
+            'superseded: another delivery of the same {{ entity }} is used' as reason,
+            true as record_left_out
+        from {{ ref(model) }}
+        where is_superseded and {{ entity }} is not null
+    {%- endfor %}
+),
+
 unread as (
     select
         source,
@@ -94,10 +106,10 @@ unread as (
 ),
 
 unioned as (
-    {%- for source_name, feed, model, entity, left_out in readers %}
-    select * from {{ model }}
+    select * from read_issues
     union all
-    {%- endfor %}
+    select * from superseded
+    union all
     select * from unread
 ),
 

@@ -19,14 +19,16 @@ manifest as (
 
 landed as (
     {%- for source_name, feed in feeds %}
-    select
-        '{{ source_name }}' as source,
-        '{{ feed }}' as feed,
-        _file_sha256 as file_sha256,
-        count(*) as records
-    from {{ source(source_name, feed) }}
-    group by _file_sha256
-    {{ 'union all' if not loop.last }}
+        {%- if not loop.first %}
+            union all
+        {%- endif %}
+        select
+            '{{ source_name }}' as source,
+            '{{ feed }}' as feed,
+            _file_sha256 as file_sha256,
+            count(*) as records
+        from {{ source(source_name, feed) }}
+        group by _file_sha256
     {%- endfor %}
 ),
 

@@ -58,35 +58,36 @@ formulas as (
         abs(rule.actual - rule.expected) as amount_at_stake,
         rule.detail
     from figures
-    cross join lateral (
-        values
-        (
-            'distributable_formula',
-            figures.offer_price - figures.platform_fee_amount,
-            figures.distributable_amount,
-            'distributable_amount = offer_price - platform_fee_amount'
-        ),
-        (
-            'producer_net_formula',
-            figures.distributable_amount - figures.partner_commission_amount,
-            figures.producer_net_amount,
-            'producer_net_amount = distributable_amount - partner_commission_amount'
-        ),
-        (
-            'fee_lines_differ', figures.platform_fee_amount, figures.fee_lines,
-            'fct_transaction_fees lines sum to platform_fee_amount'
-        ),
-        (
-            'commission_lines_differ', figures.partner_commission_amount,
-            figures.partner_lines,
-            'co-producer and affiliate lines of fct_commissions sum to '
-            || 'partner_commission_amount'
-        ),
-        (
-            'producer_line_differs', figures.producer_net_amount, figures.producer_line,
-            'the producer line of fct_commissions equals producer_net_amount'
-        )
-    ) as rule (break_kind, expected, actual, detail)
+    cross join
+        lateral (
+            values
+            (
+                'distributable_formula',
+                figures.offer_price - figures.platform_fee_amount,
+                figures.distributable_amount,
+                'distributable_amount = offer_price - platform_fee_amount'
+            ),
+            (
+                'producer_net_formula',
+                figures.distributable_amount - figures.partner_commission_amount,
+                figures.producer_net_amount,
+                'producer_net_amount = distributable_amount - partner_commission_amount'
+            ),
+            (
+                'fee_lines_differ', figures.platform_fee_amount, figures.fee_lines,
+                'fct_transaction_fees lines sum to platform_fee_amount'
+            ),
+            (
+                'commission_lines_differ', figures.partner_commission_amount,
+                figures.partner_lines,
+                'co-producer and affiliate lines of fct_commissions sum to '
+                || 'partner_commission_amount'
+            ),
+            (
+                'producer_line_differs', figures.producer_net_amount, figures.producer_line,
+                'the producer line of fct_commissions equals producer_net_amount'
+            )
+        ) as rule (break_kind, expected, actual, detail)
     where rule.expected <> rule.actual
 ),
 

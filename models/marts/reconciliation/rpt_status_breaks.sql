@@ -19,7 +19,8 @@ transactions as (
 
 unmapped as (
     select
-        case when unmapped.kind = 'status' then 'status_mapping'
+        case
+            when unmapped.kind = 'status' then 'status_mapping'
             else 'payment_method_mapping'
         end as check_name,
         'unmapped_' || unmapped.kind as break_kind,
@@ -36,17 +37,18 @@ unmapped as (
             events.source_file, events.source_line
         ) as detail
     from events
-    cross join lateral (
-        values
-        (
-            'status', events.is_unmapped_status, events.raw_status, 'raw status',
-            'platform_status_mapping.csv'
-        ),
-        (
-            'payment_method', events.is_unmapped_payment_method, events.raw_payment_method,
-            'payment method', 'payment_method_mapping.csv'
-        )
-    ) as unmapped (kind, is_unmapped, raw_value, label, seed)
+    cross join
+        lateral (
+            values
+            (
+                'status', events.is_unmapped_status, events.raw_status, 'raw status',
+                'platform_status_mapping.csv'
+            ),
+            (
+                'payment_method', events.is_unmapped_payment_method, events.raw_payment_method,
+                'payment method', 'payment_method_mapping.csv'
+            )
+        ) as unmapped (kind, is_unmapped, raw_value, label, seed)
     where unmapped.is_unmapped
 ),
 

@@ -51,8 +51,11 @@ renamed as (
                     'data.purchase.price.currency_value', issues) }} as currency_code,
         {{ money("purchase -> 'original_offer_price' ->> 'value'",
                  'data.purchase.original_offer_price.value', issues) }} as base_price,
-        {{ expected(money("purchase -> 'price' ->> 'value'", 'data.purchase.price.value', issues), 'data.purchase.price.value', issues,
-                    raw="nullif(purchase -> 'price' ->> 'value', '')") }} as offer_price,
+        {{ expected(
+            money("purchase -> 'price' ->> 'value'", 'data.purchase.price.value', issues),
+            'data.purchase.price.value', issues,
+            raw="nullif(purchase -> 'price' ->> 'value', '')"
+        ) }} as offer_price,
         {{ money("purchase -> 'full_price' ->> 'value'", 'data.purchase.full_price.value',
                  issues) }} as customer_paid_amount,
         {%- do check_elements('commissions', 'value', 'numeric(18, 2)',

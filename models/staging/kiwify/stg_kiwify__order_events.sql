@@ -46,8 +46,11 @@ renamed as (
             as currency_code,
         {{ cents("money ->> 'product_base_price'", 'Commissions.product_base_price', issues) }}
             as base_price,
-        {{ expected(cents("money ->> 'settlement_amount'", 'Commissions.settlement_amount', issues), 'Commissions.settlement_amount', issues,
-                    raw="nullif(money ->> 'settlement_amount', '')") }} as offer_price,
+        {{ expected(
+            cents("money ->> 'settlement_amount'", 'Commissions.settlement_amount', issues),
+            'Commissions.settlement_amount', issues,
+            raw="nullif(money ->> 'settlement_amount', '')"
+        ) }} as offer_price,
         {{ cents("money ->> 'charge_amount'", 'Commissions.charge_amount', issues) }}
             as customer_paid_amount,
         {{ cents("money ->> 'kiwify_fee'", 'Commissions.kiwify_fee', issues) }}
@@ -77,7 +80,7 @@ renamed as (
                     'raw_role', s ->> 'type',
                     'amount',
                     ({{ safe_cast("s ->> 'value'", 'bigint') }}::numeric / 100)::numeric(18, 2),
-                    'currency_code', money ->> 'currency',
+                    'currency_code', orders.money ->> 'currency',
                     'participant', coalesce(s ->> 'affiliate_id', s ->> 'id')
                 ))
             from {{ json_array_elements('stores') }} as s

@@ -1,4 +1,5 @@
--- Redemption order items, typed; a re-exported item (same item_id) is kept once, the same whatever the load order.
+-- Redemption order items, typed; a re-exported item (same item_id) is kept once, the
+-- same whatever the load order.
 
 {%- set issues = [] %}
 
@@ -18,8 +19,7 @@ typed as (
         {{ required("nullif(order_number, '')", 'order_number', issues) }} as order_number,
         product_sku,
         product_name,
-        {{ one_of('product_type', ['PHYSICAL', 'VIRTUAL'], 'product_type', issues) }}
-            as product_type,
+        {{ one_of('product_type', ['PHYSICAL', 'VIRTUAL'], 'product_type', issues) }},
         {{ integer('quantity', 'quantity', issues) }} as quantity,
         {{ integer('points_per_item', 'points_per_item', issues, type='bigint') }}
             as points_per_item,

@@ -1,4 +1,5 @@
--- Redemption orders, typed; a re-exported order (same order_number) is kept once, the same whatever the load order.
+-- Redemption orders, typed; a re-exported order (same order_number) is kept once, the
+-- same whatever the load order.
 
 {%- set issues = [] %}
 
