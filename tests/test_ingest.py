@@ -112,7 +112,7 @@ def test_each_kind_of_bad_input_is_quarantined_with_its_reason(conn, tmp_path):
     by_line = {(f.rsplit("/", 1)[-1], line): reason for f, line, reason in reasons}
     bad = "hotmart_webhooks_bad.jsonl"
     assert by_line[(bad, 2)].startswith("malformed JSON")
-    assert by_line[(bad, 3)] == "JSON is not an object or array"
+    assert by_line[(bad, 3)] == "JSON is string, not an object as hotmart_webhooks delivers"
     assert by_line[(bad, 4)].startswith("invalid UTF-8 encoding")
     assert by_line[(bad, 5)] == "NUL byte in record"
     assert by_line[(bad, 9)].startswith("truncated last line")

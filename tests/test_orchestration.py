@@ -30,7 +30,15 @@ def test_definitions_load_with_a_loader_asset_per_feed():
         assert (f"{feed.source}/{feed.name}", "nothing_lost") in checks
         assert (f"{feed.source}/{feed.name}", "files_reconcile") in checks
     assert ("marts/rpt_payout_breaks", "payouts_match_platform") in checks
-    assert ("intermediate/int_transaction_events_mapped", "status_mapping") in checks
+    assert ("marts/rpt_status_breaks", "status_mapping") in checks
+    for feed in FEEDS:
+        assert (f"{feed.source}/{feed.name}", "data_issues") in checks
+    # findings never block the run: the report is always written
+    from orchestration.defs.ingest.assets import loader_assets
+    from orchestration.defs.reconciliation.assets import SPECS
+
+    specs = [*SPECS, *(spec for a in loader_assets for spec in a.check_specs)]
+    assert len(specs) > len(FEEDS) and not [s.name for s in specs if s.blocking]
     assert defs.resolve_job_def("tallyhouse") is not None
     schedule = defs.resolve_schedule_def("daily_reconciliation")
     assert (schedule.cron_schedule, schedule.execution_timezone) == (
@@ -88,9 +96,10 @@ def test_sensor_starts_a_run_only_for_files_never_loaded(database_url, landing_c
 def _execute(landing: Path, url: str, loaders_only: bool = False):
     from orchestration.definitions import defs
     from orchestration.defs.ingest.assets import loader_assets
-    from orchestration.resources import LandingResource, WarehouseResource
+    from orchestration.resources import LandingResource, RunLockResource, WarehouseResource
 
     resources = {"warehouse": WarehouseResource(database_url=url),
+                 "run_lock": RunLockResource(database_url=url),
                  "landing": LandingResource(path=str(landing))}
     with dg.instance_for_test() as instance:
         if loaders_only:
@@ -127,7 +136,7 @@ def test_job_reports_quarantine_and_lost_rows_as_failed_checks(database_url, ano
     failed = {(e.asset_key.to_user_string(), e.check_name)
               for e in result.get_asset_check_evaluations() if not e.passed}
     assert failed == set(), "quarantined records are kept, not lost"
-    # a row lost after loading makes the blocking nothing_lost check fail on the next run
+    # a row lost after loading makes the nothing_lost check fail on the next run
     query(database_url, "delete from raw.pix_orders where ctid in "
                         "(select ctid from raw.pix_orders limit 1)")
     again = _execute(anomalies_landing, database_url, loaders_only=True)

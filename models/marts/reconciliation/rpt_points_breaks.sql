@@ -27,9 +27,9 @@ orphan_resolutions as (
             else 'cancel_without_authorization'
         end as check_name,
         ledger.account_id,
-        -- one break per entry: several may name the same unknown (or no) authorization
-        coalesce(ledger.authorization_id, '(no authorization id)') || ' / entry '
-        || ledger.entry_key as entity_id,
+        coalesce(
+            ledger.authorization_id, '(no authorization id) entry ' || ledger.entry_key
+        ) as entity_id,
         0::numeric as expected,
         ledger.points::numeric as actual
     from ledger
