@@ -334,3 +334,31 @@
             'not one of ' ~ (values | join(', '))) -%}
     {{ expression }}
 {%- endmacro %}
+
+{#- The business day of a timestamptz: its date in var('business_time_zone'), independent
+    of the database session's time zone. -#}
+{% macro business_date(expression) -%}
+    {{ return(adapter.dispatch('business_date', 'tallyhouse')(expression)) }}
+{%- endmacro %}
+
+{% macro postgres__business_date(expression) -%}
+    (({{ expression }}) at time zone '{{ var("business_time_zone") }}')::date
+{%- endmacro %}
+
+{#- A calendar date ('2026-05-01'); recorded when it does not read as one. -#}
+{% macro date_value(expression, field, issues) -%}
+    {%- set raw = 'nullif(' ~ expression ~ ", '')" -%}
+    {%- do _record_issue(issues, field, raw, 'not ' ~ is_castable(raw, 'date'),
+                         'not a date') -%}
+    {{ safe_cast(raw, 'date') }}
+{%- endmacro %}
+
+{#- A timestamptz as text for keys: in UTC, so a key does not depend on the session's
+    time zone. -#}
+{% macro utc_text(expression) -%}
+    {{ return(adapter.dispatch('utc_text', 'tallyhouse')(expression)) }}
+{%- endmacro %}
+
+{% macro postgres__utc_text(expression) -%}
+    (({{ expression }}) at time zone 'UTC')::text
+{%- endmacro %}

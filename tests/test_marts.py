@@ -157,12 +157,19 @@ where table_schema = 'marts' and table_type = 'BASE TABLE' order by table_name
 
 
 def snapshot_marts(url: str) -> dict[str, str]:
-    """A digest of every mart's content, independent of row order."""
-    digests = {}
-    for (table,) in query(url, MART_SNAPSHOT):
-        digests[table] = query(url, f"select md5(string_agg(md5(t::text), ',' order by "
-                                    f"md5(t::text))) from marts.{table} as t")[0][0]
-    return digests
+    """A digest of every mart's content, independent of row order and of the session's
+    time zone (timestamps are rendered in UTC)."""
+    import psycopg2
+
+    conn = psycopg2.connect(url, options="-c timezone=UTC")
+    try:
+        digests = {}
+        for (table,) in query(conn, MART_SNAPSHOT):
+            digests[table] = query(conn, f"select md5(string_agg(md5(t::text), ',' order by "
+                                         f"md5(t::text))) from marts.{table} as t")[0][0]
+        return digests
+    finally:
+        conn.close()
 
 
 def test_incremental_build_equals_full_refresh(database_url, small_landing, tmp_path):

@@ -24,6 +24,7 @@ latest as (
 
 select
     order_id,
+    _load_seq,
     ordered_at,
     snapshot_at,
     order_status,

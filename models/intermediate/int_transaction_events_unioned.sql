@@ -78,7 +78,9 @@ pix as (
         payments.record_hash,
         payments.source_file,
         payments.source_line,
-        payments._load_seq,
+        -- an order snapshot that lands after its payment changes the transaction: the
+        -- event counts as loaded then, so incremental models recompute the transaction
+        greatest(payments._load_seq, orders._load_seq) as _load_seq,
         payments.platform,
         payments.source_event_id,
         payments.event_name,

@@ -119,7 +119,7 @@ unpaid as (
             or expected_nets.refund_settled_at > expected_nets.released_at
         )
         -- released, and two weekly payouts have passed since
-        and expected_nets.released_at::date + 14 < as_of.last_payout_date
+        and {{ business_date('expected_nets.released_at') }} + 14 < as_of.last_payout_date
 ),
 
 breaks as (

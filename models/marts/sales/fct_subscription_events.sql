@@ -81,7 +81,7 @@ unioned as (
 keyed as (
     select
         md5(
-            subscription_key || ':' || event_type || ':' || event_at::text || ':'
+            subscription_key || ':' || event_type || ':' || {{ utc_text('event_at') }} || ':'
             || coalesce(transaction_key, '')
         ) as subscription_event_key,
         *

@@ -36,7 +36,7 @@ final as (
         transactions.refunded_amount,
         transactions.refund_kind,
         transactions.ordered_at,
-        transactions.ordered_at::date as order_date,
+        {{ business_date('transactions.ordered_at') }} as order_date,
         transactions.approved_at,
         transactions.refund_settled_at,
         transactions.is_subscription,

@@ -14,7 +14,7 @@ renamed as (
         _load_seq,
         {{ required("nullif(payout_id, '')", 'payout_id', issues) }} as payout_id,
         {{ required("nullif(platform, '')", 'platform', issues) }} as platform,
-        ({{ timestamp('payout_date', 'payout_date', issues) }})::date as payout_date,
+        {{ date_value('payout_date', 'payout_date', issues) }} as payout_date,
         {{ one_of('line_type', ['sale', 'refund', 'chargeback'], 'line_type', issues) }}
             as line_type,
         nullif(platform_transaction_id, '') as platform_transaction_id,
