@@ -39,6 +39,7 @@ class Injector:
     def run(self) -> None:
         self.quarantine_cases()
         self.money_cases()
+        self.currency_cases()
         self.status_cases()
         self.payout_cases()
         self.points_cases()
@@ -121,6 +122,23 @@ class Injector:
                  {"platform": "kiwify", "platform_transaction_id": txn.txn_id},
                  "Kiwify's my_commission is 5.00 more than settlement minus fee minus partner "
                  "commissions.", 500, txn.currency)
+
+    def currency_cases(self) -> None:
+        """Hotmart's own fee reported in dollars on a sale in reais."""
+        from decimal import Decimal
+
+        rng = self.gen.rng
+        txn = self._txn("hotmart")
+        payload, _ = render.hotmart_purchase(txn, "approved", txn.steps[0].at, rng_uuid(rng))
+        fee = next(c for c in payload["data"]["commissions"] if c["source"] == "MARKETPLACE")
+        fee["currency_value"] = "USD"
+        self._emit("hotmart", "hotmart_webhooks", payload, txn.steps[0].at)
+        self._paid_out(txn)
+        self.add("currency_mismatch", 2, "money_formulas", "hotmart", "hotmart_webhooks",
+                 {"platform": "hotmart", "platform_transaction_id": txn.txn_id},
+                 "Hotmart's MARKETPLACE fee reported in USD on a sale in BRL: it cannot be "
+                 "subtracted from the price.",
+                 int(Decimal(str(fee["value"])) * 100), "USD")
 
     def status_cases(self) -> None:
         rng = self.gen.rng
@@ -228,6 +246,16 @@ class Injector:
                                            "account_id": comp["account"]},
                      "A completed redemption order whose total points differ from its items "
                      "and its confirmed debit.", points=reported - total)
+        auth = "ffffffff-0000-4000-8000-000000000004"
+        gen._entry(company, "authorize", 300, at + timedelta(minutes=10), "VND-BILLS",
+                   "external", "", auth, "ext-4")
+        gen._entry(company, "cancel", 300, at + timedelta(minutes=11), "VND-BILLS", "external",
+                   "", auth, "ext-4")
+        gen._entry(company, "confirm", 300, at + timedelta(minutes=12), "VND-BILLS", "external",
+                   "", auth, "ext-4")
+        self.add("confirm_after_cancel", 5, "points_lifecycle", "loyalty", "loyalty_entries",
+                 {"account_id": company["account"], "authorization_id": auth},
+                 "A confirm after the authorization was cancelled.", points=300)
         ghost = {"account": "LA-99999", "credits": 0, "confirmed": 0, "held": 0}
         auth = "ffffffff-0000-4000-8000-000000000003"
         gen._entry(ghost, "credit", 100, at)
@@ -267,6 +295,22 @@ class Injector:
                      {"order_id": txn.txn_id, "payment_id": txn.extra["payment_id"]},
                      "A refunded PIX payment reported as status 11 (Refunded) a second time.",
                      txn.refund_amount, "BRL")
+            mismatched = {t.txn_id for t, _, _ in gen.samples.get("voucher_mismatch", [])}
+            others = [(t, c) for t, c in vouchers[1:] if t.txn_id not in mismatched]
+            if others:
+                other, other_card = others[0]
+                credited = next(s.at for s in other.steps if s.status == "refunded")
+                gen._giftcard_transaction(other_card, "Credit", other.refund_amount,
+                                          credited + timedelta(hours=1), other.txn_id,
+                                          other.extra["payment_id"],
+                                          f"refund-{other.extra['payment_id']}-again",
+                                          "Vale-troca (reembolso)")
+                other_card["balance"] += other.refund_amount
+                self.add("voucher_above_refund", 6, "voucher_refunds", "giftcards",
+                         "giftcard_transactions",
+                         {"order_id": other.txn_id, "payment_id": other.extra["payment_id"]},
+                         "A second voucher for a payment already refunded by voucher.",
+                         other.refund_amount, "BRL")
             overdraw = card["balance"] + 2500
             gen._giftcard_transaction(card, "Debit", overdraw, gen.end - timedelta(hours=6),
                                       "v-overdraw-01", None, "order-v-overdraw-01",

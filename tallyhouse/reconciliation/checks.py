@@ -189,7 +189,8 @@ CHECKS: tuple[Check, ...] = (
     Check("payouts_match_platform", 4, WARN, "marts", "rpt_payout_breaks",
           "Each payout line pays what the platform reports as the producer's net, per payout "
           "and currency; no line for an unknown transaction.",
-          _from_report(("payout_amount_mismatch", "payout_unknown_transaction"), "transaction",
+          _from_report(("payout_amount_mismatch", "payout_currency_mismatch",
+                        "payout_unknown_transaction"), "transaction",
                        "platform_transaction_id", "platform", "currency_code",
                        detail="'payout ' || payout_id")),
     Check("approved_unpaid", 4, WARN, "marts", "rpt_payout_breaks",
@@ -204,7 +205,8 @@ CHECKS: tuple[Check, ...] = (
           "Every confirm or cancel matches one open authorization; confirmed ≤ authorized; "
           "nothing is cancelled after its confirmation.",
           _from_report(("confirm_without_authorization", "cancel_without_authorization",
-                        "double_confirm", "confirm_above_hold", "cancel_after_confirm"),
+                        "double_confirm", "confirm_above_hold", "cancel_after_confirm",
+                        "confirm_after_cancel"),
                        "authorization", "entity_id", "'loyalty'", "'points'",
                        detail="'account ' || account_id")),
     Check("points_balance", 5, WARN, "marts", "rpt_points_breaks",
@@ -218,7 +220,8 @@ CHECKS: tuple[Check, ...] = (
     # 6. gift cards and PIX
     Check("voucher_refunds", 6, WARN, "marts", "rpt_giftcard_pix_breaks",
           "A gift-card voucher credits exactly the refunded PIX payment.",
-          _from_report(("voucher_differs_from_refund",), "pix_order", "entity_id", "'pix'",
+          _from_report(("voucher_differs_from_refund", "voucher_above_refund"), "pix_order",
+                       "entity_id", "'pix'",
                        "currency_code", detail="'payment ' || payment_id")),
     Check("pix_refund_once", 6, WARN, "marts", "rpt_giftcard_pix_breaks",
           "A refunded PIX payment reports status 11 exactly once.",

@@ -53,6 +53,21 @@ voucher_mismatches as (
         )
 ),
 
+-- several vouchers for one payment, together above what was refunded (each may equal it)
+vouchers_above_refund as (
+    select
+        'voucher_above_refund' as check_name,
+        min(ledger.order_id) as entity_id,
+        ledger.payment_id,
+        min(refunded_payments.refunded_amount) as expected,
+        sum(ledger.amount) as actual
+    from ledger
+    inner join refunded_payments on ledger.payment_id = refunded_payments.payment_id
+    where ledger.movement_type = 'voucher_credit'
+    group by ledger.payment_id
+    having count(*) > 1 and sum(ledger.amount) > min(refunded_payments.refunded_amount)
+),
+
 refunded_twice as (
     select
         'pix_refunded_twice' as check_name,
@@ -92,6 +107,8 @@ split_bases as (
 
 breaks as (
     select * from voucher_mismatches
+    union all
+    select * from vouchers_above_refund
     union all
     select * from refunded_twice
     union all

@@ -91,6 +91,28 @@ formulas as (
     where rule.expected <> rule.actual
 ),
 
+-- a fee or commission line in another currency than the sale: it cannot be subtracted
+-- from the sale's price; the line's amount is at stake, in its own currency
+currency_mismatches as (
+    select
+        'money_formulas' as check_name,
+        'currency_mismatch' as break_kind,
+        'transaction' as entity_type,
+        transactions.platform_transaction_id as entity_id,
+        transactions.platform,
+        commissions.currency_code as unit,
+        0::numeric as expected,
+        commissions.amount as actual,
+        abs(commissions.amount) as amount_at_stake,
+        format(
+            '%s line of %s %s on a sale in %s', commissions.raw_role, commissions.amount,
+            commissions.currency_code, transactions.currency_code
+        ) as detail
+    from {{ ref('fct_commissions') }} as commissions
+    inner join transactions on commissions.transaction_key = transactions.transaction_key
+    where commissions.currency_code is distinct from transactions.currency_code
+),
+
 refunds_above_paid as (
     select
         'refund_above_paid' as check_name,
@@ -108,5 +130,7 @@ refunds_above_paid as (
 )
 
 select * from formulas
+union all
+select * from currency_mismatches
 union all
 select * from refunds_above_paid

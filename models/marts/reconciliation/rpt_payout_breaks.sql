@@ -78,7 +78,25 @@ amount_mismatches as (
         lines.amount as actual
     from lines
     inner join expected_nets on lines.transaction_key = expected_nets.transaction_key
-    where lines.line_type = 'sale' and lines.amount <> expected_nets.expected_payout_amount
+    where
+        lines.line_type = 'sale'
+        and lines.amount <> expected_nets.expected_payout_amount
+        and lines.currency_code = expected_nets.currency_code
+),
+
+-- a line paid in another currency than the sale's: nothing of that currency was due
+currency_mismatches as (
+    select
+        'payout_currency_mismatch' as check_name,
+        lines.platform,
+        lines.currency_code,
+        lines.payout_id,
+        lines.platform_transaction_id,
+        0::numeric(18, 2) as expected,
+        lines.amount as actual
+    from lines
+    inner join expected_nets on lines.transaction_key = expected_nets.transaction_key
+    where lines.currency_code is distinct from expected_nets.currency_code
 ),
 
 unknown_transactions as (
@@ -124,6 +142,8 @@ unpaid as (
 
 breaks as (
     select * from amount_mismatches
+    union all
+    select * from currency_mismatches
     union all
     select * from unknown_transactions
     union all

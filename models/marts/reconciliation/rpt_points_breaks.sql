@@ -59,13 +59,20 @@ over_confirmed as (
     where confirms = 1 and confirmed_points > authorized_points
 ),
 
-cancelled_after_confirm as (
+-- both resolutions of one hold: named by which came second
+confirmed_and_cancelled as (
     select
-        'cancel_after_confirm' as check_name,
+        case
+            when confirmed_at > cancelled_at then 'confirm_after_cancel'
+            else 'cancel_after_confirm'
+        end as check_name,
         account_id,
         authorization_id as entity_id,
         0::numeric as expected,
-        cancelled_points::numeric as actual
+        case
+            when confirmed_at > cancelled_at then confirmed_points
+            else cancelled_points
+        end::numeric as actual
     from authorizations
     where confirms > 0 and cancels > 0
 ),
@@ -101,7 +108,7 @@ breaks as (
     union all
     select * from over_confirmed
     union all
-    select * from cancelled_after_confirm
+    select * from confirmed_and_cancelled
     union all
     select * from negative_balances
     union all
