@@ -362,3 +362,22 @@
 {% macro postgres__utc_text(expression) -%}
     (({{ expression }}) at time zone 'UTC')::text
 {%- endmacro %}
+
+{#- For a ledger re-exported with other bytes: keep one record per business `key` (the
+    lowest record hash, whatever the load order) and say why each other one is set aside:
+    a re-export with the same typed `values` (other formatting only), or a conflicting
+    one. Adds is_superseded and superseded_because. -#}
+{% macro superseded_columns(key, values) -%}
+    {%- set window = "over (partition by " ~ (key | join(', ')) ~ " order by record_hash)" -%}
+    {%- set content = "md5(concat_ws('|', " ~ (values | join(', ')) ~ "))" -%}
+    row_number() {{ window }} > 1 as is_superseded,
+    case
+        when row_number() {{ window }} = 1 then null
+        when {{ content }} = first_value({{ content }}) {{ window }}
+            then 'superseded: a re-export of the same {{ key | join(", ") }} with the same '
+            || 'values (other formatting); the first is used'
+        else 'conflicting re-export: the same {{ key | join(", ") }} with other values ('
+            || concat_ws(', ', {{ values | join(', ') }}) || '); the marts use '
+            || first_value(concat_ws(', ', {{ values | join(', ') }})) {{ window }}
+    end as superseded_because
+{%- endmacro %}

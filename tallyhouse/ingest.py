@@ -236,8 +236,14 @@ def load_file(
     if same_name:
         note = (f"content changed since it was loaded (was sha256 {same_name[0][2][:12]}…): "
                 "not merged; deliver corrections under a new file name")
+        # how many records are out of the marts because of it (for the report)
+        with path.open("rb") as handle:
+            records = sum(1 for line in handle if line.strip())
+        if feed is not None and feed.fmt == "csv":
+            records = max(records - 1, 0)  # the header
         return _record_manifest(conn, FileResult(source.name, feed.name if feed else None, rel,
-                                                 STATUS_CHANGED, note=note), sha, size, started)
+                                                 STATUS_CHANGED, records_in_file=records,
+                                                 note=note), sha, size, started)
     if feed is None:
         expected = ", ".join(f"{f.name}*{f.extension}" for f in source.feeds)
         return _reject(conn, source, None, rel, sha, size,

@@ -323,22 +323,3 @@ def test_a_failed_run_marks_the_days_report(tmp_path):
     assert "No reconciliation report was written today" in fresh.read_text()
 
 
-def test_staging_reads_every_record_whatever_the_interleaving(database_url, small_landing,
-                                                              tmp_path):
-    """A load that commits after a build started never hides rows from the next build:
-    rows are numbered under the load lock, in commit order."""
-    import psycopg2
-
-    from tallyhouse import ingest
-    from tallyhouse.sources import source_by_name
-
-    copy_dir = tmp_path / "landing"
-    shutil.copytree(small_landing, copy_dir)
-    conn = psycopg2.connect(database_url)
-    ingest.ensure_raw_schema(conn)
-    numbers = []
-    for path in sorted((copy_dir / "hotmart").glob("*.jsonl"))[:3]:
-        ingest.load_file(conn, copy_dir, source_by_name("hotmart"), path)
-        numbers.append(query(conn, "select max(_load_seq) from raw.hotmart_webhooks")[0][0])
-    conn.close()
-    assert numbers == sorted(numbers) and len(set(numbers)) == 3

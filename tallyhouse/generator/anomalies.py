@@ -9,6 +9,7 @@ hooks) because they must alter a record the platform sends anyway.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from tallyhouse.generator import render
@@ -40,6 +41,7 @@ class Injector:
         self.quarantine_cases()
         self.money_cases()
         self.currency_cases()
+        self.redelivery_cases()
         self.status_cases()
         self.payout_cases()
         self.points_cases()
@@ -139,6 +141,24 @@ class Injector:
                  "Hotmart's MARKETPLACE fee reported in USD on a sale in BRL: it cannot be "
                  "subtracted from the price.",
                  int(Decimal(str(fee["value"])) * 100), "USD")
+
+    def redelivery_cases(self) -> None:
+        """The same Hotmart event delivered again under its id with another payment type."""
+        rng = self.gen.rng
+        txn = self._txn("hotmart")
+        at = txn.steps[0].at
+        payload, _ = render.hotmart_purchase(txn, "approved", at, rng_uuid(rng))
+        self._emit("hotmart", "hotmart_webhooks", payload, at)
+        again = json.loads(json.dumps(payload))
+        again["data"]["purchase"]["payment"]["type"] = (
+            "PIX" if payload["data"]["purchase"]["payment"]["type"] != "PIX" else "BILLET")
+        self._emit("hotmart", "hotmart_webhooks", again, at + timedelta(minutes=30))
+        self._paid_out(txn)
+        self.add("conflicting_redelivery", 1, "conflicting_redeliveries", "hotmart",
+                 "hotmart_webhooks",
+                 {"platform": "hotmart", "platform_transaction_id": txn.txn_id},
+                 "The same Hotmart event id delivered twice with another payment type.",
+                 txn.offer_price, txn.currency)
 
     def status_cases(self) -> None:
         rng = self.gen.rng

@@ -163,6 +163,10 @@ CHECKS: tuple[Check, ...] = (
     Check("quarantined_records", 1, WARN, "raw", "_quarantine",
           "Records that could not be read are kept in raw._quarantine with file, line and "
           "reason; each one is listed for review.", QUARANTINED_RECORDS, per_feed=True),
+    Check("conflicting_redeliveries", 1, WARN, "marts", "rpt_file_breaks",
+          "An event delivered twice under the same id carries the same content; when it "
+          "does not, both versions are listed and the marts use the one with the lowest "
+          "record hash, whatever the order of delivery.", _rule("conflicting_redeliveries")),
     Check("data_issues", 1, ERROR, "marts", "rpt_data_issues",
           "Every field of every landed record was read: a value that does not cast, an "
           "object of another type, a missing key or a re-exported record is listed with "

@@ -5,7 +5,7 @@ with
 
 lines as (
     select * from {{ ref('stg_payouts__lines') }}
-    where payout_id is not null and platform is not null
+    where not is_superseded and payout_id is not null and platform is not null
 ),
 
 transactions as (

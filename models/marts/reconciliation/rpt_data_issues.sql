@@ -39,7 +39,7 @@
 ] %}
 {%- set superseding = ['stg_loyalty__entries', 'stg_redemptions__orders',
                        'stg_redemptions__items', 'stg_giftcards__cards',
-                       'stg_giftcards__transactions'] %}
+                       'stg_giftcards__transactions', 'stg_payouts__lines'] %}
 
 with
 
@@ -82,7 +82,7 @@ superseded as (
             ({{ entity }})::text as entity_id,
             '{{ entity }}' as field,
             ({{ entity }})::text as raw_value,
-            'superseded: another delivery of the same {{ entity }} is used' as reason,
+            superseded_because as reason,
             true as record_left_out
         from {{ ref(model) }}
         where is_superseded and {{ entity }} is not null

@@ -1,6 +1,9 @@
--- Invariant 1, nothing lost: per delivered file, records in the file = records landed +
--- quarantined + exact duplicates skipped, counted from the tables themselves. A file
--- whose bytes are in two sources is counted in each of its own feed only.
+-- Invariant 1, nothing lost, for what was delivered: per file, records in the file =
+-- records landed + quarantined + exact duplicates skipped, counted from the tables (a
+-- file whose bytes are in two sources is counted in each of its own feed only); a file
+-- redelivered under a loaded name with other content (not loaded: its records are not in
+-- the marts); and an event delivered twice with other content (the marts use one
+-- version, the one with the lowest record hash, whatever the order of delivery).
 
 {%- set feeds = [
     ('hotmart', 'hotmart_webhooks'), ('kiwify', 'kiwify_webhooks'),
@@ -59,22 +62,100 @@ counted as (
         on
             manifest.file_sha256 = quarantined.file_sha256
             and manifest.source = quarantined.source
+),
+
+not_reconciled as (
+    select
+        'files_reconcile' as check_name,
+        'file_not_reconciled' as break_kind,
+        'file' as entity_type,
+        file_name as entity_id,
+        source as platform,
+        'records' as unit,
+        records_in_file::numeric as expected,
+        (landed + quarantined + records_duplicate)::numeric as actual,
+        null::numeric as amount_at_stake,
+        format(
+            '%s records in the file; %s landed, %s quarantined, %s exact duplicates',
+            records_in_file, landed, quarantined, records_duplicate
+        ) as detail,
+        feed
+    from counted
+    where records_in_file <> landed + quarantined + records_duplicate
+),
+
+changed_files as (
+    select
+        'files_reconcile' as check_name,
+        'changed_file' as break_kind,
+        'file' as entity_type,
+        file_name as entity_id,
+        source as platform,
+        'records' as unit,
+        null::numeric as expected,
+        records_in_file::numeric as actual,
+        null::numeric as amount_at_stake,
+        format(
+            '%s records delivered under a name already loaded, with other content: not '
+            || 'loaded (deliver corrections under a new file name)', records_in_file
+        ) as detail,
+        coalesce(feed, source) as feed
+    from {{ source('raw', '_manifest') }}
+    where status = 'changed_content'
+),
+
+events as (
+    select * from {{ ref('int_transaction_events_unioned') }}
+),
+
+versions as (
+    select
+        platform,
+        source_event_id,
+        platform_transaction_id,
+        currency_code,
+        record_hash,
+        offer_price,
+        format(
+            '%s %s %s at %s (%s line %s)', raw_status, offer_price, currency_code,
+            {{ utc_text('event_at') }}, source_file, source_line
+        ) as version,
+        md5(concat_ws(
+            '|', raw_status, raw_payment_method, currency_code, offer_price,
+            customer_paid_amount, platform_fee_amount, coproducer_commission_amount,
+            affiliate_commission_amount, reported_producer_amount, refund_amount,
+            {{ utc_text('event_at') }}
+        )) as content
+    from events
+),
+
+conflicting as (
+    select
+        'conflicting_redeliveries' as check_name,
+        'conflicting_redelivery' as break_kind,
+        'transaction' as entity_type,
+        min(platform_transaction_id) as entity_id,
+        platform,
+        min(currency_code) as unit,
+        min(offer_price) as expected,
+        max(offer_price) as actual,
+        -- what differs: the price, else the whole sale (its status or method differ)
+        case
+            when max(offer_price) <> min(offer_price) then max(offer_price) - min(offer_price)
+            else max(offer_price)
+        end as amount_at_stake,
+        format(
+            'event %s delivered %s times with other content; the marts use the first of: %s',
+            source_event_id, count(*), string_agg(version, ' | ' order by record_hash)
+        ) as detail,
+        null::text as feed
+    from versions
+    group by platform, source_event_id
+    having count(distinct content) > 1
 )
 
-select
-    'files_reconcile' as check_name,
-    'file_not_reconciled' as break_kind,
-    'file' as entity_type,
-    file_name as entity_id,
-    source as platform,
-    'records' as unit,
-    records_in_file::numeric as expected,
-    (landed + quarantined + records_duplicate)::numeric as actual,
-    null::numeric as amount_at_stake,
-    format(
-        '%s records in the file; %s landed, %s quarantined, %s exact duplicates',
-        records_in_file, landed, quarantined, records_duplicate
-    ) as detail,
-    feed
-from counted
-where records_in_file <> landed + quarantined + records_duplicate
+select * from not_reconciled
+union all
+select * from changed_files
+union all
+select * from conflicting

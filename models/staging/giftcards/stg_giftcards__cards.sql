@@ -27,9 +27,10 @@ ranked as (
     select
         *,
         -- a re-exported record (same id, other bytes) is kept once, whatever the load order
-        row_number() over (
-            partition by card_id order by record_hash
-        ) > 1 as is_superseded
+        {{ superseded_columns(
+            ['card_id'],
+            ['customer_email', 'currency_code', 'issued_at', 'expires_at']
+        ) }}
     from renamed
 )
 

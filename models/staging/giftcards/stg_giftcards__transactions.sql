@@ -31,9 +31,10 @@ ranked as (
     select
         *,
         -- a re-exported record (same id, other bytes) is kept once, whatever the load order
-        row_number() over (
-            partition by giftcard_transaction_id order by record_hash
-        ) > 1 as is_superseded
+        {{ superseded_columns(
+            ['giftcard_transaction_id'],
+            ['card_id', 'operation', 'amount', 'occurred_at', 'order_id', 'payment_id']
+        ) }}
     from renamed
 )
 

@@ -42,9 +42,10 @@ typed as (
 ranked as (
     select
         *,
-        row_number() over (
-            partition by entry_id order by record_hash
-        ) > 1 as is_superseded
+        {{ superseded_columns(
+            ['entry_id'],
+            ['account_id', 'entry_type', 'points', 'authorization_id', 'occurred_at']
+        ) }}
     from typed
 )
 

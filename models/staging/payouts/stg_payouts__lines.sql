@@ -23,6 +23,18 @@ renamed as (
                     raw="nullif(amount, '')") }} as amount,
         {{ data_issues_column(issues) }} as data_issues
     from source
+),
+
+ranked as (
+    select
+        *,
+        -- a line re-exported with other bytes (23.280 for 23.28) counts once
+        {{ superseded_columns(
+            ['payout_id', 'platform', 'coalesce(platform_transaction_id, record_hash)',
+             'line_type'],
+            ['payout_date', 'currency_code', 'amount']
+        ) }}
+    from renamed
 )
 
-select * from renamed
+select * from ranked

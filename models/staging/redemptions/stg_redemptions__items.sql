@@ -32,9 +32,10 @@ ranked as (
     select
         *,
         quantity * points_per_item as item_points,
-        row_number() over (
-            partition by item_id order by record_hash
-        ) > 1 as is_superseded
+        {{ superseded_columns(
+            ['item_id'],
+            ['order_number', 'product_type', 'quantity', 'points_per_item']
+        ) }}
     from typed
 )
 

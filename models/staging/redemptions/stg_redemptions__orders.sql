@@ -34,9 +34,10 @@ typed as (
 ranked as (
     select
         *,
-        row_number() over (
-            partition by order_number order by record_hash
-        ) > 1 as is_superseded
+        {{ superseded_columns(
+            ['order_number'],
+            ['account_id', 'total_points', 'order_status', 'created_at', 'completed_at']
+        ) }}
     from typed
 )
 
