@@ -3,11 +3,17 @@ record count, and a clean case stays silent."""
 
 from __future__ import annotations
 
+import copy
+import json
+import re
+from decimal import Decimal
+
 import psycopg2
 
-from conftest import build, query
 from tallyhouse import ingest
 from tallyhouse.reconciliation.runner import run_checks
+
+from conftest import REFERENCE, build, query
 
 
 def _breaks(url: str, check: str) -> list[dict]:
@@ -85,3 +91,72 @@ def test_loads_are_numbered_in_commit_order(database_url, small_landing):
         conn.close()
     assert len(numbers) == 3
     assert files == sorted(files)
+
+
+BRASPAG = REFERENCE / "braspag_cielo"
+
+
+def _published(path) -> dict:
+    """A Braspag example as published, its "(...)" elisions removed."""
+    text = "\n".join(line for line in path.read_text().splitlines()
+                     if line.strip() not in ("(...)", "(...),"))
+    return json.loads(re.sub(r",\s*([}\]])", r"\1", text))
+
+
+def _pix_payment(order: str, payment_id: str, status: int, amount: int, **extra) -> dict:
+    payment = {"PaymentId": payment_id, "Type": "Pix", "Amount": amount, "Status": status,
+               "Currency": "BRL", "ReceivedDate": "2026-05-10 10:00:00",
+               "CapturedAmount": amount, "CapturedDate": "2026-05-10 10:05:00", **extra}
+    return {"MerchantOrderId": order, "Customer": {"Name": "Pagador"}, "Payment": payment}
+
+
+def test_pix_split_refunds_and_spellings_as_braspag_publishes_them(database_url, tmp_path):
+    split = json.loads((BRASPAG / "split_post_transactional_response.json").read_text())
+    after_refund = _published(BRASPAG / "pix_query_after_refund_response.published.txt")
+    partial = copy.deepcopy(after_refund)
+    partial["MerchantOrderId"] = "2020102702"
+    partial["Payment"]["PaymentId"] = "partial-void-1"
+    partial["Payment"]["VoidedAmount"] = 40
+    spelled = _pix_payment("ORD-SPELLING", "", 2, 5000)
+    spelled["Payment"]["Paymentid"] = spelled["Payment"].pop("PaymentId") or "spelled-1"
+    payments = [
+        _pix_payment("ORD-SPLIT", split["PaymentId"], 2, 10000, DoSplit=True,
+                     SplitPayments=split["SplitPayments"]),
+        after_refund, partial, spelled,
+    ]
+    (tmp_path / "pix").mkdir()
+    (tmp_path / "pix" / "pix_payments_braspag.jsonl").write_text(
+        "".join(json.dumps(p) + "\n" for p in payments))
+    order = {"orderId": "ORD-SPLIT", "creationDate": "2026-05-10T13:00:00Z",
+             "lastChange": "2026-05-10T13:05:00Z", "status": "invoiced", "value": 10000,
+             "payments": [{"paymentSystem": "PIX", "value": 10000}],
+             "items": [{"productId": "P1", "name": "Curso"}]}
+    (tmp_path / "pix" / "pix_orders_braspag.jsonl").write_text(json.dumps(order) + "\n")
+    build(database_url, tmp_path)
+
+    # two subordinates: each one's share is a partner commission, the master keeps the rest
+    lines = query(database_url, "select participant, amount from marts.fct_commissions c "
+                                "join marts.fct_transactions t using (transaction_key) "
+                                "where t.platform_transaction_id = 'ORD-SPLIT' "
+                                "and c.raw_role = 'subordinate' order by participant")
+    assert lines == [("e5147542-0c0e-45d4-b6a8-a5a7167e6ae7", Decimal("56.70")),
+                     ("f1531485-adb3-4320-9b14-dbc07eea2b3e", Decimal("38.25"))]
+    assert query(database_url, "select partner_commission_amount, producer_net_amount "
+                               "from marts.fct_transactions "
+                               "where platform_transaction_id = 'ORD-SPLIT'") == [
+        (Decimal("94.95"), Decimal("5.05"))]
+    assert _breaks(database_url, "pix_split_base") == []
+    assert _breaks(database_url, "money_formulas") == []
+    # a void of the whole amount is a refund; of less, a partial refund
+    statuses = dict(query(database_url, "select platform_transaction_id, status "
+                                        "from marts.fct_transactions where platform = 'pix'"))
+    assert statuses["2020102701"] == "refunded"
+    assert statuses["2020102702"] == "partially_refunded"
+    history = [s for (s,) in query(database_url, "select status from "
+                                   "marts.fct_transaction_status_history where "
+                                   "platform_transaction_id = '2020102701' order by changed_at")]
+    assert "partially_refunded" not in history
+    # Braspag also spells the id Paymentid
+    assert query(database_url, "select payment_id from staging.stg_pix__payment_events "
+                               "where platform_transaction_id = 'ORD-SPELLING'") == [
+        ("spelled-1",)]

@@ -86,7 +86,12 @@ pix as (
         payments.event_name,
         payments.event_at,
         payments.platform_transaction_id,
-        payments.raw_status,
+        -- all the PIX voided while a gift card paid the rest: the order is partly refunded
+        case
+            when payments.raw_status = '2:voided_whole' and orders.giftcard_amount > 0
+                then '2:partial_refund'
+            else payments.raw_status
+        end as raw_status,
         payments.raw_payment_method,
         1 as installments_number,
         payments.currency_code,
@@ -104,11 +109,15 @@ pix as (
             'amount', coalesce(orders.order_total_amount, payments.pix_amount)
             - coalesce(payments.subordinate_amount, 0),
             'currency_code', payments.currency_code, 'participant', 'store'
-        )) || case when payments.has_split then jsonb_build_array(jsonb_build_object(
-            'raw_role', 'subordinate', 'amount', payments.subordinate_amount,
-            'currency_code', payments.currency_code,
-            'participant', payments.subordinate_merchant_id
-        )) else '[]'::jsonb end as commission_lines,
+        )) || case when payments.has_split then coalesce((
+            select
+                jsonb_agg(jsonb_build_object(
+                    'raw_role', 'subordinate', 'amount', (line ->> 'amount')::numeric(18, 2),
+                    'currency_code', payments.currency_code,
+                    'participant', line ->> 'participant'
+                ) order by line ->> 'participant')
+            from jsonb_array_elements(payments.subordinate_lines) as line
+        ), '[]'::jsonb) else '[]'::jsonb end as commission_lines,
         7 as warranty_days,
         payments.ordered_at,
         payments.approved_at,
@@ -135,7 +144,8 @@ pix as (
             when payments.raw_status = '11' and payments.voided_amount > 0
                 then payments.voided_amount
             when payments.raw_status = '11' then payments.pix_amount
-            when payments.raw_status = '2:partial_refund' then payments.voided_amount
+            when payments.raw_status in ('2:partial_refund', '2:voided_whole')
+                then payments.voided_amount
         end as refund_amount
     from pix_payments as payments
     left join pix_orders as orders

@@ -53,8 +53,11 @@ renamed as (
             as platform_transaction_id,
         {{ expected('payment_id', 'Payment.PaymentId', issues) }} as payment_id,
         case
-            -- a part of the order refunded to the PIX payer; it may be the whole PIX part
-            -- when a gift card paid the rest (a refund of the whole order is status 11)
+            -- the whole PIX amount voided while the gateway still says 2 (Braspag's own
+            -- "query after refund" example): a full refund of the PIX payment
+            when status_code = 2 and voided_cents > 0 and voided_cents >= amount_cents
+                then '2:voided_whole'
+            -- less than the PIX amount voided: a partial refund
             when status_code = 2 and voided_cents > 0
                 then '2:partial_refund'
             else status_code::text
@@ -70,16 +73,44 @@ renamed as (
         coalesce(
             {{ boolean("payment ->> 'DoSplit'", 'Payment.DoSplit', issues) }}, false
         ) as has_split,
-        {{ cents(split ~ " ->> 'Amount'", 'Payment.SplitPayments[0].Amount', issues) }}
-            as split_base_amount,
+        -- one SplitPayments entry per subordinate: its Amount is the part of the sale it
+        -- splits; its Splits give the subordinate's share and the master's fare
+        {%- do check_elements("payment -> 'SplitPayments'", 'Amount', 'bigint',
+                              'Payment.SplitPayments[].Amount', issues) %}
+        (
+            select sum({{ safe_cast("sp ->> 'Amount'", 'bigint') }})::numeric / 100
+            from {{ json_array_elements("payment -> 'SplitPayments'") }} as sp
+        )::numeric(18, 2) as split_base_amount,
         {{ split }} ->> 'SubordinateMerchantId' as subordinate_merchant_id,
         {{ safe_cast(split ~ " -> 'Fares' ->> 'Mdr'", 'numeric') }} as split_mdr_percent,
-        {{ cents(split ~ " -> 'Fares' ->> 'Fee'", 'Payment.SplitPayments[0].Fares.Fee',
-                 issues) }} as split_fee_amount,
-        {{ cents(split ~ " -> 'Splits' -> 0 ->> 'Amount'",
-                 'Payment.SplitPayments[0].Splits[0].Amount', issues) }} as subordinate_amount,
-        {{ cents(split ~ " -> 'Splits' -> 1 ->> 'Amount'",
-                 'Payment.SplitPayments[0].Splits[1].Amount', issues) }} as master_amount,
+        (
+            select sum({{ safe_cast("sp -> 'Fares' ->> 'Fee'", 'bigint') }})::numeric / 100
+            from {{ json_array_elements("payment -> 'SplitPayments'") }} as sp
+        )::numeric(18, 2) as split_fee_amount,
+        (
+            select sum({{ safe_cast("s ->> 'Amount'", 'bigint') }})::numeric / 100
+            from {{ json_array_elements("payment -> 'SplitPayments'") }} as sp
+            cross join lateral {{ json_array_elements("sp -> 'Splits'") }} as s
+            where s ->> 'MerchantId' = sp ->> 'SubordinateMerchantId'
+        )::numeric(18, 2) as subordinate_amount,
+        (
+            select sum({{ safe_cast("s ->> 'Amount'", 'bigint') }})::numeric / 100
+            from {{ json_array_elements("payment -> 'SplitPayments'") }} as sp
+            cross join lateral {{ json_array_elements("sp -> 'Splits'") }} as s
+            where s ->> 'MerchantId' is distinct from sp ->> 'SubordinateMerchantId'
+        )::numeric(18, 2) as master_amount,
+        (
+            select
+                jsonb_agg(jsonb_build_object(
+                    'participant', sp ->> 'SubordinateMerchantId',
+                    'amount', (
+                        select sum({{ safe_cast("s ->> 'Amount'", 'bigint') }})::numeric / 100
+                        from {{ json_array_elements("sp -> 'Splits'") }} as s
+                        where s ->> 'MerchantId' = sp ->> 'SubordinateMerchantId'
+                    )::numeric(18, 2)
+                ) order by sp ->> 'SubordinateMerchantId')
+            from {{ json_array_elements("payment -> 'SplitPayments'") }} as sp
+        ) as subordinate_lines,
         lower(customer ->> 'Email') as customer_email,
         customer ->> 'Name' as customer_name,
         customer ->> 'Identity' as customer_document,
