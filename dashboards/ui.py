@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import queries
+from tallyhouse.config import business_time_zone
 from tallyhouse.money import format_amount
 
 FILTERS_KEY = "tallyhouse_filters"
@@ -29,7 +30,8 @@ def sidebar_filters() -> None:
         st.header("Filters")
         picked = st.date_input("Order dates", value=(options["first"], options["last"]),
                                min_value=options["first"], max_value=options["last"],
-                               key="filter_dates", format="DD/MM/YYYY")
+                               key="filter_dates", format="DD/MM/YYYY",
+                               help=f"Business days in {business_time_zone()}.")
         start, end = _range(picked, options["first"], options["last"])
         currency = st.selectbox("Currency", options["currencies"], key="filter_currency",
                                 help="Money is never summed across currencies.")
@@ -39,7 +41,8 @@ def sidebar_filters() -> None:
         products = st.multiselect("Products", list(names), key="filter_products",
                                   format_func=lambda key: names.get(key, key),
                                   placeholder="All products")
-        st.caption("Empty platform or product = all of them.")
+        st.caption("Empty platform or product = all of them. Days are business days in "
+                   f"{business_time_zone()}.")
     st.session_state[FILTERS_KEY] = queries.Filters(
         start=start, end=end, currency=currency or "BRL", platforms=tuple(platforms),
         products=tuple(products))

@@ -41,3 +41,11 @@ def default_landing_dir() -> Path:
 
 def reports_dir() -> Path:
     return home() / "reports"
+
+
+def business_time_zone() -> str:
+    """The zone whose calendar the marts' days follow: dbt var ``business_time_zone``."""
+    import yaml
+
+    project = yaml.safe_load((project_root() / "dbt_project.yml").read_text())
+    return str((project.get("vars") or {}).get("business_time_zone", "America/Sao_Paulo"))

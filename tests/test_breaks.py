@@ -160,3 +160,30 @@ def test_pix_split_refunds_and_spellings_as_braspag_publishes_them(database_url,
     assert query(database_url, "select payment_id from staging.stg_pix__payment_events "
                                "where platform_transaction_id = 'ORD-SPELLING'") == [
         ("spelled-1",)]
+
+
+def test_a_payout_or_a_fee_in_another_currency_than_the_sale_is_a_break(clean_copy):
+    from tallyhouse.dbt import run_dbt
+
+    url = clean_copy
+    assert [b for o in run_checks(url) for b in o.breaks
+            if "currency_mismatch" in b["break_kind"]] == []
+    [(payout_tx, amount)] = query(
+        url, "update marts.fct_payouts set currency_code = 'EUR' where payout_line_key = "
+             "(select min(payout_line_key) from marts.fct_payouts where line_type = 'sale' "
+             "and currency_code = 'BRL') returning platform_transaction_id, amount")
+    [(fee_tx,)] = query(
+        url, "update marts.fct_commissions c set currency_code = 'USD' from "
+             "marts.fct_transactions t where c.transaction_key = t.transaction_key and "
+             "c.commission_key = (select min(commission_key) from marts.fct_commissions "
+             "where raw_role = 'kiwify_fee' and amount > 0) returning t.platform_transaction_id")
+    done = run_dbt(["run", "--select", "rpt_payout_breaks", "rpt_money_breaks"], url=url,
+                   capture=True)
+    assert done.returncode == 0, done.stdout[-2000:]
+    [payout] = [b for b in _breaks(url, "payouts_match_platform")
+                if b["break_kind"] == "payout_currency_mismatch"]
+    assert (payout["entity_id"], payout["currency_code"], payout["amount_at_stake"]) == (
+        payout_tx, "EUR", amount)
+    [fee] = [b for b in _breaks(url, "money_formulas") if b["break_kind"] == "currency_mismatch"]
+    assert (fee["entity_id"], fee["currency_code"]) == (fee_tx, "USD")
+    assert fee["amount_at_stake"] > 0

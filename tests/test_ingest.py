@@ -165,7 +165,7 @@ def test_generated_quarantine_anomalies_are_all_caught(conn, anomalies_landing):
     load(conn, anomalies_landing)
     listed = json.loads((anomalies_landing / "_anomalies.json").read_text())["anomalies"]
     expected = {(a["entity"]["file"], a["entity"]["line"])
-                for a in listed if a["invariant"] == 1}
+                for a in listed if a["check"] == "quarantined_records"}
     found = set(query(conn, "select file_name, line_no from raw._quarantine"))
     assert found == expected
     for feed in FEEDS:

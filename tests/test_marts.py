@@ -142,7 +142,8 @@ def test_sales_anomalies_are_flagged_by_their_tests(database_url, anomalies_land
                                      "where check_name = 'money_formulas'"))
     assert broken == {
         (by_kind[k]["entity"]["platform"], by_kind[k]["entity"]["platform_transaction_id"])
-        for k in ("commissions_do_not_sum_to_price", "producer_net_mismatch")}
+        for k in ("commissions_do_not_sum_to_price", "producer_net_mismatch",
+                  "currency_mismatch")}
     # the unmapped status is visible in the marts as `unknown`, not dropped
     assert query(database_url, "select status from marts.fct_transactions "
                  "where platform = 'eduzz' and platform_transaction_id = %s",

@@ -16,11 +16,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from tallyhouse import db
-from tallyhouse.config import reports_dir
+from tallyhouse.config import business_time_zone, reports_dir
 from tallyhouse.money import format_amount
 from tallyhouse.reconciliation.runner import stakes
 
-LOCAL_TZ = ZoneInfo("America/Sao_Paulo")
+LOCAL_TZ = ZoneInfo(business_time_zone())
 FAMILIES = {
     1: "Nothing lost between the files and the marts",
     2: "Money formulas, fees and commissions",
@@ -221,7 +221,8 @@ th {{ background: #f3f5f8; }} td.num {{ text-align: right; white-space: nowrap; 
 .finding {{ color: #a86b00; font-weight: 600; }} code {{ font-size: 0.85rem; }}
 </style></head><body>
 <h1>Reconciliation report</h1>
-<p class="meta">Run on {local:%d/%m/%Y at %H:%M} (São Paulo time) ·
+<p class="meta">Run on {local:%d/%m/%Y at %H:%M} ({_e(business_time_zone())} time; every
+day in this report is a business day there) ·
 run id <code>{_e(run_id)}</code></p>
 <div class="verdict {verdict[0]}" id="verdict">{_e(verdict[1])}</div>
 <p>Total amount at stake: <strong>{_money_list(total_stakes)}</strong>
