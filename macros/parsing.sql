@@ -184,15 +184,23 @@
 {%- endmacro %}
 
 {% macro postgres__data_issues_column(issues) -%}
-    jsonb_path_query_array(jsonb_build_array(
-        {%- for issue in issues %}
-        case when {{ issue.broken }} then jsonb_build_object(
-            'field', '{{ issue.field }}',
-            'value', left(({{ issue.raw }})::text, 200),
-            'reason', '{{ issue.reason }}'
-        ) end{{ ',' if not loop.last }}
-        {%- endfor %}
-    ), '$[*] ? (@ != null)')
+    {#- clean rows (nearly all) only evaluate the tests: no array is built for them -#}
+    case
+        when
+            {%- for issue in issues %}
+            coalesce({{ issue.broken }}, false){{ ' or' if not loop.last }}
+            {%- endfor %}
+            then jsonb_path_query_array(jsonb_build_array(
+                {%- for issue in issues %}
+                case when {{ issue.broken }} then jsonb_build_object(
+                    'field', '{{ issue.field }}',
+                    'value', left(({{ issue.raw }})::text, 200),
+                    'reason', '{{ issue.reason }}'
+                ) end{{ ',' if not loop.last }}
+                {%- endfor %}
+            ), '$[*] ? (@ != null)')
+        else '[]'::jsonb
+    end
 {%- endmacro %}
 
 
@@ -310,15 +318,6 @@
             'an element is not a ' ~ type) -%}
 {%- endmacro %}
 
-{#- Sum of a Hotmart purchase's commissions whose source is one of `sources` (an element
-    whose value does not read counts as nothing; check_elements records it). -#}
-{% macro hotmart_commission_sum(commissions, sources) -%}
-    (
-        select coalesce(sum({{ safe_cast("c ->> 'value'", 'numeric(18, 2)') }}), 0)
-        from {{ json_array_elements(commissions) }} as c
-        where c ->> 'source' in ({{ sources }})
-    )::numeric(18, 2)
-{%- endmacro %}
 
 {#- The key of a product across platforms: its normalized name (a record whose product
     has no readable name is one product, "(product not named)", not a null key). -#}

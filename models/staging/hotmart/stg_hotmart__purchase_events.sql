@@ -26,6 +26,43 @@ purchases as (
         and body ->> 'event' <> 'PURCHASE_OUT_OF_SHOPPING_CART'
 ),
 
+with_commissions as (
+    select
+        purchases.*,
+        commission.*
+    from purchases
+    -- one pass over the commissions array for every figure taken from it
+    cross join lateral (
+        select
+            coalesce(sum({{ safe_cast("c.value ->> 'value'", 'numeric(18, 2)') }}) filter (
+                where c.value ->> 'source' = 'MARKETPLACE'
+            ), 0)::numeric(18, 2) as platform_fee_amount,
+            coalesce(sum({{ safe_cast("c.value ->> 'value'", 'numeric(18, 2)') }}) filter (
+                where c.value ->> 'source' in ('COPRODUCER', 'ADDON')
+            ), 0)::numeric(18, 2) as coproducer_commission_amount,
+            coalesce(sum({{ safe_cast("c.value ->> 'value'", 'numeric(18, 2)') }}) filter (
+                where c.value ->> 'source' = 'AFFILIATE'
+            ), 0)::numeric(18, 2) as affiliate_commission_amount,
+            coalesce(sum({{ safe_cast("c.value ->> 'value'", 'numeric(18, 2)') }}) filter (
+                where c.value ->> 'source' = 'PRODUCER'
+            ), 0)::numeric(18, 2) as reported_producer_amount,
+            jsonb_agg(jsonb_build_object(
+                'raw_role',
+                c.value ->> 'source',
+                'amount',
+                {{ safe_cast("c.value ->> 'value'", 'numeric(18, 2)') }},
+                'currency_code', c.value ->> 'currency_value',
+                'participant', c.value ->> 'source'
+            ) order by c.position) as commission_lines,
+            string_agg(c.value ->> 'value', ', ') filter (
+                where not {{ is_castable("c.value ->> 'value'", 'numeric(18, 2)') }}
+            ) as bad_values
+        from
+            {{ json_array_elements('purchases.commissions') }}
+            with ordinality as c (value, position)
+    ) as commission
+),
+
 renamed as (
     select
         encode(_record_hash, 'hex') as record_hash,
@@ -58,23 +95,14 @@ renamed as (
         ) }} as offer_price,
         {{ money("purchase -> 'full_price' ->> 'value'", 'data.purchase.full_price.value',
                  issues) }} as customer_paid_amount,
-        {%- do check_elements('commissions', 'value', 'numeric(18, 2)',
-                              'data.commissions[].value', issues) %}
-        {{ hotmart_commission_sum('commissions', "'MARKETPLACE'") }} as platform_fee_amount,
-        {{ hotmart_commission_sum('commissions', "'COPRODUCER', 'ADDON'") }}
-            as coproducer_commission_amount,
-        {{ hotmart_commission_sum('commissions', "'AFFILIATE'") }}
-            as affiliate_commission_amount,
-        {{ hotmart_commission_sum('commissions', "'PRODUCER'") }} as reported_producer_amount,
-        (
-            select
-                jsonb_agg(jsonb_build_object(
-                    'raw_role', c ->> 'source',
-                    'amount', {{ safe_cast("c ->> 'value'", 'numeric(18, 2)') }},
-                    'currency_code', c ->> 'currency_value', 'participant', c ->> 'source'
-                ))
-            from {{ json_array_elements('commissions') }} as c
-        ) as commission_lines,
+        {%- do _record_issue(issues, 'data.commissions[].value', 'bad_values',
+                             'bad_values is not null',
+                             'an element is not a numeric(18, 2)') %}
+        platform_fee_amount,
+        coproducer_commission_amount,
+        affiliate_commission_amount,
+        reported_producer_amount,
+        commission_lines,
         null::int as warranty_days,
         {{ epoch_ms("purchase ->> 'order_date'", 'data.purchase.order_date', issues) }}
             as ordered_at,
@@ -103,7 +131,7 @@ renamed as (
         null::text as utm_campaign,
         purchase -> 'payment' ->> 'refusal_reason' as refusal_reason,
         {{ data_issues_column(issues) }} as data_issues
-    from purchases
+    from with_commissions
 )
 
 select * from renamed
