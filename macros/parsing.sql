@@ -380,3 +380,15 @@
             || first_value(concat_ws(', ', {{ values | join(', ') }})) {{ window }}
     end as superseded_because
 {%- endmacro %}
+
+{#- The columns every Hotmart webhook starts with: its event id (the record hash when the
+    id is missing), event name and event time (epoch ms, required). -#}
+{% macro hotmart_event_header(issues) -%}
+    coalesce(
+            {{ expected("body ->> 'id'", 'id', issues) }},
+            'record:' || encode(_record_hash, 'hex')
+        ) as source_event_id,
+        body ->> 'event' as event_name,
+        {{ required(epoch_ms("body ->> 'creation_date'", 'creation_date', issues),
+                    'creation_date', issues, raw="body ->> 'creation_date'") }} as event_at,
+{%- endmacro %}

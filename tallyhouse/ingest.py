@@ -70,7 +70,6 @@ def ddl_statements() -> list[str]:
             unique (source, file_name, file_sha256)
         )
         """,
-        "alter table raw._manifest add column if not exists load_seq bigint",
         """
         create table if not exists raw._quarantine (
             quarantine_id bigserial primary key,
@@ -215,9 +214,9 @@ def load_file(
         return _reject(conn, source, feed, rel, sha, 0, f"file cannot be read: {exc}", started)
 
     with conn.cursor() as cur:
-        # Held until this file's transaction commits (see LOAD_LOCK_KEY); a concurrent
-        # loader of the same file waits here and then finds it in the manifest.
-        cur.execute("select pg_advisory_xact_lock(%s)", (LOAD_LOCK_KEY,))
+        # Held until this file's transaction commits; a concurrent loader of the same
+        # file waits here and then finds it in the manifest.
+        _take_load_lock(cur)
         cur.execute(
             "select file_id, file_name, file_sha256, status from raw._manifest "
             "where source = %s and (file_sha256 = %s or file_name = %s) order by file_id",
@@ -258,9 +257,14 @@ def load_file(
         return _reject(conn, source, feed, rel, sha, size, str(exc), started)
 
 
-def _lock_and_number(cur) -> int:
-    """Take the load lock for this transaction and draw the load's sequence number."""
+def _take_load_lock(cur) -> None:
+    """The load lock (see LOAD_LOCK_KEY), until this transaction ends; re-entrant."""
     cur.execute("select pg_advisory_xact_lock(%s)", (LOAD_LOCK_KEY,))
+
+
+def _lock_and_number(cur) -> int:
+    """Take the load lock (again after a rollback) and draw the load's sequence number."""
+    _take_load_lock(cur)
     cur.execute("select nextval('raw._load_seq')")
     return int(cur.fetchone()[0])
 
@@ -608,7 +612,7 @@ def _record_manifest(conn, result: FileResult, sha: str, size: int, started: flo
                      duplicate_of: int | None = None) -> FileResult:
     result.seconds = time.monotonic() - started
     with conn.cursor() as cur:
-        cur.execute("select pg_advisory_xact_lock(%s)", (LOAD_LOCK_KEY,))
+        _take_load_lock(cur)  # a rejected file's rollback released it
         cur.execute(
             """
             insert into raw._manifest (source, feed, file_name, file_sha256, size_bytes, status,

@@ -1,7 +1,7 @@
 -- Status changes in event-time order (not arrival order). Repeated reports of the same
 -- status are one change; each change is checked against the allowed transitions.
 -- Incremental: the history of every transaction with an event loaded since the last
--- build (less the lookback) is computed again, whole, and replaces the old one.
+-- build (by load number) is computed again, whole, and replaces the old one.
 {{ config(materialized='incremental', unique_key='transaction_key',
           incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
 

@@ -2,7 +2,7 @@
 -- time), its current status, when it was first approved and what was refunded.
 
 -- Incremental like the status history: transactions with an event loaded since the
--- last build (less the lookback) are computed again and replace their old row.
+-- last build (by load number) are computed again and replace their old row.
 {{ config(materialized='incremental', unique_key='transaction_key',
           incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
 

@@ -70,13 +70,7 @@ renamed as (
         _line_no as source_line,
         _load_seq,
         'hotmart' as platform,
-        coalesce(
-            {{ expected("body ->> 'id'", 'id', issues) }},
-            'record:' || encode(_record_hash, 'hex')
-        ) as source_event_id,
-        body ->> 'event' as event_name,
-        {{ required(epoch_ms("body ->> 'creation_date'", 'creation_date', issues),
-                    'creation_date', issues, raw="body ->> 'creation_date'") }} as event_at,
+        {{ hotmart_event_header(issues) }}
         {{ required("purchase ->> 'transaction'", 'data.purchase.transaction', issues) }}
             as platform_transaction_id,
         {{ expected("purchase ->> 'status'", 'data.purchase.status', issues) }} as raw_status,

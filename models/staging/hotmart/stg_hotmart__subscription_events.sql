@@ -27,13 +27,7 @@ renamed as (
         _file_name as source_file,
         _line_no as source_line,
         'hotmart' as platform,
-        coalesce(
-            {{ expected("body ->> 'id'", 'id', issues) }},
-            'record:' || encode(_record_hash, 'hex')
-        ) as source_event_id,
-        body ->> 'event' as event_name,
-        {{ required(epoch_ms("body ->> 'creation_date'", 'creation_date', issues),
-                    'creation_date', issues, raw="body ->> 'creation_date'") }} as event_at,
+        {{ hotmart_event_header(issues) }}
         {{ required("coalesce(subscriber ->> 'code', subscription ->> 'subscriber_code')",
                     'data.subscriber.code', issues) }} as platform_subscription_id,
         case body ->> 'event'
