@@ -306,9 +306,27 @@ def cmd_sqlfluff(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- bench
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.receiver:
+        from tallyhouse.receiver.bench import main_receiver_bench
+
+        levels = tuple(int(n) for n in args.senders.split(","))
+        return main_receiver_bench(args.seconds, levels, args.json, say=_say)
     from tallyhouse.bench import main_bench
 
     return main_bench(args)
+
+
+# ---------------------------------------------------------------------------- receive
+
+def cmd_receive(args: argparse.Namespace) -> int:
+    from tallyhouse.receiver.app import Settings
+    from tallyhouse.receiver.server import serve
+
+    landing = Path(args.landing).resolve() if args.landing else default_landing_dir()
+    settings = Settings.from_env(landing, max_body_bytes=args.max_body_bytes,
+                                 rotate_bytes=args.rotate_mib << 20,
+                                 rotate_seconds=args.rotate_seconds)
+    return serve(settings, args.host, args.port)
 
 
 # ---------------------------------------------------------------------------- dev
@@ -387,7 +405,27 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", help="write the figures to this file")
     bench.add_argument("--workdir", help="where to generate extracts (default: a temp folder)")
     bench.add_argument("--keep", action="store_true", help="keep the generated extracts")
+    bench.add_argument("--receiver", action="store_true",
+                       help="instead: the webhook receiver on loopback (requests/s, p50/p99 "
+                            "at --senders concurrent senders, fsync on)")
+    bench.add_argument("--senders", default="1,16,64", help="receiver: concurrency levels")
+    bench.add_argument("--seconds", type=float, default=5.0,
+                       help="receiver: seconds per concurrency level")
     bench.set_defaults(func=cmd_bench)
+
+    recv = sub.add_parser(
+        "receive", help="receive the platforms' webhooks into landing/ (fsynced before 200)")
+    recv.add_argument("--host", default="127.0.0.1",
+                      help="address to listen on (behind a TLS reverse proxy: keep loopback)")
+    recv.add_argument("--port", type=int, default=8000)
+    recv.add_argument("--landing", help="landing folder (default: ./landing)")
+    recv.add_argument("--max-body-bytes", type=int, default=1 << 20,
+                      help="larger bodies answer 413 (default 1 MiB)")
+    recv.add_argument("--rotate-seconds", type=float, default=60.0,
+                      help="close a file for loading after this many seconds (default 60)")
+    recv.add_argument("--rotate-mib", type=int, default=64,
+                      help="... or once it holds this many MiB (default 64)")
+    recv.set_defaults(func=cmd_receive)
 
     fluff = sub.add_parser("sqlfluff", help="sqlfluff (dbt templater) on the database in use")
     fluff.add_argument("sqlfluff_args", nargs=argparse.REMAINDER)

@@ -163,7 +163,10 @@ def landing_files(landing: Path, source: Source) -> list[Path]:
     folder = landing / source.name
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    # A name starting with a dot, or a dot folder, is not delivered yet or not for loading:
+    # the receiver's open files, its set-aside torn lines, editors' temporary files.
+    return sorted(p for p in folder.rglob("*") if p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def load_source(
