@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint dev dashboard bench generate db-stop clean
+.PHONY: install run test lint dev dashboard receive bench bench-receiver generate db-stop clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ lint: $(STAMP)  ## ruff for Python, sqlfluff (dbt templater, postgres) for SQL
 
 bench: $(STAMP)  ## stage timings against a bare baseline, e.g. make bench N=1000000
 	$(BIN)/tallyhouse bench --transactions $(or $(N),100000) --json bench-results/bench-$(or $(N),100000).json
+
+bench-receiver: $(STAMP)  ## the webhook receiver on loopback: requests/s, p50/p99 at 1, 16, 64 senders
+	$(BIN)/tallyhouse bench --receiver --json bench-results/receiver.json
+
+receive: $(STAMP)  ## the webhook receiver on http://127.0.0.1:8000 (secrets from TALLYHOUSE_*; see README)
+	$(BIN)/tallyhouse receive
 
 dashboard: $(STAMP)  ## the Streamlit dashboards on http://127.0.0.1:8501
 	$(BIN)/tallyhouse dashboard

@@ -324,7 +324,7 @@ def cmd_receive(args: argparse.Namespace) -> int:
 
     landing = Path(args.landing).resolve() if args.landing else default_landing_dir()
     settings = Settings.from_env(landing, max_body_bytes=args.max_body_bytes,
-                                 rotate_bytes=args.rotate_mib << 20,
+                                 rotate_bytes=max(1, int(args.rotate_mib * (1 << 20))),
                                  rotate_seconds=args.rotate_seconds)
     return serve(settings, args.host, args.port)
 
@@ -423,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="larger bodies answer 413 (default 1 MiB)")
     recv.add_argument("--rotate-seconds", type=float, default=60.0,
                       help="close a file for loading after this many seconds (default 60)")
-    recv.add_argument("--rotate-mib", type=int, default=64,
+    recv.add_argument("--rotate-mib", type=float, default=64,
                       help="... or once it holds this many MiB (default 64)")
     recv.set_defaults(func=cmd_receive)
 

@@ -20,6 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tallyhouse.config import state_dir
 from tallyhouse.receiver.loadgen import body_template
 
 BENCH_HOTTOK = "bench-hottok-not-a-secret"
@@ -82,8 +83,8 @@ def landed_ids(folder: Path) -> list[str]:
 
 def main_receiver_bench(seconds: float = 5.0, levels: tuple[int, ...] = (1, 16, 64),
                         json_path: str | None = None, say=print) -> int:
-    with tempfile.TemporaryDirectory(prefix="tallyhouse-receiver-bench-",
-                                     dir=os.environ.get("TALLYHOUSE_BENCH_DIR")) as scratch:
+    # on the disk of the warehouse's own state (the landing folder's disk by default)
+    with tempfile.TemporaryDirectory(prefix="receiver-bench-", dir=state_dir()) as scratch:
         landing = Path(scratch) / "landing"
         (landing / "hotmart").mkdir(parents=True)
         say(f"Receiver benchmark on {os.cpu_count()} CPU(s), scratch landing {landing}")
