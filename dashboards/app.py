@@ -1,5 +1,6 @@
 """tallyhouse dashboards: ``make dashboard`` (or ``tallyhouse dashboard``) serves them."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -24,5 +25,17 @@ navigation = st.navigation([
     st.Page(PAGES / "subscriptions.py", title="Subscriptions", icon=":material/autorenew:"),
     st.Page(PAGES / "loyalty.py", title="Loyalty & gift cards", icon=":material/redeem:"),
 ])
+_auth = os.environ.get("TALLYHOUSE_DASHBOARD_AUTH", "off")
+if _auth == "oidc":
+    if not st.user.is_logged_in:
+        st.title("tallyhouse")
+        st.write("Sign in to see the finance dashboards.")
+        st.button("Sign in", on_click=st.login, type="primary")
+        st.stop()
+    st.sidebar.caption(f"Signed in as {st.user.get('email') or st.user.get('name')}")
+    st.sidebar.button("Sign out", on_click=st.logout)
+elif _auth == "open":
+    st.warning("Served beyond this machine without sign-in (--no-auth): anyone who can reach "
+               "this address sees these figures.", icon=":material/lock_open:")
 ui.sidebar_filters()
 navigation.run()

@@ -14,7 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
 
-from tallyhouse import db
+from tallyhouse import db, roles
 
 TTL_SECONDS = 300
 
@@ -49,7 +49,8 @@ def where(date_column: str = "order_date", alias: str = "", currency: bool = Tru
 
 @st.cache_resource(show_spinner=False)
 def engine() -> sa.Engine:
-    return sa.create_engine(db.sqlalchemy_url(db.database_url()), pool_pre_ping=True,
+    # as tallyhouse_dashboard: read-only, marts only (tallyhouse.roles)
+    return sa.create_engine(db.sqlalchemy_url(roles.dashboard_url()), pool_pre_ping=True,
                             pool_size=2, max_overflow=2)
 
 

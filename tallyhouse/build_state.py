@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tallyhouse import db
+from tallyhouse import db, pseudonym
 from tallyhouse.config import project_root
 
 PROJECT_PARTS = ("dbt_project.yml", "models", "seeds", "macros", "data-tests")
@@ -28,6 +28,8 @@ def project_hash() -> str:
         for file in files:
             digest.update(file.relative_to(root).as_posix().encode())
             digest.update(file.read_bytes())
+    # a new pseudonym key changes every person key: the marts must be rebuilt
+    digest.update(b"pseudonym key:" + hashlib.sha256(pseudonym.key()).digest())
     return digest.hexdigest()
 
 

@@ -120,6 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
+RUN_URL_ENV = "TALLYHOUSE_RUN_DATABASE_URL"
 
 
 def _only_busy(result) -> bool:
@@ -141,11 +142,15 @@ def run_job(landing: Path, url: str, wait: bool = True):
     from orchestration.resources import LandingResource, RunLockResource, WarehouseResource
 
     job = defs.resolve_job_def("tallyhouse")
+    # Through an environment variable: Dagster's run history records the variable's name,
+    # never the URL (which may carry a password).
+    os.environ[RUN_URL_ENV] = url
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance,
-            resources={"warehouse": WarehouseResource(database_url=url),
-                       "run_lock": RunLockResource(database_url=url, wait=wait),
+            resources={"warehouse": WarehouseResource(database_url=dg.EnvVar(RUN_URL_ENV)),
+                       "run_lock": RunLockResource(database_url=dg.EnvVar(RUN_URL_ENV),
+                                                   wait=wait),
                        "landing": LandingResource(path=str(landing))},
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
@@ -268,12 +273,21 @@ def _print_reconciliation(url: str, result) -> list[str]:
 def cmd_db(args: argparse.Namespace) -> int:
     action = args.action
     if action == "url":
-        _say(db.database_url())
+        # the password, if any, stays hidden: scripts read TALLYHOUSE_DATABASE_URL themselves
+        _say(db.redact(db.database_url()))
         return 0
     if action == "psql":
         return db.run_psql(args.psql_args or [])
     if action == "start":
-        _say(f"embedded PostgreSQL running: {db.database_url()}")
+        _say(f"embedded PostgreSQL running: {db.redact(db.database_url())}")
+        return 0
+    if action == "roles":
+        from tallyhouse import roles
+
+        for line in roles.ensure_roles():
+            _say(line)
+        _say(f"Dashboards connect as {roles.DASHBOARD}; give a person a login of their own in "
+             f"a group, e.g. create role alice login password '...' in role {roles.ANALYST};")
         return 0
     if action == "status":
         if not db.is_embedded():
@@ -337,24 +351,82 @@ def cmd_dev(args: argparse.Namespace) -> int:
     url = db.database_url()
     executable = Path(sys.executable).parent / "dagster"
     command = [str(executable), "dev", "-m", "orchestration.definitions", "-p", str(args.port)]
-    _say(f"Dagster UI on http://127.0.0.1:{args.port} (database: {url})")
+    _say(f"Dagster UI on http://127.0.0.1:{args.port} (database: {db.redact(url)})")
     os.chdir(project_root())
     os.execv(command[0], command)
     return 0  # pragma: no cover
 
 
-def dashboard_command(port: int = 8501) -> list[str]:
+def dashboard_command(port: int = 8501, host: str = "127.0.0.1") -> list[str]:
     return [sys.executable, "-m", "streamlit", "run",
             str(project_root() / "dashboards" / "app.py"), "--server.port", str(port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--client.toolbarMode", "viewer"]
+            "--server.address", host, "--server.headless", "true",
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+DASHBOARD_AUTH_ENV = "TALLYHOUSE_DASHBOARD_AUTH"  # read by dashboards/app.py
+
+
+def sign_in_configured(folder: Path | None = None) -> bool:
+    """Streamlit's OIDC sign-in is set up: an [auth] table in .streamlit/secrets.toml."""
+    import tomllib
+
+    for path in ((folder or project_root()) / ".streamlit" / "secrets.toml",
+                 Path.home() / ".streamlit" / "secrets.toml"):
+        if path.is_file():
+            try:
+                auth = tomllib.loads(path.read_text()).get("auth") or {}
+            except (OSError, tomllib.TOMLDecodeError):
+                continue
+            if auth.get("client_id") or any(isinstance(v, dict) and v.get("client_id")
+                                            for v in auth.values()):
+                return True
+    return False
+
+
+def dashboard_auth_mode(host: str, no_auth: bool) -> str:
+    """'oidc' when sign-in is configured; 'off' on loopback; 'open' (warned) with --no-auth
+    beyond it. Raises ValueError for a non-loopback address without either."""
+    if sign_in_configured():
+        return "oidc"
+    if host in LOOPBACK:
+        return "off"
+    if no_auth:
+        return "open"
+    raise ValueError(
+        f"refusing to serve the dashboards on {host} without sign-in: configure Streamlit's "
+        "OIDC sign-in ([auth] in .streamlit/secrets.toml, see README 'Data protection'), or "
+        "pass --no-auth to serve them to anyone who can reach that address")
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
+    from tallyhouse import roles
+
+    try:
+        mode = dashboard_auth_mode(args.host, args.no_auth)
+    except ValueError as exc:
+        _say(f"error: {exc}")
+        return 2
     url = db.database_url()
-    _say(f"Dashboards on http://127.0.0.1:{args.port} (database: {db._redact(url)}); "
-         "Ctrl+C stops them.")
-    command = dashboard_command(args.port)
+    if not os.environ.get(roles.DASHBOARD_URL_ENV):
+        try:
+            roles.ensure_roles(url)
+        except Exception as exc:  # noqa: BLE001 - any failure is explained the same way
+            _say(f"error: could not set up the read-only role {roles.DASHBOARD} "
+                 f"({db.redact(str(exc)).strip()}); run `tallyhouse db roles` as a user who "
+                 f"may create roles, or set {roles.DASHBOARD_URL_ENV}")
+            return 1
+    _say(f"Dashboards on http://{args.host}:{args.port} as {roles.DASHBOARD} "
+         f"(database: {db.redact(url)}); Ctrl+C stops them.")
+    if mode == "open":
+        _say(f"WARNING: served on {args.host} WITHOUT sign-in (--no-auth): anyone who can "
+             "reach this address sees the figures.")
+    elif mode == "oidc":
+        _say("Sign-in: Streamlit OIDC ([auth] in .streamlit/secrets.toml).")
+    os.environ[DASHBOARD_AUTH_ENV] = mode
+    os.chdir(project_root())  # Streamlit reads .streamlit/secrets.toml from here
+    command = dashboard_command(args.port, args.host)
     os.execv(command[0], command)
     return 0  # pragma: no cover
 
@@ -393,7 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=cmd_generate)
 
     dbp = sub.add_parser("db", help="the database in use")
-    dbp.add_argument("action", choices=["url", "psql", "start", "stop", "status"])
+    dbp.add_argument("action", choices=["url", "psql", "start", "stop", "status", "roles"],
+                     help="roles: create the analyst / dashboard / restricted roles and grants")
     dbp.add_argument("psql_args", nargs=argparse.REMAINDER,
                      help="arguments passed to psql (after `psql`)")
     dbp.set_defaults(func=cmd_db)
@@ -433,6 +506,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     dash = sub.add_parser("dashboard", help="serve the Streamlit dashboards")
     dash.add_argument("--port", type=int, default=8501)
+    dash.add_argument("--host", default="127.0.0.1",
+                      help="address to serve on; beyond loopback, sign-in is required")
+    dash.add_argument("--no-auth", action="store_true",
+                      help="serve beyond loopback without sign-in (the banner warns)")
     dash.set_defaults(func=cmd_dashboard)
 
     dev = sub.add_parser("dev", help="open the Dagster UI on these definitions")

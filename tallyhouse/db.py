@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import warnings
@@ -152,11 +153,18 @@ def cursor(url: str | None = None, autocommit: bool = False
         conn.close()
 
 
-def _redact(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.password:
-        return url.replace(f":{parsed.password}@", ":***@")
-    return url
+_PASSWORD_PARAM = re.compile(r"(?i)(password\s*=\s*)('[^']*'|[^&\s]*)")
+_URL_PASSWORD = re.compile(r"(?i)(postgres(?:ql)?(?:\+\w+)?://[^:/@\s]*:)[^@\s]*@")
+
+
+def redact(text: str) -> str:
+    """Text with every database password hidden: user:password@ in URLs, password= in URL
+    queries and in key=value connection strings."""
+    text = _URL_PASSWORD.sub(lambda m: m.group(1) + "***@", text)
+    return _PASSWORD_PARAM.sub(lambda m: m.group(1) + "***", text)
+
+
+_redact = redact
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tallyhouse import db
+from tallyhouse import db, pseudonym
 from tallyhouse.config import project_root
 
 
 def dbt_env(url: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(db.connection_parts(url or db.database_url()).as_env())
+    env.update(pseudonym.session_env(env))
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     env["DBT_PROFILES_DIR"] = str(project_root())
     env["DBT_PROJECT_DIR"] = str(project_root())

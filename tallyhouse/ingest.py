@@ -165,8 +165,22 @@ def landing_files(landing: Path, source: Source) -> list[Path]:
         return []
     # A name starting with a dot, or a dot folder, is not delivered yet or not for loading:
     # the receiver's open files, its set-aside torn lines, editors' temporary files.
-    return sorted(p for p in folder.rglob("*") if p.is_file()
+    # links are listed too (a link out of the landing folder is refused when loaded)
+    return sorted(p for p in folder.rglob("*") if (p.is_file() or p.is_symlink())
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def outside_landing(landing: Path, path: Path) -> str | None:
+    """Why a delivered path may not be read (it leads outside the landing folder), or None."""
+    try:
+        real = path.resolve(strict=True)
+        real.relative_to(landing.resolve(strict=True))
+    except ValueError:
+        return ("refused, not read: a link to a file outside the landing folder "
+                f"(to {path.resolve()})")
+    except OSError as exc:
+        return f"refused, not read: cannot resolve its real path ({exc.strerror})"
+    return None
 
 
 def load_source(
@@ -208,9 +222,13 @@ def load_file(
     rel = path.relative_to(landing).as_posix()
     started = time.monotonic()
     feed = feed_for_file(source, rel)
+    outside = outside_landing(landing, path)
     try:
-        sha = file_sha256(path)
-        size = path.stat().st_size
+        if outside:  # never opened: a name-based hash stands in for its content
+            sha, size = "outside:" + hashlib.sha256(rel.encode()).hexdigest(), 0
+        else:
+            sha = file_sha256(path)
+            size = path.stat().st_size
     except OSError as exc:
         # Unreadable: quarantine the file whole under a synthetic hash of its name.
         sha = "unreadable:" + hashlib.sha256(rel.encode()).hexdigest()
@@ -229,6 +247,8 @@ def load_file(
     if any(name == rel and digest == sha for _, name, digest, _ in known):
         return FileResult(source.name, feed.name if feed else None, rel, "already_loaded",
                           skipped=True)
+    if outside:
+        return _reject(conn, source, feed, rel, sha, 0, outside, started)
     same_bytes = [row for row in known if row[2] == sha and row[3] == STATUS_LOADED]
     if same_bytes:
         original_id, original_name = same_bytes[0][0], same_bytes[0][1]

@@ -149,6 +149,9 @@ def query(url_or_conn, sql: str, params: tuple = ()) -> list[tuple]:
 
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# One pseudonym key for the whole session: runs with different TALLYHOUSE_HOME folders (each
+# would generate its own key file) still give the same customer keys.
+os.environ["TALLYHOUSE_PSEUDONYM_KEY"] = "test-session-pseudonym-key"
 
 
 @pytest.fixture(autouse=True)

@@ -45,6 +45,9 @@ def built(clean_build, monkeypatch) -> str:
     url, _ = clean_build
     monkeypatch.setenv("TALLYHOUSE_DATABASE_URL", url)
     from dashboards import queries
+    from tallyhouse import roles
+
+    roles.ensure_roles(url)  # the dashboards connect as tallyhouse_dashboard
 
     queries.frame.clear()
     queries.engine.clear()

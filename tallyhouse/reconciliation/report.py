@@ -46,6 +46,27 @@ class Written:
     structural_failures: int
 
 
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def spreadsheet_safe(value) -> object:
+    """A CSV cell a spreadsheet will not run: text that starts like a formula (``=``, ``+``,
+    ``-``, ``@``, a tab or line break, or their full-width forms) gets a leading apostrophe.
+    Numbers stay numbers (a negative amount is not a formula)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(FORMULA_STARTS):
+        try:
+            float(value)
+            return value
+        except ValueError:
+            return "'" + value
+    return value
+
+
 def run_folder(run_at: datetime, root: Path | None = None) -> Path:
     return (root or reports_dir()) / run_at.astimezone(LOCAL_TZ).date().isoformat()
 
@@ -86,12 +107,12 @@ def write_report(url: str, run_id: str, root: Path | None = None) -> Written:
 
     folder = run_folder(run_at, root)
     folder.mkdir(parents=True, exist_ok=True)
-    csv_path = folder / "breaks.csv"
+    csv_path = folder / "breaks.csv"  # cells through spreadsheet_safe: data is never a formula
     with csv_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         for row in breaks:
-            writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
+            writer.writerow([spreadsheet_safe(row[c]) for c in CSV_COLUMNS])
     html_path = folder / "reconciliation.html"
     html_path.write_text(
         _render(run_id, run_at, summary, breaks, previous, before, books, folder),

@@ -22,7 +22,7 @@ ledger as (
 select
     cards.card_id,
     cards.redemption_code,
-    md5(cards.customer_email) as customer_key,
+    {{ person_key('cards.customer_email') }} as customer_key,
     cards.currency_code,
     cards.issued_at,
     cards.expires_at,

@@ -1,4 +1,5 @@
--- One customer across platforms: the same e-mail is the same customer.
+-- One customer across platforms: the same e-mail is the same customer. Pseudonymous: the
+-- e-mail, name and document are in restricted.customers, under the same customer_key.
 
 with
 
@@ -6,15 +7,11 @@ transactions as (
     select * from {{ ref('int_transactions') }}
 ),
 
-ranked as (
+keyed as (
     select
-        md5(customer_email) as customer_key,
-        customer_email,
-        customer_name,
-        customer_document,
+        {{ person_key('customer_email') }} as customer_key,
         platform,
-        ordered_at,
-        row_number() over (partition by customer_email order by ordered_at desc) as recency
+        ordered_at
     from transactions
     where customer_email is not null
 ),
@@ -22,15 +19,13 @@ ranked as (
 final as (
     select
         customer_key,
-        customer_email as email,
-        max(customer_name) filter (where recency = 1) as name,
-        max(customer_document) filter (where recency = 1) as document,
         array_agg(distinct platform order by platform) as platforms,
         min(ordered_at) as first_ordered_at,
         max(ordered_at) as last_ordered_at,
         count(*) as transactions
-    from ranked
-    group by customer_key, customer_email
+    from keyed
+    where customer_key is not null
+    group by customer_key
 )
 
 select * from final

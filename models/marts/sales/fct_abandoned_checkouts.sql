@@ -15,7 +15,7 @@ select
     platform,
     source_event_id,
     abandoned_at,
-    md5(customer_email) as customer_key,
+    {{ person_key('customer_email') }} as customer_key,
     {{ product_key('product_name') }} as product_key,
     platform_product_id,
     product_name

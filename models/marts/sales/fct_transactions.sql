@@ -56,7 +56,7 @@ final as (
         transactions.utm_source,
         transactions.utm_medium,
         transactions.utm_campaign,
-        md5(transactions.customer_email) as customer_key,
+        {{ person_key('transactions.customer_email') }} as customer_key,
         {{ product_key('transactions.product_name') }}
             as product_key,
         transactions.platform_product_id,

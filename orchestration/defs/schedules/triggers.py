@@ -34,7 +34,7 @@ def new_files(landing, known: set[str]) -> list[tuple[str, int, int]]:
         for path in landing_files(landing, source):
             rel = path.relative_to(landing).as_posix()
             if rel not in known:
-                stat = path.stat()
+                stat = path.lstat()
                 found.append((rel, stat.st_size, stat.st_mtime_ns))
     return found
 

@@ -14,7 +14,7 @@ from dagster_dbt import (
 )
 
 from orchestration.resources import RunLockResource, WarehouseResource
-from tallyhouse import build_state, db
+from tallyhouse import build_state, db, pseudonym
 from tallyhouse.config import project_root
 from tallyhouse.dbt import dbt_executable, ensure_manifest
 
@@ -42,6 +42,8 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                warehouse: WarehouseResource, run_lock: RunLockResource):
     # profiles.yml reads the connection from the environment of the dbt process.
     os.environ.update(db.connection_parts(warehouse.url()).as_env())
+    # the pseudonym key's pads as session settings of dbt's connections (never in SQL text)
+    os.environ.update(pseudonym.session_env())
     # dbt's lines go through Dagster's log: no terminal colour codes in them.
     os.environ.setdefault("DBT_USE_COLORS", "false")
     url = warehouse.url()

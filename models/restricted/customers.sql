@@ -1,0 +1,37 @@
+-- The identifiers behind dim_customers' pseudonymous customer_key, for the few who may see
+-- them (role tallyhouse_restricted). E-mail, and the name and document of the latest
+-- transaction that carries them.
+
+with
+
+transactions as (
+    select * from {{ ref('int_transactions') }}
+),
+
+keyed as (
+    select
+        {{ person_key('customer_email') }} as customer_key,
+        lower(trim(customer_email)) as email,
+        customer_name,
+        customer_document,
+        ordered_at
+    from transactions
+    where customer_email is not null
+),
+
+final as (
+    select
+        customer_key,
+        min(email) as email,
+        (array_agg(customer_name order by ordered_at desc)
+            filter (where customer_name is not null))[1] as name,
+        (array_agg(customer_document order by ordered_at desc)
+            filter (where customer_document is not null))[1] as document,
+        min(ordered_at) as first_ordered_at,
+        max(ordered_at) as last_ordered_at
+    from keyed
+    where customer_key is not null
+    group by customer_key
+)
+
+select * from final
