@@ -273,6 +273,9 @@ def dashboard_latency(url: str, repeats: int = DASHBOARD_REPEATS) -> dict:
     warnings.filterwarnings("ignore", message=".*No runtime found.*")
     os.environ[db.DATABASE_URL_ENV] = url
     from dashboards import queries as q
+    from tallyhouse import roles
+
+    roles.ensure_roles(url)  # measured as the dashboards connect: tallyhouse_dashboard
 
     q.engine.clear()
     cached = q.frame

@@ -343,6 +343,38 @@ def cmd_receive(args: argparse.Namespace) -> int:
     return serve(settings, args.host, args.port)
 
 
+# ---------------------------------------------------------------------------- forget
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from tallyhouse import forget
+    from tallyhouse.dbt import run_dbt
+    from tallyhouse.runlock import run_lock
+
+    url = db.database_url()
+    started = time.monotonic()
+    with run_lock(url, "forget", wait=True, say=_say):
+        try:
+            done = forget.erase(url, args.email or (), args.document or (), say=_say)
+        except (ValueError, LookupError) as exc:
+            _say(f"error: {exc}")
+            return 2
+        tables = ", ".join(f"{t} {len(h)}" for t, h in sorted(done.records.items()))
+        _say(f"Erasure {done.erasure_id}: {done.total} raw record(s) rewritten"
+             f"{' (' + tables + ')' if tables else ''}; {done.quarantined} quarantined "
+             f"line(s), {done.break_rows} break row(s), {done.report_files} report file(s) "
+             f"scrubbed; person key(s) kept: {', '.join(done.person_keys) or 'none'}.")
+        _say("Rebuilding every model from raw (dbt build --full-refresh)...")
+        build = run_dbt(["build", "--full-refresh", "--quiet"], url=url, capture=True)
+    if build.returncode != 0:
+        _say(db.redact(build.stdout[-3000:]))
+        _say("error: the rebuild failed; the raw records are already erased — rerun "
+             "`tallyhouse run` once the cause is fixed")
+        return 1
+    _say(f"Done in {time.monotonic() - started:.0f}s. Audit: restricted.erasures "
+         f"(erasure_id {done.erasure_id}).")
+    return 0
+
+
 # ---------------------------------------------------------------------------- dev
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -485,6 +517,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, default=5.0,
                        help="receiver: seconds per concurrency level")
     bench.set_defaults(func=cmd_bench)
+
+    fgt = sub.add_parser(
+        "forget", help="erase a person's identifiers everywhere (LGPD), keeping the totals")
+    fgt.add_argument("--email", action="append", help="the person's e-mail (repeatable)")
+    fgt.add_argument("--document", action="append",
+                     help="the person's CPF / CNPJ, with or without punctuation (repeatable)")
+    fgt.set_defaults(func=cmd_forget)
 
     recv = sub.add_parser(
         "receive", help="receive the platforms' webhooks into landing/ (fsynced before 200)")

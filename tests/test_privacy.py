@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from conftest import query
+from conftest import REFERENCE, query
 
 ROOT = Path(__file__).resolve().parents[1]
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -226,3 +227,88 @@ def test_dashboards_refuse_the_network_without_sign_in(tmp_path):
 
     assert dashboard_auth_mode("127.0.0.1", no_auth=False) == "off"
     assert dashboard_auth_mode("0.0.0.0", no_auth=True) == "open"
+
+
+def _money_and_counts(url: str) -> dict:
+    figures = {}
+    for (table,) in query(url, "select table_name from information_schema.tables where "
+                               "table_schema = 'marts' and table_name not like 'rpt_recon%%' "
+                               "order by 1"):
+        numeric = [c for (c,) in query(url, "select column_name from information_schema.columns"
+                                            " where table_schema = 'marts' and table_name = %s"
+                                            " and data_type = 'numeric' order by 1", (table,))]
+        sums = ", ".join(f'sum("{c}")' for c in numeric)
+        figures[table] = query(url, f'select count(*){", " + sums if sums else ""} '
+                                    f'from marts."{table}"')[0]
+    return figures
+
+
+def _occurrences(url: str, needle: str) -> list[str]:
+    relations = query(url, "select table_schema, table_name from information_schema.tables "
+                           "where table_schema not in ('pg_catalog', 'information_schema') "
+                           "order by 1, 2")
+    found = []
+    for schema, table in relations:
+        hits = query(url, f'select count(*) from "{schema}"."{table}" as r '
+                          "where r::text ilike %s", (f"%{needle}%",))[0][0]
+        if hits:
+            found.append(f"{schema}.{table}: {hits}")
+    return found
+
+
+def test_forget_erases_a_customer_of_three_platforms_everywhere_and_keeps_the_books(
+        clean_copy, tmp_path):
+    from tallyhouse import ingest
+    from tallyhouse.dbt import run_dbt
+
+    person = query(clean_copy, """
+        select c.email, c.document, c.customer_key, d.transactions, d.platforms::text
+        from restricted.customers as c join marts.dim_customers as d using (customer_key)
+        where c.document is not null
+        order by cardinality(d.platforms) desc, d.transactions desc limit 1""")
+    email, document, key, transactions, platforms = person[0]
+    assert platforms.count(",") >= 2, f"a customer of three platforms ({platforms})"
+    assert _occurrences(clean_copy, email) and _occurrences(clean_copy, document)
+    before = _money_and_counts(clean_copy)
+
+    done = _cli("forget", "--email", email.upper(), env={"TALLYHOUSE_DATABASE_URL": clean_copy,
+                                                         "TALLYHOUSE_HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert email not in done.stdout and "raw record(s) rewritten" in done.stdout
+
+    assert _occurrences(clean_copy, email) == []
+    assert _occurrences(clean_copy, document) == []
+    assert _money_and_counts(clean_copy) == before, "keys, counts and money unchanged"
+    assert query(clean_copy, "select transactions, platforms::text from marts.dim_customers "
+                             "where customer_key = %s", (key,)) == [(transactions, platforms)]
+    erased = query(clean_copy, "select email, name, document from restricted.customers "
+                               "where customer_key = %s", (key,))
+    assert erased == [(f"{key}@erased.invalid", "[erased]", "[erased]")]
+    audit = query(clean_copy, "select person_keys, records_touched::text, record_hashes::text "
+                              "from restricted.erasures")
+    assert len(audit) == 1 and audit[0][0] == [key]
+    assert email not in str(audit) and document not in str(audit)
+
+    # a full refresh rebuilds from the rewritten records: still erased
+    assert run_dbt(["run", "--full-refresh"], url=clean_copy, capture=True).returncode == 0
+    assert _occurrences(clean_copy, email) == [] and _occurrences(clean_copy, document) == []
+
+    # a delivery about the same e-mail after the erasure is a new person
+    event = json.loads((REFERENCE / "hotmart/official_docs_examples/"
+                        "PURCHASE_webhook_2.0.0_docs_example.json").read_text())
+    event["id"] = "after-erasure-1"
+    event["data"]["buyer"]["email"] = email
+    event["data"]["purchase"]["transaction"] = "HP-AFTER-ERASURE-1"
+    landing = tmp_path / "landing"
+    (landing / "hotmart").mkdir(parents=True)
+    (landing / "hotmart" / "hotmart_webhooks_late.jsonl").write_text(json.dumps(event) + "\n")
+    connection = psycopg2.connect(clean_copy)
+    try:
+        ingest.load_all(connection, landing)
+    finally:
+        connection.close()
+    assert run_dbt(["run", "--select", "+fct_transactions"], url=clean_copy,
+                   capture=True).returncode == 0
+    [(new_key,)] = query(clean_copy, "select customer_key from marts.fct_transactions where "
+                                     "platform_transaction_id = 'HP-AFTER-ERASURE-1'")
+    assert new_key and new_key != key
