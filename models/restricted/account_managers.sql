@@ -12,7 +12,11 @@ keyed as (
         account_manager_id,
         lower(trim(account_manager_email)) as email,
         account_manager_name,
-        created_at
+        row_number() over (
+            partition by
+                lower(trim(account_manager_email)), account_manager_name is null
+            order by created_at desc
+        ) as name_recency
     from orders
     where account_manager_email is not null
 ),
@@ -22,8 +26,9 @@ final as (
         account_manager_key,
         min(account_manager_id) as account_manager_id,
         min(email) as email,
-        (array_agg(account_manager_name order by created_at desc)
-            filter (where account_manager_name is not null))[1] as name
+        max(account_manager_name) filter (
+            where account_manager_name is not null and name_recency = 1
+        ) as name
     from keyed
     where account_manager_key is not null
     group by account_manager_key

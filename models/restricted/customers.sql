@@ -19,18 +19,36 @@ keyed as (
     where customer_email is not null
 ),
 
+ranked as (
+    select
+        customer_key,
+        email,
+        customer_name,
+        customer_document,
+        ordered_at,
+        row_number() over (
+            partition by customer_key, customer_name is null order by ordered_at desc
+        ) as name_recency,
+        row_number() over (
+            partition by customer_key, customer_document is null order by ordered_at desc
+        ) as document_recency
+    from keyed
+    where customer_key is not null
+),
+
 final as (
     select
         customer_key,
         min(email) as email,
-        (array_agg(customer_name order by ordered_at desc)
-            filter (where customer_name is not null))[1] as name,
-        (array_agg(customer_document order by ordered_at desc)
-            filter (where customer_document is not null))[1] as document,
+        max(customer_name) filter (
+            where customer_name is not null and name_recency = 1
+        ) as name,
+        max(customer_document) filter (
+            where customer_document is not null and document_recency = 1
+        ) as document,
         min(ordered_at) as first_ordered_at,
         max(ordered_at) as last_ordered_at
-    from keyed
-    where customer_key is not null
+    from ranked
     group by customer_key
 )
 
