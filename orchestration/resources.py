@@ -45,6 +45,8 @@ class LandingResource(dg.ConfigurableResource):
     """Where delivered extracts are read from (``landing/<source>/``)."""
 
     path: str | None = None
+    # hash every file again, even one whose name, size and modification time are known
+    rehash: bool = False
 
     def folder(self) -> Path:
         return Path(self.path) if self.path else default_landing_dir()

@@ -45,7 +45,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     try:
         summary = generate(
             GenerateConfig(out=out, transactions=args.transactions, seed=args.seed,
-                           anomalies=args.anomalies, start=args.start, days=args.days),
+                           anomalies=args.anomalies, start=args.start, days=args.days,
+                           gzip=args.gzip),
             progress=_say,
         )
     except (FileExistsError, ValueError) as exc:
@@ -103,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_BUSY
         _say(f"Another run is in progress: {busy.describe()}. Waiting for it to end...")
     run_started = datetime.now(UTC)
-    result = run_job(landing, url, wait=args.wait)
+    result = run_job(landing, url, wait=args.wait, rehash=args.rehash)
     elapsed = time.monotonic() - started
     if not result.success and _only_busy(result):
         _say("Another run started first and is still in progress: this run did not start "
@@ -132,7 +133,7 @@ def _only_busy(result) -> bool:
                                   for e in failures)
 
 
-def run_job(landing: Path, url: str, wait: bool = True):
+def run_job(landing: Path, url: str, wait: bool = True, rehash: bool = False):
     """Materialize the whole tallyhouse job through Dagster, in process."""
     prepare_dagster_home()
     os.environ["TALLYHOUSE_LANDING"] = str(landing)
@@ -151,7 +152,7 @@ def run_job(landing: Path, url: str, wait: bool = True):
             resources={"warehouse": WarehouseResource(database_url=dg.EnvVar(RUN_URL_ENV)),
                        "run_lock": RunLockResource(database_url=dg.EnvVar(RUN_URL_ENV),
                                                    wait=wait),
-                       "landing": LandingResource(path=str(landing))},
+                       "landing": LandingResource(path=str(landing), rehash=rehash)},
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
@@ -483,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-wait", dest="wait", action="store_false",
                      help="when another run is in progress, say which and exit 75 at once "
                           "instead of waiting for it")
+    run.add_argument("--rehash", action="store_true",
+                     help="hash every landing file again (by default a file whose name, size "
+                          "and modification time match a loaded one is skipped unread)")
     run.set_defaults(func=cmd_run)
 
     gen = sub.add_parser("generate", help="write realistic extracts for every source")
@@ -494,6 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--start", type=date.fromisoformat, default=date(2026, 5, 1),
                      help="first day of the period (YYYY-MM-DD)")
     gen.add_argument("--days", type=int, default=184, help="length of the period in days")
+    gen.add_argument("--gzip", action="store_true",
+                     help="write the extracts gzip-compressed (<name>.jsonl.gz, <name>.csv.gz)")
     gen.set_defaults(func=cmd_generate)
 
     dbp = sub.add_parser("db", help="the database in use")

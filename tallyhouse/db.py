@@ -153,8 +153,8 @@ def cursor(url: str | None = None, autocommit: bool = False
         conn.close()
 
 
-_PASSWORD_PARAM = re.compile(r"(?i)(password\s*=\s*)('[^']*'|[^&\s]*)")
-_URL_PASSWORD = re.compile(r"(?i)(postgres(?:ql)?(?:\+\w+)?://[^:/@\s]*:)[^@\s]*@")
+_PASSWORD_PARAM = re.compile(r"(?i)(password\s*=\s*)('[^']*'|[^&\s']+)")
+_URL_PASSWORD = re.compile(r"(?i)(postgres(?:ql)?(?:\+\w+)?://[^:/@\s]*:)[^@\s/]+@")
 
 
 def redact(text: str) -> str:

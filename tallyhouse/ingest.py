@@ -17,10 +17,12 @@ Per file, in one database transaction:
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import logging
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +86,8 @@ def ddl_statements() -> list[str]:
         )
         """,
         "create index if not exists quarantine_file_idx on raw._quarantine (file_sha256)",
+        # size + modification time of a loaded file: seen again unchanged, it is not re-hashed
+        "alter table raw._manifest add column if not exists mtime_ns bigint",
     ]
     for feed in FEEDS:
         if feed.fmt == "jsonl":
@@ -151,6 +155,29 @@ class SourceResult:
         return [f for f in self.files if not f.skipped and (feed is None or f.feed == feed)]
 
 
+class _Delivered:
+    """A delivered file's lines, from a plain or a gzip (``.gz``) file, streamed.
+
+    A damaged compressed stream stops the file, not the run: it is rejected whole."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._handle = (gzip.open(path, "rb") if path.name.endswith(".gz")
+                        else path.open("rb"))
+
+    def __enter__(self) -> _Delivered:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._handle.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._handle
+        except (OSError, EOFError, zlib.error) as exc:
+            raise _FileRejected(f"the file cannot be read to its end: {exc}") from exc
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -188,6 +215,7 @@ def load_source(
     landing: Path,
     source: Source,
     progress: Callable[[str], None] | None = None,
+    rehash: bool = False,
 ) -> SourceResult:
     """Load every new file of ``landing/<source>/``. A missing folder is an empty source."""
     ensure_raw_schema(conn)
@@ -195,9 +223,17 @@ def load_source(
     files = landing_files(landing, source)
     if progress:
         progress(f"{source.name}: {len(files)} files in {landing / source.name}")
+    known = {} if rehash else _known_stats(conn, source)
     last_report = time.monotonic()
     for index, path in enumerate(files, start=1):
         rel = path.relative_to(landing).as_posix()
+        seen = known.get(rel)
+        if seen is not None and seen == _stat_key(path):
+            # same name, size and modification time as a file loaded before: not re-hashed
+            # (``--rehash`` hashes every file again; the manifest stays the truth)
+            result.files.append(FileResult(source.name, None, rel, "already_loaded",
+                                           skipped=True))
+            continue
         outcome = load_file(conn, landing, source, path)
         result.files.append(outcome)
         if not progress or outcome.skipped:
@@ -216,7 +252,40 @@ def load_source(
     return result
 
 
+def _stat_key(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _known_stats(conn, source: Source) -> dict[str, tuple[int, int]]:
+    """Size and modification time of the files of a source already in the manifest."""
+    with conn.cursor() as cur:
+        cur.execute("select distinct on (file_name) file_name, size_bytes, mtime_ns "
+                    "from raw._manifest where source = %s and mtime_ns is not null "
+                    "and status <> 'rejected' order by file_name, file_id desc", (source.name,))
+        rows = cur.fetchall()
+    conn.commit()
+    return {name: (int(size), int(mtime)) for name, size, mtime in rows}
+
+
 def load_file(
+    conn: psycopg2.extensions.connection, landing: Path, source: Source, path: Path
+) -> FileResult:
+    stat = _stat_key(path)
+    result = _load_file(conn, landing, source, path)
+    if stat is not None and result.status != STATUS_REJECTED:
+        with conn.cursor() as cur:
+            cur.execute("update raw._manifest set mtime_ns = %s where source = %s and "
+                        "file_name = %s and size_bytes = %s and mtime_ns is null",
+                        (stat[1], source.name, result.file_name, stat[0]))
+        conn.commit()
+    return result
+
+
+def _load_file(
     conn: psycopg2.extensions.connection, landing: Path, source: Source, path: Path
 ) -> FileResult:
     rel = path.relative_to(landing).as_posix()
@@ -259,8 +328,11 @@ def load_file(
         note = (f"content changed since it was loaded (was sha256 {same_name[0][2][:12]}…): "
                 "not merged; deliver corrections under a new file name")
         # how many records are out of the marts because of it (for the report)
-        with path.open("rb") as handle:
-            records = sum(1 for line in handle if line.strip())
+        try:
+            with _Delivered(path) as handle:
+                records = sum(1 for line in handle if line.strip())
+        except _FileRejected:
+            records = 0
         if feed is not None and feed.fmt == "csv":
             records = max(records - 1, 0)  # the header
         return _record_manifest(conn, FileResult(source.name, feed.name if feed else None, rel,
@@ -303,6 +375,8 @@ class _IterStream(io.RawIOBase):
         self._chunks: Iterator[bytes] = iter(chunks)
         self._buffer = memoryview(b"")
         self._offset = 0
+        # a file that cannot be read to its end ends the COPY early; raised after it
+        self.failure: _FileRejected | None = None
 
     def readable(self) -> bool:
         return True
@@ -312,6 +386,9 @@ class _IterStream(io.RawIOBase):
             try:
                 self._buffer = memoryview(next(self._chunks))
             except StopIteration:
+                return 0
+            except _FileRejected as exc:
+                self.failure = exc
                 return 0
             self._offset = 0
         size = min(len(target), len(self._buffer) - self._offset)
@@ -461,10 +538,12 @@ def _load_jsonl_staged(conn, source: Source, feed: Feed, path: Path, rel: str, s
     else:
         stage = "line_no bigint, record_hash bytea, payload json, has_escape boolean"
         checks, value = _quarantine_fast(feed), "payload"
-    with conn.cursor() as cur, path.open("rb") as handle:
+    with conn.cursor() as cur, _Delivered(path) as handle:
         cur.execute(f"create temp table _stage ({stage}) on commit drop")
-        cur.copy_expert("copy _stage from stdin", _IterStream(stage_rows(handle)),
-                        COPY_READ_SIZE)
+        stream = _IterStream(stage_rows(handle))
+        cur.copy_expert("copy _stage from stdin", stream, COPY_READ_SIZE)
+        if stream.failure is not None:
+            raise stream.failure
         cur.execute(
             f"""
             insert into raw._quarantine (source, feed, file_name, file_sha256, line_no, reason,
@@ -518,7 +597,7 @@ def _load_csv(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str, 
             yield body.decode("utf-8") + "\n"
 
     width = len(feed.columns)
-    with path.open("rb") as handle:
+    with _Delivered(path) as handle:
         reader = csv.reader(decoded_lines(handle))
         try:
             header = next(reader)
@@ -687,6 +766,6 @@ def count_identity_breaks(conn, feed: Feed) -> list[dict]:
         ]
 
 
-def load_all(conn, landing: Path, progress: Callable[[str], None] | None = None
-             ) -> list[SourceResult]:
-    return [load_source(conn, landing, source, progress) for source in SOURCES]
+def load_all(conn, landing: Path, progress: Callable[[str], None] | None = None,
+             rehash: bool = False) -> list[SourceResult]:
+    return [load_source(conn, landing, source, progress, rehash=rehash) for source in SOURCES]

@@ -114,6 +114,8 @@ def source_by_name(name: str) -> Source:
 def feed_for_file(source: Source, file_name: str) -> Feed | None:
     """The feed a delivered file belongs to: by name prefix, or the only feed of its format."""
     base = file_name.rsplit("/", 1)[-1]
+    if base.endswith(".gz"):  # compressed extracts are read as they are (streamed)
+        base = base[:-3]
     for feed in source.feeds:
         if base.startswith(feed.name) and base.endswith(feed.extension):
             return feed

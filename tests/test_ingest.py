@@ -193,3 +193,72 @@ def test_a_record_only_postgresql_rejects_is_quarantined_too(conn, tmp_path):
     (line, reason), = query(conn, "select line_no, reason from raw._quarantine")
     assert line == 2 and reason.startswith("JSON that jsonb cannot hold") \
         and "Unicode escape" in reason
+
+
+def test_gzip_extracts_give_the_same_marts_as_the_plain_files(pg_server, clean_build,
+                                                              small_landing, tmp_path):
+    import shutil
+
+    from test_marts import snapshot_marts
+
+    from tallyhouse.generator.engine import compress_extracts
+
+    from conftest import _scratch_database, build
+
+    compressed = tmp_path / "gz"
+    shutil.copytree(small_landing, compressed)
+    assert compress_extracts(compressed) > 50
+    assert not [p for p in compressed.glob("*/*") if not p.name.endswith(".gz")]
+    with _scratch_database(pg_server, "gz") as url:
+        build(url, compressed)
+        landed = query(url, "select count(*), sum(records_landed) from raw._manifest "
+                            "where file_name like %s and status = 'loaded'", ("%.gz",))[0]
+        plain = query(clean_build[0], "select count(*), sum(records_landed) from raw._manifest "
+                                      "where status = 'loaded'")[0]
+        assert landed == plain
+        compressed_marts, plain_marts = snapshot_marts(url), snapshot_marts(clean_build[0])
+        # the points ledger names each entry's source file: <name>.csv.gz here
+        assert compressed_marts.pop("fct_points_ledger") != plain_marts.pop("fct_points_ledger")
+        assert compressed_marts == plain_marts
+        lineage = ("select md5(string_agg(md5(l::text), ',' order by md5(l::text))) from ("
+                   "select entry_key, balance_effect, hold_effect, occurred_at, source_line, "
+                   "replace(source_file, '.gz', '') from marts.fct_points_ledger) as l")
+        assert query(url, lineage) == query(clean_build[0], lineage)
+
+
+def test_a_damaged_gzip_is_rejected_whole_and_the_rest_loads(conn, tmp_path):
+    import gzip
+
+    folder = tmp_path / "landing" / "hotmart"
+    folder.mkdir(parents=True)
+    good = b'{"id": "gz-1", "event": "PURCHASE_APPROVED"}\n'
+    (folder / "hotmart_webhooks_good.jsonl.gz").write_bytes(gzip.compress(good))
+    (folder / "hotmart_webhooks_cut.jsonl.gz").write_bytes(gzip.compress(good * 50)[:40])
+    (folder / "hotmart_webhooks_not.jsonl.gz").write_bytes(good)
+    ingest.load_all(conn, tmp_path / "landing")
+    rows = dict(query(conn, "select file_name, status from raw._manifest"))
+    assert rows == {"hotmart/hotmart_webhooks_good.jsonl.gz": "loaded",
+                    "hotmart/hotmart_webhooks_cut.jsonl.gz": "rejected",
+                    "hotmart/hotmart_webhooks_not.jsonl.gz": "rejected"}
+    reasons = [r for (r,) in query(conn, "select reason from raw._quarantine")]
+    assert all(r.startswith("the file cannot be read to its end") for r in reasons), reasons
+    assert query(conn, "select count(*) from raw.hotmart_webhooks")[0][0] == 1
+
+
+def test_a_known_file_is_not_hashed_again_unless_asked(conn, landing_copy, monkeypatch):
+    ingest.load_all(conn, landing_copy)
+    hashed = []
+    real = ingest.file_sha256
+    monkeypatch.setattr(ingest, "file_sha256", lambda p: hashed.append(p) or real(p))
+    ingest.load_all(conn, landing_copy)
+    assert hashed == [], "name, size and modification time match: not read again"
+    some = sorted((landing_copy / "pix").glob("pix_orders_*.jsonl"))[0]
+    some.write_bytes(some.read_bytes() + b'{"orderId": "late-1"}\n')
+    ingest.load_all(conn, landing_copy)
+    assert hashed == [some], "a changed file is hashed (and flagged as changed)"
+    hashed.clear()
+    ingest.load_all(conn, landing_copy, rehash=True)
+    assert len(hashed) > 50, "--rehash hashes every file"
+    rows = query(conn, "select status from raw._manifest where file_name = %s order by file_id",
+                 (some.relative_to(landing_copy).as_posix(),))
+    assert [s for (s,) in rows] == ["loaded", "changed_content"]

@@ -71,6 +71,7 @@ class GenerateConfig:
     anomalies: bool = False
     start: date = DEFAULT_START
     days: int = DEFAULT_DAYS
+    gzip: bool = False  # write every extract as <name>.gz, as real exports often come
 
 
 def _cents_dict() -> defaultdict:
@@ -1035,4 +1036,27 @@ def generate(config: GenerateConfig, progress: Callable[[str], None] | None = No
     out.mkdir(parents=True, exist_ok=True)
     if config.transactions < 1:
         raise ValueError("--transactions must be at least 1")
-    return Generator(config, progress).run()
+    summary = Generator(config, progress).run()
+    if config.gzip:
+        compress_extracts(out, progress)
+    return summary
+
+
+def compress_extracts(out: Path, progress: Callable[[str], None] | None = None) -> int:
+    """Replace every extract under ``out/<source>/`` by its gzip (``.gz``), keeping its
+    modification time; the ground-truth files at the top stay as they are."""
+    import gzip
+    import os
+    import shutil
+
+    files = sorted(p for p in out.glob("*/*") if p.is_file() and not p.name.endswith(".gz"))
+    for index, path in enumerate(files, start=1):
+        target = path.with_name(path.name + ".gz")
+        with path.open("rb") as source, gzip.open(target, "wb", compresslevel=5) as sink:
+            shutil.copyfileobj(source, sink, 1 << 20)
+        stat = path.stat()
+        os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        path.unlink()
+        if progress and (index % 200 == 0 or index == len(files)):
+            progress(f"compressed {index}/{len(files)} extracts")
+    return len(files)

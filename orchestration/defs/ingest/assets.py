@@ -53,7 +53,8 @@ def build_loader(source: Source) -> dg.AssetsDefinition:
               landing: LandingResource, run_lock: RunLockResource):
         conn = warehouse.connect()
         try:
-            result = load_source(conn, landing.folder(), source, progress=context.log.info)
+            result = load_source(conn, landing.folder(), source, progress=context.log.info,
+                                 rehash=landing.rehash)
             for feed in source.feeds:
                 key = feed_key(source.name, feed.name)
                 new = result.new_files(feed.name)
