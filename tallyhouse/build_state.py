@@ -19,7 +19,9 @@ create table if not exists raw._build_state (
 """
 
 
-def project_hash() -> str:
+def project_hash(with_key: bool = True) -> str:
+    """Digest of the dbt project's files (and of the pseudonym key, unless ``with_key`` is
+    false: parsing does not depend on it)."""
     digest = hashlib.sha256()
     root = project_root()
     for part in PROJECT_PARTS:
@@ -29,7 +31,8 @@ def project_hash() -> str:
             digest.update(file.relative_to(root).as_posix().encode())
             digest.update(file.read_bytes())
     # a new pseudonym key changes every person key: the marts must be rebuilt
-    digest.update(b"pseudonym key:" + hashlib.sha256(pseudonym.key()).digest())
+    if with_key:
+        digest.update(b"pseudonym key:" + hashlib.sha256(pseudonym.key()).digest())
     return digest.hexdigest()
 
 

@@ -38,20 +38,32 @@ def manifest_path() -> Path:
 
 
 def ensure_manifest() -> Path:
-    """dagster-dbt reads target/manifest.json: parse the project so it matches the files.
+    """dagster-dbt reads target/manifest.json: parse the project when its files changed.
 
-    Parsing every time (a few seconds) is cheaper than trusting a manifest that a dbt
-    command started before the last edit may have written.
+    The manifest is trusted only when ``target/manifest.project-hash`` holds the digest of
+    the project files it was parsed from; any edit (or a manifest some other dbt command
+    wrote meanwhile, which drops that file) parses again. Parsing needs no database: the
+    profile's defaults are enough, so loading the definitions starts none.
     """
+    from tallyhouse.build_state import project_hash
+
+    stamp = project_root() / "target" / "manifest.project-hash"
     # Two processes (two runs started together, a run and the UI) must not parse into the
     # same target/ at once: the loser reads a half-written manifest. One parse at a time.
     lock_path = project_root() / "target" / ".parse.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        # The same connection settings as the build that follows, so dbt can reuse it.
+        wanted = project_hash(with_key=False)
+        if (manifest_path().exists() and stamp.exists()
+                and stamp.read_text().strip() == wanted):
+            return manifest_path()
+        stamp.unlink(missing_ok=True)
+        env = dict(os.environ, DBT_PROFILES_DIR=str(project_root()),
+                   DBT_PROJECT_DIR=str(project_root()), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
         done = subprocess.run([dbt_executable(), "parse", "--quiet"], cwd=project_root(),
-                              env=dbt_env(), capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"dbt parse failed:\n{done.stdout}\n{done.stderr}")
+                              env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"dbt parse failed:\n{done.stdout}\n{done.stderr}")
+        stamp.write_text(wanted + "\n")
     return manifest_path()
