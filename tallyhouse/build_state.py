@@ -58,11 +58,27 @@ def up_to_date(url: str, state: tuple[int, str]) -> bool:
     return row is not None and (int(row[0]), row[1]) == state
 
 
-def record(url: str, state: tuple[int, str]) -> None:
+def record(url: str, state: tuple[int, str], check_results: list[dict] | None = None) -> None:
+    import json
+
     with db.cursor(url) as cur:
         cur.execute("create schema if not exists raw")
         cur.execute(DDL)
-        cur.execute("insert into raw._build_state (last_file_id, project_hash) values (%s, %s) "
-                    "on conflict (id) do update set last_file_id = excluded.last_file_id, "
-                    "project_hash = excluded.project_hash, built_at = now()", state)
+        cur.execute("alter table raw._build_state add column if not exists check_results jsonb")
+        cur.execute("insert into raw._build_state (last_file_id, project_hash, check_results) "
+                    "values (%s, %s, %s) on conflict (id) do update set "
+                    "last_file_id = excluded.last_file_id, project_hash = excluded.project_hash, "
+                    "check_results = excluded.check_results, built_at = now()",
+                    (*state, json.dumps(check_results or [])))
+
+
+def last_check_results(url: str) -> tuple[object, list[dict]]:
+    """When the marts were last built and the dbt test results of that build."""
+    with db.cursor(url) as cur:
+        cur.execute("alter table raw._build_state add column if not exists check_results jsonb")
+        cur.execute("select built_at, check_results from raw._build_state")
+        row = cur.fetchone()
+    if row is None:
+        return None, []
+    return row[0], list(row[1] or [])
 

@@ -129,6 +129,34 @@ def test_job_materializes_every_feed_and_mart_and_checks_pass(database_url, smal
     assert query(database_url, "select count(*) from raw.hotmart_webhooks")[0][0] == \
         expected["hotmart_webhooks"]
 
+    # nothing new: every check result is carried over from the run that computed it, and
+    # said so (asset check metadata, the summary table, the report); none is skipped
+    again = _execute(small_landing, database_url)
+    assert again.success
+    carried = again.get_asset_check_evaluations()
+    assert len(carried) == len(evaluations) and all(e.passed for e in carried)
+    reconciliation = {check.name for check in CHECKS}
+    for evaluation in carried:
+        if evaluation.check_name in reconciliation:
+            assert evaluation.metadata["carried_over_from_run"].value == result.run_id
+        elif evaluation.check_name not in ("nothing_lost", "no_changed_files"):  # recounted
+            assert "carried_over_from_build_at" in evaluation.metadata, evaluation.check_name
+    assert query(database_url, "select count(*), count(*) filter (where carried_over_from = %s)"
+                               " from marts.rpt_reconciliation_summary where run_id = %s",
+                 (result.run_id, again.run_id)) == [(len(CHECKS), len(CHECKS))]
+    assert "carried over from it" in report.read_text()
+
+
+def test_checks_run_again_once_something_new_lands(database_url, landing_copy):
+    first = _execute(landing_copy, database_url)
+    late = sorted((landing_copy / "pix").glob("pix_orders_*.jsonl"))[-1]
+    (landing_copy / "pix" / "pix_orders_2099-01-01.jsonl").write_text(
+        late.read_text().splitlines()[0].replace('"orderId":"', '"orderId":"late-') + "\n")
+    second = _execute(landing_copy, database_url)
+    assert first.success and second.success
+    assert not any("carried_over_from_run" in e.metadata
+                   for e in second.get_asset_check_evaluations())
+
 
 def test_job_reports_quarantine_and_lost_rows_as_failed_checks(database_url, anomalies_landing):
     result = _execute(anomalies_landing, database_url, loaders_only=True)

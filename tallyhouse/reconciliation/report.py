@@ -74,7 +74,7 @@ def run_folder(run_at: datetime, root: Path | None = None) -> Path:
 def write_report(url: str, run_id: str, root: Path | None = None) -> Written:
     with db.cursor(url) as cur:
         cur.execute("select check_name, invariant, severity, checked_table, description, "
-                    "passed, break_count, error, duration_seconds, run_at "
+                    "passed, break_count, error, duration_seconds, run_at, carried_over_from "
                     "from marts.rpt_reconciliation_summary where run_id = %s "
                     "order by invariant, check_name", (run_id,))
         summary = [dict(zip([d.name for d in cur.description], r, strict=True))
@@ -203,6 +203,15 @@ def _e(value) -> str:
     return html.escape("" if value is None else str(value))
 
 
+def _carried_note(summary: list[dict]) -> str:
+    origins = sorted({s["carried_over_from"] for s in summary if s.get("carried_over_from")})
+    if not origins:
+        return ""
+    return ('<p class="meta" id="carried-over">Nothing was loaded or rebuilt since run '
+            f'<code>{_e(", ".join(origins))}</code>: the check results below are carried '
+            "over from it, not computed again.</p>")
+
+
 def _render(run_id, run_at, summary, breaks, previous, before, books, folder) -> str:
     local = run_at.astimezone(LOCAL_TZ)
     failed = [s for s in summary if not s["passed"]]
@@ -246,6 +255,7 @@ th {{ background: #f3f5f8; }} td.num {{ text-align: right; white-space: nowrap; 
 day in this report is a business day there) ·
 run id <code>{_e(run_id)}</code></p>
 <div class="verdict {verdict[0]}" id="verdict">{_e(verdict[1])}</div>
+{_carried_note(summary)}
 <p>Total amount at stake: <strong>{_money_list(total_stakes)}</strong>
  (per currency; points are loyalty points, never converted).</p>
 <p>Every break is also in <a href="breaks.csv">breaks.csv</a> and in the table

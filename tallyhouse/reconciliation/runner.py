@@ -66,6 +66,10 @@ create table if not exists marts.rpt_reconciliation_breaks (
 );
 create index if not exists rpt_reconciliation_breaks_run_idx
     on marts.rpt_reconciliation_breaks (run_id, check_name);
+-- results of a run with nothing new are carried over from the run that computed them
+alter table marts.rpt_reconciliation_summary
+    add column if not exists carried_over_from text,
+    add column if not exists rule_hash text;
 """
 
 
@@ -77,6 +81,57 @@ class Outcome:
     breaks: list[dict] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    carried_over_from: str | None = None  # the run that computed this result
+
+
+def rule_hash(check: Check) -> str:
+    """What a check computes: a changed rule is never carried over."""
+    import hashlib
+
+    text = "\x1f".join([check.name, str(check.invariant), check.severity, check.relation,
+                        substituted(check)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def carry_over(url: str, checks: Iterable[Check] = CHECKS) -> list[Outcome] | None:
+    """The last computed results, when nothing they read has changed since: no file loaded
+    and the marts not rebuilt after that run (the build state is current), the same rules.
+    None when the checks must run."""
+    from tallyhouse import build_state
+
+    checks = list(checks)
+    if not build_state.up_to_date(url, build_state.current(url)):
+        return None
+    with db.cursor(url) as cur:
+        cur.execute(DDL)
+        cur.execute("""
+            select s.run_id, coalesce(s.carried_over_from, s.run_id)
+            from marts.rpt_reconciliation_summary as s, raw._build_state as b
+            where s.run_at >= b.built_at
+            group by 1, 2 order by max(s.run_at) desc limit 1""")
+        found = cur.fetchone()
+        if found is None:
+            return None
+        last_run, origin = found
+        cur.execute("select check_name, passed, break_count, error, rule_hash "
+                    "from marts.rpt_reconciliation_summary where run_id = %s", (last_run,))
+        stored = {row[0]: row[1:] for row in cur.fetchall()}
+        if any(row[2] for row in stored.values()):
+            return None  # a check that could not run is run again
+        if ({c.name: rule_hash(c) for c in checks}
+                != {name: row[3] for name, row in stored.items()}):
+            return None
+        cur.execute("select check_name, " + ", ".join(BREAK_COLUMNS) + ", currency_code, "
+                    "difference, feed from marts.rpt_reconciliation_breaks where run_id = %s",
+                    (last_run,))
+        names = ["check_name", *BREAK_COLUMNS, "currency_code", "difference", "feed"]
+        breaks: dict[str, list[dict]] = {}
+        for row in cur.fetchall():
+            record = dict(zip(names, row, strict=True))
+            breaks.setdefault(record.pop("check_name"), []).append(record)
+    return [Outcome(c, passed=stored[c.name][0], break_count=stored[c.name][1],
+                    breaks=breaks.get(c.name, []), error=stored[c.name][2],
+                    carried_over_from=origin) for c in checks]
 
 
 def stakes(rows: Iterable[dict]) -> dict[str, Decimal]:
@@ -206,10 +261,13 @@ def save(url: str, run_id: str, run_at: datetime, outcomes: list[Outcome]) -> No
         cur.execute("delete from marts.rpt_reconciliation_summary where run_id = %s", (run_id,))
         psycopg2.extras.execute_values(
             cur,
-            "insert into marts.rpt_reconciliation_summary values %s",
+            "insert into marts.rpt_reconciliation_summary (run_id, run_at, check_name, "
+            "invariant, severity, checked_table, description, passed, break_count, error, "
+            "duration_seconds, carried_over_from, rule_hash) values %s",
             [(run_id, run_at, o.check.name, o.check.invariant, o.check.severity,
               o.check.relation, o.check.description, o.passed, o.break_count, o.error,
-              round(o.seconds, 3)) for o in outcomes],
+              round(o.seconds, 3), o.carried_over_from, rule_hash(o.check))
+             for o in outcomes],
         )
         psycopg2.extras.execute_values(
             cur,

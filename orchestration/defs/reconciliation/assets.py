@@ -54,12 +54,17 @@ CHECKED_ASSETS = sorted({key for check in CHECKS if not check.per_feed
 def reconciliation_checks(context: dg.AssetCheckExecutionContext,
                           warehouse: WarehouseResource, run_lock: RunLockResource):
     from tallyhouse.reconciliation.report import run_folder
-    from tallyhouse.reconciliation.runner import run_checks, save, stakes
+    from tallyhouse.reconciliation.runner import carry_over, run_checks, save, stakes
 
     url = warehouse.url()
     run_at = datetime.now(UTC)
-    outcomes = run_checks(url, docs_dir=run_folder(run_at) / "data_docs",
-                          progress=context.log.info)
+    outcomes = carry_over(url)
+    if outcomes is not None:
+        context.log.info(f"Nothing loaded or rebuilt since run {outcomes[0].carried_over_from}"
+                         f": its {len(outcomes)} check results are carried over, marked so.")
+    else:
+        outcomes = run_checks(url, docs_dir=run_folder(run_at) / "data_docs",
+                              progress=context.log.info)
     save(url, context.run.run_id, run_at, outcomes)
     for outcome in outcomes:
         check = outcome.check
@@ -79,6 +84,8 @@ def reconciliation_checks(context: dg.AssetCheckExecutionContext,
             }
             if outcome.error:
                 metadata["error"] = outcome.error
+            if outcome.carried_over_from:
+                metadata["carried_over_from_run"] = outcome.carried_over_from
             if rows:
                 metadata["first_breaks"] = dg.MetadataValue.md(_table(rows[:20]))
             yield dg.AssetCheckResult(asset_key=key, check_name=check.name, passed=passed,
