@@ -58,6 +58,18 @@ def up_to_date(url: str, state: tuple[int, str]) -> bool:
     return row is not None and (int(row[0]), row[1]) == state
 
 
+def project_changed(url: str, state: tuple[int, str]) -> bool:
+    """The marts were built before from another project (or pseudonym key): incremental
+    models would keep rows computed by the old logic, so the next build is a full refresh."""
+    with db.cursor(url) as cur:
+        cur.execute("select to_regclass('raw._build_state') is not null")
+        if not cur.fetchone()[0]:
+            return False
+        cur.execute("select project_hash from raw._build_state")
+        row = cur.fetchone()
+    return row is not None and row[0] != state[1]
+
+
 def record(url: str, state: tuple[int, str], check_results: list[dict] | None = None) -> None:
     import json
 

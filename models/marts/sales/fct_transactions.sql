@@ -1,13 +1,46 @@
+-- Incremental: a transaction with a record loaded since the last build (by load number)
+-- is computed again, and so is one whose warranty ended between the previous "now" and
+-- this one (its under_warranty flips). A changed project is built with --full-refresh.
+{{ config(materialized='incremental', unique_key='transaction_key',
+          incremental_strategy='delete+insert', on_schema_change='append_new_columns',
+          post_hook="{{ record_watermark(ref('int_transactions')) }}") }}
+
 with
 
-transactions as (
+all_transactions as (
     select * from {{ ref('int_transactions') }}
 ),
 
 as_of as (
     -- "Now" for the warehouse is its latest event, so a rebuild gives the same marts.
-    select max(last_event_at) as data_as_of from transactions
+    select max(last_event_at) as data_as_of from all_transactions
 ),
+
+{% if is_incremental() %}
+    previous as (
+        select
+            {{ watermark() }} as last_load_seq,
+            max(last_event_at) as data_as_of
+        from {{ this }}
+    ),
+
+    transactions as (
+        select all_transactions.*
+        from all_transactions
+        cross join previous
+        cross join as_of
+        where
+            all_transactions.last_load_seq > previous.last_load_seq
+            or (
+                all_transactions.warranty_expires_at > previous.data_as_of
+                and all_transactions.warranty_expires_at <= as_of.data_as_of
+            )
+    ),
+{% else %}
+    transactions as (
+        select * from all_transactions
+    ),
+{% endif %}
 
 final as (
     select

@@ -75,7 +75,12 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                 metadata={"carried_over_from_build_at": str(built_at)})
         return
     results = []
-    for event in dbt.cli(["build"], context=context).stream():
+    command = ["build"]
+    if build_state.project_changed(url, state):
+        context.log.info("The dbt project (or the pseudonym key) changed since the last build: "
+                         "every model is rebuilt from raw (--full-refresh).")
+        command.append("--full-refresh")
+    for event in dbt.cli(command, context=context).stream():
         if isinstance(event, dg.AssetCheckResult):
             results.append({"asset_key": list(event.asset_key.path),
                             "check_name": event.check_name, "passed": bool(event.passed),
