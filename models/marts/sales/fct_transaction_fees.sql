@@ -1,5 +1,5 @@
--- A view: a projection of the incremental int_transactions, so a daily run rebuilds nothing
--- here (the table below it recomputes only the touched transactions).
+-- A view: a projection of the incremental int_transactions, so a daily run
+-- rebuilds nothing here (the table below recomputes only the touched transactions).
 {{ config(materialized='view') }}
 
 with
