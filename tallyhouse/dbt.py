@@ -33,6 +33,18 @@ def run_dbt(args: list[str], url: str | None = None, capture: bool = False
                           capture_output=capture, text=True, check=False)
 
 
+def prune_invocation_dirs(keep: int = 3) -> int:
+    """dagster-dbt gives every dbt invocation its own ``target/<step>-<run>-<id>/`` folder
+    (~13 MB at 100 000 transactions): keep the newest few, for looking into a recent run."""
+    import shutil
+
+    folders = sorted((p for p in (project_root() / "target").glob("dbt_models-*") if p.is_dir()),
+                     key=lambda p: p.stat().st_mtime, reverse=True)
+    for folder in folders[keep:]:
+        shutil.rmtree(folder, ignore_errors=True)
+    return max(len(folders) - keep, 0)
+
+
 def manifest_path() -> Path:
     return project_root() / "target" / "manifest.json"
 

@@ -16,7 +16,7 @@ from dagster_dbt import (
 from orchestration.resources import RunLockResource, WarehouseResource
 from tallyhouse import build_state, db, pseudonym
 from tallyhouse.config import project_root
-from tallyhouse.dbt import dbt_executable, ensure_manifest
+from tallyhouse.dbt import dbt_executable, ensure_manifest, prune_invocation_dirs
 
 dbt_project = DbtProject(project_dir=project_root(), profiles_dir=project_root())
 ensure_manifest()
@@ -87,6 +87,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                             "severity": event.severity.value})
         yield event
     build_state.record(url, state, results)
+    prune_invocation_dirs()
 
 
 def dbt_resource() -> DbtCliResource:
