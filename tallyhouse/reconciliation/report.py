@@ -43,7 +43,6 @@ class Written:
     checks: int
     failed_checks: int
     breaks: int
-    structural_failures: int
 
 
 
@@ -118,8 +117,7 @@ def write_report(url: str, run_id: str, root: Path | None = None) -> Written:
         _render(run_id, run_at, summary, breaks, previous, before, books, folder),
         encoding="utf-8")
     failed = [s for s in summary if not s["passed"]]
-    return Written(html_path, csv_path, len(summary), len(failed), len(breaks),
-                   sum(1 for s in failed if s["severity"] == "ERROR"))
+    return Written(html_path, csv_path, len(summary), len(failed), len(breaks))
 
 
 FAILED_MARK = "<!-- tallyhouse: latest run failed -->"
