@@ -20,6 +20,7 @@ asserted.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -187,12 +188,15 @@ def baseline(url: str, landing: Path) -> dict:
         table = f"{BASELINE_SCHEMA}.{feed.name}"
         for path in sorted((landing / feed.source).glob(f"{feed.name}_*")):
             quoted = str(path).replace("'", "''")
+            # a compressed extract is read through gzip, as psql's client-side program
+            origin = (f"program 'gzip -dc \"{quoted}\"'" if path.name.endswith(".gz")
+                      else f"'{quoted}'")
             if feed.fmt == "jsonl":
                 # Each line taken literally: a quote and a delimiter that never occur.
-                lines.append(f"\\copy {table} (line) from '{quoted}' with (format csv, "
+                lines.append(f"\\copy {table} (line) from {origin} with (format csv, "
                              "quote e'\\x01', delimiter e'\\x02')")
             else:
-                lines.append(f"\\copy {table} from '{quoted}' with (format csv, header true)")
+                lines.append(f"\\copy {table} from {origin} with (format csv, header true)")
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write("\n".join(lines) + "\n")
     started = time.monotonic()
@@ -244,14 +248,21 @@ def _job(landing: Path, url: str) -> dict:
 
 def _hold_back(landing: Path, held: Path, days: int) -> int:
     """Move the files of the last `days` delivery days aside; their record count."""
-    dated = sorted({p.stem.rsplit("_", 1)[-1] for p in landing.rglob("*_????-??-??.*")})
+    def day(path: Path) -> str:
+        name = path.name.removesuffix(".gz")
+        return name.rsplit(".", 1)[0].rsplit("_", 1)[-1]
+
+    dated = sorted({day(p) for p in landing.rglob("*_????-??-??.*")})
     last = set(dated[-days:])
     records = 0
     for path in list(landing.rglob("*")):
-        if path.is_file() and path.stem.rsplit("_", 1)[-1] in last:
+        if path.is_file() and day(path) in last:
             target = held / path.relative_to(landing)
             target.parent.mkdir(parents=True, exist_ok=True)
-            records += sum(1 for _ in path.open("rb")) - (1 if path.suffix == ".csv" else 0)
+            opener = gzip.open if path.name.endswith(".gz") else open
+            with opener(path, "rb") as handle:
+                records += sum(1 for _ in handle)
+            records -= 1 if path.name.removesuffix(".gz").endswith(".csv") else 0
             shutil.move(path, target)
     return records
 
@@ -329,7 +340,7 @@ def dashboard_latency(url: str, repeats: int = DASHBOARD_REPEATS) -> dict:
 # ------------------------------------------------------------------------ the whole bench
 
 def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
-              keep: bool = False, say=print) -> dict:
+              keep: bool = False, say=print, compressed: bool = False) -> dict:
     from tallyhouse.generator import GenerateConfig, generate
 
     url = bench_database(db.database_url())
@@ -338,13 +349,14 @@ def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
     for folder in (landing, held):
         if folder.exists():
             shutil.rmtree(folder)
-    figures: dict = {"transactions": transactions, "seed": seed,
+    figures: dict = {"transactions": transactions, "seed": seed, "gzip": compressed,
                      "cpus": os.cpu_count(), "database": db.connection_parts(url).dbname}
     sampler = MemorySampler()
     sampler.start()
     try:
         say(f"[1/6] generating {transactions:,} transactions into {landing}")
-        summary = generate(GenerateConfig(out=landing, transactions=transactions, seed=seed))
+        summary = generate(GenerateConfig(out=landing, transactions=transactions, seed=seed,
+                                          gzip=compressed))
         figures["generate"] = {
             "seconds": round(summary["seconds"], 2),
             "records": summary["records"],
@@ -468,7 +480,8 @@ def print_table(figures: dict, say=print) -> None:
 
 def main_bench(args) -> int:
     figures = run_bench(args.transactions, seed=args.seed,
-                        workdir=Path(args.workdir) if args.workdir else None, keep=args.keep)
+                        workdir=Path(args.workdir) if args.workdir else None, keep=args.keep,
+                        compressed=args.gzip)
     print_table(figures)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -516,6 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", help="write the figures to this file")
     bench.add_argument("--workdir", help="where to generate extracts (default: a temp folder)")
     bench.add_argument("--keep", action="store_true", help="keep the generated extracts")
+    bench.add_argument("--gzip", action="store_true",
+                       help="generate gzip-compressed extracts (large sizes fit on the disk)")
     bench.add_argument("--receiver", action="store_true",
                        help="instead: the webhook receiver on loopback (requests/s, p50/p99 "
                             "at --senders concurrent senders, fsync on)")
