@@ -120,9 +120,10 @@ BROKEN = {
                                "is_unmapped_payment_method = true where record_hash = (select "
                                "max(record_hash) from intermediate.int_transaction_events_mapped"
                                ") returning platform_transaction_id", "rpt_status_breaks"),
-    "status_history": ("update marts.fct_transaction_status_history set status = 'expired', "
-                        "is_valid_transition = false where status_change_key = (select "
-                        "min(status_change_key) from marts.fct_transaction_status_history "
+    # the mart is a view over the intermediate table: the break goes into the table
+    "status_history": ("update intermediate.int_transaction_status_changes set status = "
+                        "'expired', is_valid_transition = false where status_change_key = "
+                        "(select min(status_change_key) from marts.fct_transaction_status_history "
                         "where status = 'approved' and not is_current) "
                         "returning platform_transaction_id", "rpt_status_breaks"),
     "payouts_match_platform": ("update marts.fct_payouts set amount = amount + 0.01 where "
