@@ -355,7 +355,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with run_lock(url, "forget", wait=True, say=_say):
         try:
-            done = forget.erase(url, args.email or (), args.document or (), say=_say)
+            done = forget.erase(url, args.email or (), args.document or ())
         except (ValueError, LookupError) as exc:
             _say(f"error: {exc}")
             return 2

@@ -132,7 +132,7 @@ def connect(url: str | None = None) -> psycopg2.extensions.connection:
         hint = (f"check {DATABASE_URL_ENV}" if not is_embedded()
                 else "try `tallyhouse db stop` then rerun")
         raise DatabaseError(
-            f"cannot connect to the database ({_redact(url)}): {exc}; {hint}") from exc
+            f"cannot connect to the database ({redact(url)}): {exc}; {hint}") from exc
 
 
 @contextlib.contextmanager
@@ -163,8 +163,6 @@ def redact(text: str) -> str:
     text = _URL_PASSWORD.sub(lambda m: m.group(1) + "***@", text)
     return _PASSWORD_PARAM.sub(lambda m: m.group(1) + "***", text)
 
-
-_redact = redact
 
 
 @dataclass(frozen=True)

@@ -155,8 +155,7 @@ def _current_erasures(cur, email: str) -> int:
     return int(row[0]) if row else 0
 
 
-def erase(url: str, emails: Iterable[str] = (), documents: Iterable[str] = (),
-          say: Callable[[str], None] = print) -> Erasure:
+def erase(url: str, emails: Iterable[str] = (), documents: Iterable[str] = ()) -> Erasure:
     subject = Subject({e.strip().lower() for e in emails if e.strip()},
                       {v for d in documents for v in document_variants(d)})
     if not subject.needles():
