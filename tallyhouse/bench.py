@@ -426,12 +426,17 @@ def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
 
 
 def targets(f: dict) -> dict:
-    """The issue's targets next to the figures (met or not; never asserted)."""
+    """The targets of the daily-runs work next to the figures (met or not; never asserted).
+
+    Below 1 000 000 transactions the fixed cost of a run weighs more, so the incremental
+    and job/baseline targets are looser there (15 % and 3x instead of 10 % and 2.5x)."""
     peak = f["peak_memory_mib"]["process_tree"] + f["peak_memory_mib"]["postgres"]
+    large = f["transactions"] >= 1_000_000
+    share, ratio = (0.10, 2.5) if large else (0.15, 3.0)
     return {
-        "job_over_baseline_le_4": f["job_over_baseline"] <= 4,
-        "incremental_le_10_percent": f["incremental"]["over_full_run"] <= 0.10,
-        "nothing_new_le_30_s": f["nothing_new"]["seconds"] <= 30,
+        f"job_over_baseline_le_{ratio:g}": f["job_over_baseline"] <= ratio,
+        f"incremental_le_{share * 100:.0f}_percent": f["incremental"]["over_full_run"] <= share,
+        "nothing_new_le_10_s": f["nothing_new"]["seconds"] <= 10,
         "nothing_new_changes_no_row": f["nothing_new"]["rows_written"] == 0,
         "dashboard_p95_le_300_ms": f["dashboards_p95_max_ms"] <= 300,
         "peak_memory_le_4_gib": peak <= 4096,

@@ -37,6 +37,6 @@ def test_bench_prints_and_writes_every_figure(database_url, tmp_path):
     assert figures["peak_memory_mib"]["process_tree"] > 0
     assert figures["peak_memory_mib"]["postgres"] > 0
     assert set(figures["targets"]) == {
-        "job_over_baseline_le_4", "incremental_le_10_percent", "nothing_new_le_30_s",
+        "job_over_baseline_le_3", "incremental_le_15_percent", "nothing_new_le_10_s",
         "nothing_new_changes_no_row", "dashboard_p95_le_300_ms", "peak_memory_le_4_gib"}
     assert "job / baseline:" in done.stdout and "targets:" in done.stdout

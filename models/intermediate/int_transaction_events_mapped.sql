@@ -1,11 +1,96 @@
 -- Events with their normalized status and payment method (through the seeds), one row per
 -- platform event: a webhook redelivered under the same event id counts once.
 
+-- Incremental on the transactions an event was loaded for since the last build: their
+-- events are read again, whole, from the staging tables (by index) and replace the old
+-- rows. A redelivery decides between the deliveries of its event id wherever they are,
+-- so the transactions holding another delivery of a new event are touched too, and
+-- every delivery of the touched transactions' event ids takes part in the choice.
+-- depends_on: {{ ref('stg_hotmart__purchase_events') }}
+-- depends_on: {{ ref('stg_kiwify__order_events') }}
+-- depends_on: {{ ref('stg_eduzz__invoice_events') }}
+-- depends_on: {{ ref('stg_pix__payment_events') }}
+-- depends_on: {{ ref('stg_pix__orders') }}
+{{ config(materialized='incremental', unique_key='transaction_key',
+          incremental_strategy='delete+insert', on_schema_change='append_new_columns',
+          indexes=[{'columns': ['_load_seq']}, {'columns': ['transaction_key']}]) }}
+
 with
 
-events as (
-    select * from {{ ref('int_transaction_events_unioned') }}
-),
+{% if is_incremental() %}
+    {%- set since = "(select coalesce(max(_load_seq), -1) from " ~ this ~ ")" %}
+    new_deliveries as (
+        {%- for platform, model in [('hotmart', 'stg_hotmart__purchase_events'),
+                                    ('kiwify', 'stg_kiwify__order_events'),
+                                    ('eduzz', 'stg_eduzz__invoice_events'),
+                                    ('pix', 'stg_pix__payment_events')] %}
+            select
+                platform,
+                platform_transaction_id,
+                source_event_id
+            from {{ ref(model) }}
+            where _load_seq > {{ since }}
+            union all
+        {%- endfor %}
+        -- a store order snapshot changes the PIX events of its order
+        select
+            payments.platform,
+            payments.platform_transaction_id,
+            payments.source_event_id
+        from {{ ref('stg_pix__payment_events') }} as payments
+        inner join {{ ref('stg_pix__orders') }} as orders
+            on payments.platform_transaction_id = orders.order_id
+        where orders._load_seq > {{ since }}
+    ),
+
+    touched as (
+        select
+            platform,
+            platform_transaction_id
+        from new_deliveries
+        union
+        select
+            events.platform,
+            events.platform_transaction_id
+        from {{ ref('int_transaction_events_unioned') }} as events
+        inner join new_deliveries
+            on
+                events.platform = new_deliveries.platform
+                and events.source_event_id = new_deliveries.source_event_id
+    ),
+
+    touched_events as (
+        select events.*
+        from {{ ref('int_transaction_events_unioned') }} as events
+        inner join touched
+            on
+                events.platform = touched.platform
+                and events.platform_transaction_id = touched.platform_transaction_id
+    ),
+
+    touched_event_ids as (
+        select distinct
+            platform,
+            source_event_id
+        from touched_events
+    ),
+
+    events as (
+        select * from touched_events
+        union
+        -- the other deliveries of their event ids, to choose between
+        select events.*
+        from {{ ref('int_transaction_events_unioned') }} as events
+        inner join touched_event_ids as ids
+            on
+                events.platform = ids.platform
+                and events.source_event_id = ids.source_event_id
+    ),
+{% else %}
+    events as (
+        select * from {{ ref('int_transaction_events_unioned') }}
+    ),
+{% endif %}
 
 status_mapping as (
     select * from {{ ref('platform_status_mapping') }}
@@ -54,4 +139,14 @@ mapped as (
     where deduplicated.delivery_number = 1
 )
 
-select * from mapped
+{% if is_incremental() %}
+    -- only the touched transactions' rows are replaced
+    select mapped.*
+    from mapped
+    inner join touched
+        on
+            mapped.platform = touched.platform
+            and mapped.platform_transaction_id = touched.platform_transaction_id
+{% else %}
+    select * from mapped
+{% endif %}

@@ -1,5 +1,7 @@
 {{ config(materialized='incremental', unique_key='record_hash',
-          on_schema_change='append_new_columns') }}
+          on_schema_change='append_new_columns',
+          indexes=[{'columns': ['_load_seq']}, {'columns': ['platform_transaction_id']},
+                   {'columns': ['source_event_id']}]) }}
 
 {%- set issues = [] %}
 {%- set currency = "coalesce(nullif(body ->> 'trans_currency', ''), 'BRL')" %}

@@ -1,5 +1,6 @@
 {{ config(materialized='incremental', unique_key='record_hash',
-          on_schema_change='append_new_columns') }}
+          on_schema_change='append_new_columns',
+          indexes=[{'columns': ['_load_seq']}, {'columns': ['order_id']}]) }}
 
 {%- set issues = [] %}
 
