@@ -233,7 +233,9 @@
     reads only the records loaded after its last build: `_load_seq` is assigned under the
     load lock, so it grows in commit order and no interleaving of loads and builds skips
     a record. -#}
-{% macro raw_payloads(relation, filter=none) -%}
+{#- `since`: the load number already read, when `this` does not keep it itself (a model
+    that keeps only a few of the rows it reads records it with record_raw_watermark). -#}
+{% macro raw_payloads(relation, filter=none, since=none) -%}
     select
         _record_hash,
         _file_name,
@@ -243,7 +245,9 @@
     from {{ relation }}
     where
         {{ filter if filter else 'true' }}
-        {%- if is_incremental() %}
+        {%- if is_incremental() and since is not none %}
+        and _load_seq > {{ since }}
+        {%- elif is_incremental() %}
         and {{ loaded_since_last_build() }}
         {%- endif %}
 {%- endmacro %}

@@ -28,3 +28,16 @@
     select '{{ this.identifier }}', coalesce(max(last_load_seq), -1) from {{ relation }}
     on conflict (model) do update set last_load_seq = excluded.last_load_seq
 {% endmacro %}
+
+{#- The highest load number of raw relations a model has read (a post-hook), for a model
+    whose own rows do not tell how far it read. -#}
+{% macro record_raw_watermark(relations) %}
+    insert into intermediate._build_watermarks (model, last_load_seq)
+    select '{{ this.identifier }}', greatest(
+        -1
+        {%- for relation in relations %},
+        (select max(_load_seq) from {{ relation }})
+        {%- endfor %}
+    )
+    on conflict (model) do update set last_load_seq = excluded.last_load_seq
+{% endmacro %}

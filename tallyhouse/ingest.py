@@ -114,6 +114,10 @@ def ddl_statements() -> list[str]:
             f"create unique index if not exists {feed.name}_record_hash_uidx "
             f"on {feed.table} (_record_hash)"
         )
+        # incremental staging reads the rows loaded since its last build by this index
+        statements.append(
+            f"create index if not exists {feed.name}_load_seq_idx on {feed.table} (_load_seq)"
+        )
     return statements
 
 
