@@ -1,10 +1,15 @@
+-- Incremental: the raw rows loaded since the last build (watermark kept beside the data).
+{{ config(materialized='incremental', unique_key='record_hash',
+          on_schema_change='append_new_columns',
+          post_hook="{{ record_raw_watermark([source('hotmart', 'hotmart_webhooks')]) }}") }}
+
 {%- set issues = [] %}
 
 with
 
 source as materialized (
     {{ raw_payloads(
-        source('hotmart', 'hotmart_webhooks'),
+        source('hotmart', 'hotmart_webhooks'), since=watermark(),
         filter="payload ->> 'event' in ('SUBSCRIPTION_CANCELLATION', 'SWITCH_PLAN')"
     ) }}
 ),
