@@ -104,7 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_BUSY
         _say(f"Another run is in progress: {busy.describe()}. Waiting for it to end...")
     run_started = datetime.now(UTC)
-    result = run_job(landing, url, wait=args.wait, rehash=args.rehash)
+    result = run_job(landing, url, wait=args.wait, rehash=args.rehash,
+                     full_pass=args.full_pass)
     elapsed = time.monotonic() - started
     if not result.success and _only_busy(result):
         _say("Another run started first and is still in progress: this run did not start "
@@ -133,13 +134,16 @@ def _only_busy(result) -> bool:
                                   for e in failures)
 
 
-def run_job(landing: Path, url: str, wait: bool = True, rehash: bool = False):
-    """Materialize the whole tallyhouse job through Dagster, in process."""
+def run_job(landing: Path, url: str, wait: bool = True, rehash: bool = False,
+            full_pass: bool = False):
+    """Materialize the whole tallyhouse job through Dagster, in process. ``full_pass``: every
+    model rebuilt from raw and every test over whole tables (what Sunday's run does)."""
     prepare_dagster_home()
     os.environ["TALLYHOUSE_LANDING"] = str(landing)
     import dagster as dg
 
     from orchestration.definitions import defs
+    from orchestration.defs.schedules.triggers import FULL_PASS_TAG
     from orchestration.resources import LandingResource, RunLockResource, WarehouseResource
 
     job = defs.resolve_job_def("tallyhouse")
@@ -154,6 +158,7 @@ def run_job(landing: Path, url: str, wait: bool = True, rehash: bool = False):
                                                    wait=wait),
                        "landing": LandingResource(path=str(landing), rehash=rehash)},
             raise_on_error=False,
+            tags={FULL_PASS_TAG: "true"} if full_pass else None,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
         # Wall time per step, for the summary and the benchmark.
@@ -487,6 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rehash", action="store_true",
                      help="hash every landing file again (by default a file whose name, size "
                           "and modification time match a loaded one is skipped unread)")
+    run.add_argument("--full-pass", action="store_true",
+                     help="rebuild every model from raw and run every test over whole tables "
+                          "(the scheduled Sunday run does this; other runs build what changed)")
     run.set_defaults(func=cmd_run)
 
     gen = sub.add_parser("generate", help="write realistic extracts for every source")

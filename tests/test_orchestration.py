@@ -53,14 +53,20 @@ def test_schedule_asks_for_a_run_every_morning():
     from orchestration.definitions import defs
 
     schedule = defs.resolve_schedule_def("daily_reconciliation")
+    assert schedule.cron_schedule == "0 6 * * *"
+    requests = {}
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
-            instance=instance,
-            scheduled_execution_time=datetime(2026, 11, 24, 6, tzinfo=ZoneInfo(
-                "America/Sao_Paulo")))
-        data = schedule.evaluate_tick(context)
-    assert len(data.run_requests) == 1
-    assert data.run_requests[0].tags["trigger"] == "schedule"
+        # a Tuesday builds what changed; Sunday's run is the weekly full pass
+        for day in (24, 29):
+            context = dg.build_schedule_context(
+                instance=instance,
+                scheduled_execution_time=datetime(2026, 11, day, 6, tzinfo=ZoneInfo(
+                    "America/Sao_Paulo")))
+            data = schedule.evaluate_tick(context)
+            assert len(data.run_requests) == 1
+            requests[day] = data.run_requests[0].tags
+    assert requests[24] == {"trigger": "schedule"}
+    assert requests[29] == {"trigger": "schedule", "tallyhouse/full_pass": "true"}
 
 
 def test_sensor_starts_a_run_only_for_files_never_loaded(database_url, landing_copy):

@@ -1,4 +1,5 @@
 -- The latest snapshot of each store order: totals, gift-card part, shipping state.
+{{ config(indexes=[{'columns': ['order_id']}]) }}
 with
 
 orders as (

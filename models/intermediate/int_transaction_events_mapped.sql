@@ -2,8 +2,9 @@
 -- platform event: a webhook redelivered under the same event id counts once.
 
 -- Incremental on the transactions an event was loaded for since the last build: their
--- events are read again, whole, from the staging tables (by index) and replace the old
--- rows. A redelivery decides between the deliveries of its event id wherever they are,
+-- events are read again, whole, from the staging tables (by index, through the
+-- purchase_events macro that int_transaction_events_unioned is made of) and replace the
+-- old rows. A redelivery decides between the deliveries of its event id wherever they are,
 -- so the transactions holding another delivery of a new event are touched too, and
 -- every delivery of the touched transactions' event ids takes part in the choice.
 -- depends_on: {{ ref('stg_hotmart__purchase_events') }}
@@ -11,6 +12,7 @@
 -- depends_on: {{ ref('stg_eduzz__invoice_events') }}
 -- depends_on: {{ ref('stg_pix__payment_events') }}
 -- depends_on: {{ ref('stg_pix__orders') }}
+-- depends_on: {{ ref('int_pix__orders_latest') }}
 {{ config(materialized='incremental', unique_key='transaction_key',
           incremental_strategy='delete+insert', on_schema_change='append_new_columns',
           indexes=[{'columns': ['_load_seq']}, {'columns': ['transaction_key']}]) }}
@@ -18,7 +20,12 @@
 with
 
 {% if is_incremental() %}
-    {%- set since = "(select coalesce(max(_load_seq), -1) from " ~ this ~ ")" %}
+    {#- a constant, not a subquery: the planner then knows how few rows are new -#}
+    {%- set since = -1 %}
+    {%- if execute %}
+        {%- set since = run_query("select coalesce(max(_load_seq), -1) from " ~ this)
+            .columns[0].values()[0] %}
+    {%- endif %}
     new_deliveries as (
         {%- for platform, model in [('hotmart', 'stg_hotmart__purchase_events'),
                                     ('kiwify', 'stg_kiwify__order_events'),
@@ -43,6 +50,10 @@ with
         where orders._load_seq > {{ since }}
     ),
 
+    redelivered as (
+        {{ purchase_events(event_ids='new_deliveries') }}
+    ),
+
     touched as (
         select
             platform,
@@ -50,22 +61,13 @@ with
         from new_deliveries
         union
         select
-            events.platform,
-            events.platform_transaction_id
-        from {{ ref('int_transaction_events_unioned') }} as events
-        inner join new_deliveries
-            on
-                events.platform = new_deliveries.platform
-                and events.source_event_id = new_deliveries.source_event_id
+            platform,
+            platform_transaction_id
+        from redelivered
     ),
 
     touched_events as (
-        select events.*
-        from {{ ref('int_transaction_events_unioned') }} as events
-        inner join touched
-            on
-                events.platform = touched.platform
-                and events.platform_transaction_id = touched.platform_transaction_id
+        {{ purchase_events(transactions='touched') }}
     ),
 
     touched_event_ids as (
@@ -75,16 +77,15 @@ with
         from touched_events
     ),
 
+    -- the other deliveries of their event ids, to choose between
+    other_deliveries as (
+        {{ purchase_events(event_ids='touched_event_ids') }}
+    ),
+
     events as (
         select * from touched_events
         union
-        -- the other deliveries of their event ids, to choose between
-        select events.*
-        from {{ ref('int_transaction_events_unioned') }} as events
-        inner join touched_event_ids as ids
-            on
-                events.platform = ids.platform
-                and events.source_event_id = ids.source_event_id
+        select * from other_deliveries
     ),
 {% else %}
     events as (
