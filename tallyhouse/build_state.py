@@ -77,11 +77,23 @@ def record(url: str, state: tuple[int, str], check_results: list[dict] | None = 
         cur.execute("create schema if not exists raw")
         cur.execute(DDL)
         cur.execute("alter table raw._build_state add column if not exists check_results jsonb")
-        cur.execute("insert into raw._build_state (last_file_id, project_hash, check_results) "
-                    "values (%s, %s, %s) on conflict (id) do update set "
+        # the highest load number the build read: the next build's scoped tests look at the
+        # rows loaded after it (macro checked_through)
+        cur.execute("alter table raw._build_state "
+                    "add column if not exists last_load_seq bigint not null default -1")
+        cur.execute("select to_regclass('raw._load_seq') is not null")
+        last_load_seq = -1
+        if cur.fetchone()[0]:
+            cur.execute("select case when is_called then last_value else -1 end "
+                        "from raw._load_seq")
+            last_load_seq = int(cur.fetchone()[0])
+        cur.execute("insert into raw._build_state "
+                    "(last_file_id, project_hash, check_results, last_load_seq) "
+                    "values (%s, %s, %s, %s) on conflict (id) do update set "
                     "last_file_id = excluded.last_file_id, project_hash = excluded.project_hash, "
-                    "check_results = excluded.check_results, built_at = now()",
-                    (*state, json.dumps(check_results or [])))
+                    "check_results = excluded.check_results, "
+                    "last_load_seq = excluded.last_load_seq, built_at = now()",
+                    (*state, json.dumps(check_results or []), last_load_seq))
 
 
 def last_check_results(url: str) -> tuple[object, list[dict]]:

@@ -1,11 +1,31 @@
 -- One customer across platforms: the same e-mail is the same customer. Pseudonymous: the
 -- e-mail, name and document are in restricted.customers, under the same customer_key.
 
+{{ config(materialized='incremental', unique_key='customer_key',
+          incremental_strategy='delete+insert', on_schema_change='append_new_columns',
+          post_hook="{{ record_watermark(ref('int_transactions')) }}") }}
+
 with
 
-transactions as (
-    select * from {{ ref('int_transactions') }}
-),
+{% if is_incremental() %}
+    -- the customers of the transactions computed again since the last build, whole
+    touched as (
+        select distinct nullif(lower(trim(customer_email)), '') as email
+        from {{ ref('int_transactions') }}
+        where last_load_seq > {{ watermark() }}
+    ),
+
+    transactions as (
+        select all_transactions.*
+        from {{ ref('int_transactions') }} as all_transactions
+        inner join touched
+            on nullif(lower(trim(all_transactions.customer_email)), '') = touched.email
+    ),
+{% else %}
+    transactions as (
+        select * from {{ ref('int_transactions') }}
+    ),
+{% endif %}
 
 keyed as (
     select
