@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,21 @@ def prune_invocation_dirs(keep: int = 3) -> int:
     for folder in folders[keep:]:
         shutil.rmtree(folder, ignore_errors=True)
     return max(len(folders) - keep, 0)
+
+
+def keep_partial_parse(invocation_target: Path) -> None:
+    """dagster-dbt seeds each invocation with ``target/partial_parse.msgpack``; dbt throws it
+    away when it was written under another profile (``tallyhouse db`` parses without the
+    run's connection) and parses the whole project again, seconds every run. Keep the one
+    the build just wrote, made under the run's profile, for the next run (atomically: two
+    runs never share an invocation folder)."""
+    made = invocation_target / "partial_parse.msgpack"
+    if not made.is_file():
+        return
+    kept = project_root() / "target" / "partial_parse.msgpack"
+    spare = kept.with_name(f".partial_parse.{os.getpid()}.msgpack")
+    shutil.copyfile(made, spare)
+    os.replace(spare, kept)
 
 
 def manifest_path() -> Path:

@@ -65,8 +65,9 @@ def test_schedule_asks_for_a_run_every_morning():
             data = schedule.evaluate_tick(context)
             assert len(data.run_requests) == 1
             requests[day] = data.run_requests[0].tags
-    assert requests[24] == {"trigger": "schedule"}
-    assert requests[29] == {"trigger": "schedule", "tallyhouse/full_pass": "true"}
+    assert requests[24]["trigger"] == requests[29]["trigger"] == "schedule"
+    assert "tallyhouse/full_pass" not in requests[24]
+    assert requests[29]["tallyhouse/full_pass"] == "true"
 
 
 def test_sensor_starts_a_run_only_for_files_never_loaded(database_url, landing_copy):

@@ -17,7 +17,12 @@ from orchestration.defs.schedules.triggers import FULL_PASS_TAG
 from orchestration.resources import RunLockResource, WarehouseResource
 from tallyhouse import build_state, db, pseudonym
 from tallyhouse.config import project_root
-from tallyhouse.dbt import dbt_executable, ensure_manifest, prune_invocation_dirs
+from tallyhouse.dbt import (
+    dbt_executable,
+    ensure_manifest,
+    keep_partial_parse,
+    prune_invocation_dirs,
+)
 
 dbt_project = DbtProject(project_dir=project_root(), profiles_dir=project_root())
 ensure_manifest()
@@ -86,13 +91,15 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         context.log.info("The dbt project (or the pseudonym key) changed since the last build: "
                          "every model is rebuilt from raw (--full-refresh).")
         command.append("--full-refresh")
-    for event in dbt.cli(command, context=context).stream():
+    invocation = dbt.cli(command, context=context)
+    for event in invocation.stream():
         if isinstance(event, dg.AssetCheckResult):
             results.append({"asset_key": list(event.asset_key.path),
                             "check_name": event.check_name, "passed": bool(event.passed),
                             "severity": event.severity.value})
         yield event
     build_state.record(url, state, results)
+    keep_partial_parse(invocation.target_path)
     prune_invocation_dirs()
 
 
