@@ -3,7 +3,8 @@
 -- Incremental: the history of every transaction with an event loaded since the last
 -- build (by load number) is computed again, whole, and replaces the old one.
 {{ config(materialized='incremental', unique_key='transaction_key',
-          incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
+          incremental_strategy='delete+insert', on_schema_change='append_new_columns',
+          indexes=[{'columns': ['transaction_key']}]) }}
 
 with
 
@@ -13,7 +14,7 @@ all_events as (
 
 {% if is_incremental() %}
     touched as (
-        {{ touched_transactions('all_events') }}
+        {{ touched_transactions(ref('int_transaction_events_mapped')) }}
     ),
 
     events as (

@@ -4,7 +4,8 @@
 -- Incremental like the status history: transactions with an event loaded since the
 -- last build (by load number) are computed again and replace their old row.
 {{ config(materialized='incremental', unique_key='transaction_key',
-          incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
+          incremental_strategy='delete+insert', on_schema_change='append_new_columns',
+          indexes=[{'columns': ['transaction_key']}, {'columns': ['last_load_seq']}]) }}
 
 with
 
@@ -14,7 +15,7 @@ all_events as (
 
 {% if is_incremental() %}
     touched as (
-        {{ touched_transactions('all_events') }}
+        {{ touched_transactions(ref('int_transaction_events_mapped')) }}
     ),
 
     events as (

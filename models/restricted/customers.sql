@@ -16,7 +16,8 @@ with
         where last_load_seq > {{ watermark() }}
     ),
 
-    transactions as (
+    -- materialized: the person key is then computed for these rows only
+    transactions as materialized (
         select all_transactions.*
         from {{ ref('int_transactions') }} as all_transactions
         inner join touched
