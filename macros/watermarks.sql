@@ -18,7 +18,9 @@
 {% macro watermark() -%}
     {#- a constant, read when the model runs: the planner then knows how few rows are new -#}
     {%- set found = -1 -%}
-    {%- if execute -%}
+    {%- if execute and run_query(
+            "select to_regclass('intermediate._build_watermarks') is not null")
+            .columns[0].values()[0] -%}
         {%- set found = run_query(
             "select coalesce((select last_load_seq from intermediate._build_watermarks"
             " where model = '" ~ this.identifier ~ "'), -1)").columns[0].values()[0] -%}
