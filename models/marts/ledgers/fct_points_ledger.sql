@@ -38,6 +38,7 @@ final as (
         authorization_id,
         external_transaction_id,
         occurred_at,
+        {{ business_date('occurred_at') }} as occurred_date,
         source_file,
         source_line
     from entries

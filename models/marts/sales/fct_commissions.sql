@@ -15,6 +15,7 @@ lines as (
         transactions.transaction_key,
         transactions.platform,
         transactions.refund_kind,
+        {{ business_date('transactions.ordered_at') }} as order_date,
         line.position as line_number,
         line.value ->> 'raw_role' as raw_role,
         line.value ->> 'participant' as participant,
@@ -36,6 +37,7 @@ final as (
         lines.participant,
         lines.amount,
         lines.currency_code,
+        lines.order_date,
         coalesce(lines.refund_kind in ('refund', 'chargeback'), false) as is_reversed
     from lines
     left join roles

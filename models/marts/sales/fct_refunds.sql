@@ -62,6 +62,7 @@ refunds as (
         transactions.currency_code,
         coalesce(transactions.disputed_at, transactions.refund_settled_at) as requested_at,
         transactions.refund_settled_at as settled_at,
+        {{ business_date('transactions.refund_settled_at') }} as settled_date,
         transactions.refund_settled_at <= transactions.warranty_expires_at as within_warranty
     from transactions
     left join vouchers on transactions.platform_transaction_id = vouchers.order_id
