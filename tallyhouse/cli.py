@@ -383,6 +383,72 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- dev
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from tallyhouse import metrics
+
+    def names(text: str | None) -> list[str]:
+        return [n.strip() for n in (text or "").split(",") if n.strip()]
+
+    try:
+        if args.action == "list":
+            for name, description in metrics.metric_names():
+                _say(f"{name:<26} {description}")
+            return 0
+        answer = metrics.query(
+            metrics=names(args.metrics), group_by=names(args.group_by), where=args.where,
+            order=names(args.order), limit=args.limit, currency=args.currency,
+            saved_query=args.name if args.action == "saved" else None, explain=args.explain)
+    except metrics.MetricsError as error:
+        _say(f"tallyhouse metrics: {error}")
+        return 2
+    if answer.note:
+        _say(f"({answer.note})")
+    if args.explain:
+        _say(answer.sql)
+        return 0
+    if args.csv:
+        import csv
+
+        with open(args.csv, "w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(answer.columns)
+            writer.writerows(answer.rows)
+        _say(f"{len(answer.rows)} rows written to {args.csv}")
+        return 0
+    _say(metrics.format_table(answer))
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from tallyhouse import docs_site
+
+    _say("Generating the docs site (dbt docs generate, catalog from the warehouse)...")
+    try:
+        folder = docs_site.generate(db.database_url())
+    except RuntimeError as error:
+        _say(str(error))
+        return 1
+    _say(f"Docs site written to {folder}")
+    if args.no_serve:
+        return 0
+    server = docs_site.serve(folder, port=args.port)
+    _say(f"Serving the docs on http://127.0.0.1:{server.server_address[1]}/ "
+         "(loopback only; Ctrl-C stops)")
+    try:
+        threading_event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+    return 0
+
+
+def threading_event():
+    import threading
+
+    return threading.Event()
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     prepare_dagster_home()
     os.environ.setdefault("TALLYHOUSE_LANDING", str(default_landing_dir()))
@@ -566,6 +632,36 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--no-auth", action="store_true",
                       help="serve beyond loopback without sign-in (the banner warns)")
     dash.set_defaults(func=cmd_dashboard)
+
+    mets = sub.add_parser(
+        "metrics", help="the semantic layer: metrics through MetricFlow on the warehouse in use",
+        description="Metrics defined once in models/semantic/, asked through MetricFlow. "
+                    "Short names work in --group-by (platform, product, currency, "
+                    "payment_method, status, day, week, month, year). Money is never added "
+                    "across currencies: without --currency XXX, money metrics are grouped "
+                    "by currency too.")
+    mets.add_argument("action", choices=["query", "list", "saved"],
+                      help="query: ask for metrics; list: the metrics and their definitions; "
+                           "saved NAME: run a saved query")
+    mets.add_argument("name", nargs="?", help="saved query name (with `saved`)")
+    mets.add_argument("--metrics", help="comma-separated metric names, e.g. gross_revenue,"
+                                        "refund_rate")
+    mets.add_argument("--group-by", dest="group_by",
+                      help="comma-separated dimensions, e.g. platform,metric_time__month")
+    mets.add_argument("--where", action="append", default=[],
+                      help="a MetricFlow filter, e.g. \"{{ Dimension('transaction__platform') "
+                           "}} = 'hotmart'\" (repeatable)")
+    mets.add_argument("--currency", help="only this currency (ISO 4217 code)")
+    mets.add_argument("--order", help="comma-separated order, prefix - for descending")
+    mets.add_argument("--limit", type=int)
+    mets.add_argument("--explain", action="store_true", help="print the SQL instead of rows")
+    mets.add_argument("--csv", help="write the rows to this CSV file (exact values)")
+    mets.set_defaults(func=cmd_metrics)
+
+    docs = sub.add_parser("docs", help="generate and serve the dbt docs site on loopback")
+    docs.add_argument("--port", type=int, default=8580)
+    docs.add_argument("--no-serve", action="store_true", help="only generate the site")
+    docs.set_defaults(func=cmd_docs)
 
     dev = sub.add_parser("dev", help="open the Dagster UI on these definitions")
     dev.add_argument("--port", type=int, default=3000)
