@@ -284,6 +284,20 @@ def cmd_db(args: argparse.Namespace) -> int:
         return 0
     if action == "psql":
         return db.run_psql(args.psql_args or [])
+    if action == "env":
+        # for plain dbt / mf in the project folder: eval "$(tallyhouse db env)"
+        import shlex
+
+        from tallyhouse.config import project_root
+
+        parts = db.connection_parts(db.database_url()).as_env()
+        password = parts.pop("TALLYHOUSE_PG_PASSWORD", "")
+        for name, value in {**parts, "DBT_PROFILES_DIR": str(project_root()),
+                            "DBT_PROJECT_DIR": str(project_root())}.items():
+            print(f"export {name}={shlex.quote(value)}")
+        if password:
+            print("# the password is not printed: export TALLYHOUSE_PG_PASSWORD yourself")
+        return 0
     if action == "start":
         _say(f"embedded PostgreSQL running: {db.redact(db.database_url())}")
         return 0
@@ -577,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=cmd_generate)
 
     dbp = sub.add_parser("db", help="the database in use")
-    dbp.add_argument("action", choices=["url", "psql", "start", "stop", "status", "roles"],
+    dbp.add_argument("action", choices=["url", "psql", "env", "start", "stop", "status", "roles"],
                      help="roles: create the analyst / dashboard / restricted roles and grants")
     dbp.add_argument("psql_args", nargs=argparse.REMAINDER,
                      help="arguments passed to psql (after `psql`)")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -159,6 +160,9 @@ def query(metrics: list[str] | None = None, group_by: list[str] | None = None,
         sql = _engine().explain(mf_request=request).sql_statement.without_descriptions.sql
     except Exception as error:  # MetricFlow's own messages name the unknown metric or group
         raise MetricsError(str(error).strip()) from error
+    # the manifest names the database it was parsed against; the warehouse in use may be
+    # another database (TALLYHOUSE_DATABASE_URL): schema-qualified names work in both
+    sql = re.sub(r'"[^"]+"\.("marts"\.)', r"\1", sql)
     if explain:
         return Answer([], [], sql, note)
     # MetricFlow's own result table turns numeric into float: the SQL it writes is run here
