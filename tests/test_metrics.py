@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -214,7 +213,22 @@ def test_dashboard_figures_equal_the_metrics(warehouse):
         for method, tile in methods.iterrows():
             assert float(tile["approval_rate"]) == pytest.approx(approval[method]["approval_rate"])
             assert Decimal(str(tile["gross_amount"])) == approval[method]["gross_revenue"]
-    assert date.today()  # the filters above are real dates from the marts
+
+    # the subscriptions page and the points tile
+    f = queries.Filters(start=start, end=end, currency="BRL")
+    monthly = queries.subscriptions_monthly(f)
+    by_month = _by(metrics.query(["active_subscriptions", "monthly_recurring_amount",
+                                  "churn_rate"], ["month"], currency="BRL"),
+                   "metric_time__month")
+    assert len(monthly) > 0
+    for _, tile in monthly.iterrows():
+        row = next(v for k, v in by_month.items() if k.date() == tile["month"])
+        assert int(tile["active_at_end"]) == row["active_subscriptions"]
+        assert Decimal(str(tile["monthly_recurring_amount"])) == row["monthly_recurring_amount"]
+        if tile["churn_rate"] is not None and tile["churn_rate"] == tile["churn_rate"]:
+            assert float(tile["churn_rate"]) == pytest.approx(row["churn_rate"])
+    liability = metrics.query(["points_liability"], [])
+    assert int(queries.points_liability().iloc[0]["balance_points"]) == liability.rows[0][0]
 
 
 def _free_port() -> int:
