@@ -155,7 +155,8 @@ def query(metrics: list[str] | None = None, group_by: list[str] | None = None,
     request = MetricFlowQueryRequest.create(
         saved_query_name=saved_query, metric_names=metrics or None,
         group_by_names=group or None, where_constraints=where or None,
-        order_by_names=order or None, limit=limit)
+        # rows in the order of the groups unless asked otherwise
+        order_by_names=order or ([g for g in group] if metrics else None) or None, limit=limit)
     try:
         sql = _engine().explain(mf_request=request).sql_statement.without_descriptions.sql
     except Exception as error:  # MetricFlow's own messages name the unknown metric or group
