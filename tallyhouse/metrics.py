@@ -156,7 +156,8 @@ def query(metrics: list[str] | None = None, group_by: list[str] | None = None,
         saved_query_name=saved_query, metric_names=metrics or None,
         group_by_names=group or None, where_constraints=where or None,
         # rows in the order of the groups unless asked otherwise
-        order_by_names=order or ([g for g in group] if metrics else None) or None, limit=limit)
+        order_by_names=order or (group if metrics and all("__" in g for g in group)
+                                 else None) or None, limit=limit)
     try:
         sql = _engine().explain(mf_request=request).sql_statement.without_descriptions.sql
     except Exception as error:  # MetricFlow's own messages name the unknown metric or group
@@ -172,12 +173,16 @@ def query(metrics: list[str] | None = None, group_by: list[str] | None = None,
 
     try:
         with db.cursor(db.database_url()) as cur:
+            # a metric only reads: a filter that tries more fails instead of writing
+            cur.execute("set transaction read only")
             cur.execute(sql)
             columns = [c.name for c in cur.description]
             rows = [tuple(row) for row in cur.fetchall()]
     except psycopg2.errors.UndefinedTable as error:
         raise MetricsError("the marts are not built in this warehouse yet: run `tallyhouse "
                            f"run` first ({str(error).splitlines()[0]})") from error
+    except psycopg2.Error as error:
+        raise MetricsError(f"the warehouse refused the query: {str(error).strip()}") from error
     return Answer(columns, rows, sql, note)
 
 
