@@ -231,3 +231,21 @@ def test_every_page_in_headless_chromium(built, tmp_path):
         server.wait(timeout=30)
     print("page load seconds:", {k: round(v, 2) for k, v in timings.items()})
     assert set(timings) == set(PAGES)
+
+
+def test_the_exposure_lists_exactly_the_marts_the_pages_read():
+    import json
+    import re
+
+    from tallyhouse.dbt import ensure_manifest
+
+    root = Path(__file__).resolve().parents[1]
+    sources = [root / "dashboards" / "queries.py", *(root / "dashboards").rglob("*.py")]
+    read = {name for path in sources
+            for name in re.findall(r"marts\.([a-z_]+)", path.read_text())}
+    # the reconciliation tables are written by the checks, not by dbt
+    read -= {"rpt_reconciliation_summary", "rpt_reconciliation_breaks"}
+    manifest = json.loads(ensure_manifest().read_text())
+    exposure = manifest["exposures"]["exposure.tallyhouse.finance_dashboards"]
+    listed = {node.rsplit(".", 1)[-1] for node in exposure["depends_on"]["nodes"]}
+    assert listed == read
