@@ -1,4 +1,4 @@
--- Seed 001, "Análise de Métodos de Pagamento", against the marts (grouped by currency
+-- docs/analyses.md, payment methods, against the marts (grouped by currency
 -- too; the percentage is of the approved transactions in that currency).
 select
     t.payment_method::text as payment_method,

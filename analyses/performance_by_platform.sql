@@ -1,4 +1,4 @@
--- Seed 001, "Desempenho por Plataforma", against the marts (platform = payment_gateway;
+-- docs/analyses.md, performance by platform, against the marts (platform = payment_gateway;
 -- grouped by currency too).
 select
     t.platform,

@@ -1,4 +1,4 @@
--- Seed 001, "Taxa de Reembolso por Produto", against the marts. transaction_items is
+-- docs/analyses.md, refund rate by product, against the marts. transaction_items is
 -- not needed: a transaction carries its product_key; products are unified across
 -- platforms, so platform_origin is the list of platforms.
 select

@@ -1,5 +1,5 @@
--- Seed 001, "Análise de Vendas por Status", against the marts. Only table and column
--- names changed, and the currency added to the grouping: money is never summed across
+-- docs/analyses.md, sales by status, against the marts, with the currency
+-- in the grouping: money is never summed across
 -- currencies.
 select
     ts.label_pt as status_name,

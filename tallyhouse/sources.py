@@ -83,7 +83,7 @@ SOURCES: tuple[Source, ...] = (
         Feed("loyalty", "loyalty_entries", "csv", LOYALTY_COLUMNS,
              "authorize (hold), confirm (debit), cancel (release), credit, expire"),
     )),
-    Source("redemptions", "ledger", "Redemption portal orders and items (seed 003)", (
+    Source("redemptions", "ledger", "Redemption portal orders and items (docs/ledgers.md)", (
         Feed("redemptions", "redemption_orders", "csv", REDEMPTION_ORDER_COLUMNS,
              "redemption orders: company, account manager, total points"),
         Feed("redemptions", "redemption_items", "csv", REDEMPTION_ITEM_COLUMNS,

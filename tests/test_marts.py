@@ -1,5 +1,5 @@
 """The dbt marts on a real PostgreSQL: equal to the generator's ground truth to the cent,
-seed 001's analyses run and agree, and every sales anomaly is flagged by its test."""
+the monthly analyses run and agree, and every sales anomaly is flagged by its test."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _analysis(url: str, name: str) -> list[tuple]:
     return query(url, sql)
 
 
-def test_seed_001_analyses_run_and_agree_with_the_truth(clean_build, small_landing):
+def test_monthly_analyses_run_and_agree_with_the_truth(clean_build, small_landing):
     url, _ = clean_build
     done = run_dbt(["compile", "--select", "resource_type:analysis"], url=url, capture=True)
     assert done.returncode == 0, done.stdout[-2000:]

@@ -658,7 +658,7 @@ class Generator:
                 self._voucher_refund(txn, refund_step.at)
 
     def _recommended_refund(self, txn: Txn, requested: datetime) -> str:
-        """Seed 004's decision matrix for a paid PIX order."""
+        """The refund policy for a paid PIX order (docs/money.md)."""
         split = txn.extra.get("split")
         approved = txn.approved_at
         if split and requested >= approved + timedelta(days=SPLIT_SETTLEMENT_DAYS):

@@ -20,7 +20,7 @@ FEES = {
 INSTALLMENT_INTEREST_BP = 199  # per extra installment, paid by the customer
 
 # What a platform sends for an internal lifecycle step, and what it means in the
-# normalized model of seed 001: (raw status, event name, normalized status).
+# normalized status model (docs/status-model.md): (raw status, event name, normalized status).
 # ``None`` = the platform sends nothing for that step.
 EMISSIONS: dict[str, dict[str, tuple[str, str, str] | None]] = {
     "hotmart": {
@@ -175,7 +175,7 @@ def money_breakdown(rng: random.Random, platform: str, offer_price: int, install
 
 
 def build_lifecycle(rng: random.Random, txn: Txn, allow_chargeback: bool) -> None:
-    """Fill txn.steps (and refund fields) along seed 001's state diagram."""
+    """Fill txn.steps (and refund fields) along the status model's diagram (docs/status-model.md)."""
     t = txn.ordered_at
     steps = txn.steps
     method = txn.method

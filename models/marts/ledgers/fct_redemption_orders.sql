@@ -1,4 +1,4 @@
--- One redemption order of the portal (seed 003): company, account manager, points, the
+-- One redemption order of the portal (docs/ledgers.md): company, account manager, points, the
 -- items' points and the confirmed debit that paid for it.
 
 with

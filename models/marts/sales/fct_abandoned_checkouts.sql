@@ -1,4 +1,4 @@
--- Carts left at checkout on every platform, for the funnel analysis of seed 001.
+-- Carts left at checkout on every platform, for the checkout funnel analysis.
 
 with
 

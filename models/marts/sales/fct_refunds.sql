@@ -1,6 +1,6 @@
 -- One row per refund, partial refund or chargeback of a platform transaction. For the
 -- own store's PIX refunds: the method taken (direct PIX devolution or gift-card voucher)
--- and, beside it, the option seed 004's decision matrix recommends.
+-- and, beside it, the option the refund policy recommends (docs/money.md).
 
 with
 
@@ -42,7 +42,7 @@ refunds as (
             when transactions.platform = 'pix' then 'pix_devolution'
             else 'original_payment'
         end as method,
-        -- Seed 004: the split already settled (D+2) or the order delivered → voucher;
+        -- docs/money.md, refund method: the split already settled (D+2) or the order delivered → voucher;
         -- shipped, not delivered → either; not shipped → direct devolution. The request
         -- time is not in the extracts: the settlement time stands for it.
         case
