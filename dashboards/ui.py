@@ -73,6 +73,14 @@ def no_data(what: str = "data") -> None:
             "filters in the sidebar.")
 
 
+def local_time(value) -> str:
+    """A run time as finance reads it: dd/mm/yyyy hh:mm in the business time zone."""
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return f"{stamp.tz_convert(business_time_zone()):%d/%m/%Y %H:%M}"
+
+
 def money(value, currency: str) -> str:
     return format_amount(value if value is not None else 0, currency)
 
@@ -104,6 +112,19 @@ def label(column: str) -> str:
     return column.replace("_", " ").capitalize()
 
 
+def money_axis(currency: str) -> alt.Axis:
+    """Axis labels written like the figures beside the chart: 1.234.567 (thousands with a
+    dot, no decimals), the currency in the title."""
+    return alt.Axis(title=currency, labelExpr="replace(format(datum.value, ',.0f'), "
+                                              "regexp(',', 'g'), '.')")
+
+
+def count_axis(title: str) -> alt.Axis:
+    """Whole numbers only (no 0.5 transactions), thousands with a dot."""
+    return alt.Axis(title=title, tickMinStep=1,
+                    labelExpr="replace(format(datum.value, ',.0f'), regexp(',', 'g'), '.')")
+
+
 def floats(df: pd.DataFrame, *columns: str) -> pd.DataFrame:
     """Chart copies only: charts draw floats; every figure shown as text stays exact."""
     out = df.copy()
@@ -125,7 +146,7 @@ def waterfall(steps: list[tuple[str, Decimal]], currency: str) -> alt.Chart:
     data = pd.DataFrame(rows)
     return alt.Chart(data).mark_bar().encode(
         x=alt.X("step:N", sort=None, title=None, axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("start:Q", title=currency), y2="end:Q",
+        y=alt.Y("start:Q", axis=money_axis(currency)), y2="end:Q",
         color=alt.Color("kind:N", scale=alt.Scale(domain=["total", "deduction"],
                                                   range=["#3c7dc4", "#d9822b"]), legend=None),
         tooltip=["step", "amount"],

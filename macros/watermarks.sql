@@ -64,3 +64,87 @@
     {%- endif -%}
     {{ through }}
 {%- endmacro %}
+
+{#- ------------------------------------------------ marts kept per touched transaction
+
+    A mart whose rows each belong to one transaction (commission lines, the money and
+    status breaks) is incremental the same way: the transactions int_transactions
+    recomputed since the mart's last build are forgotten by a pre-hook and computed again
+    by the model's body; everything else stays. Use:
+
+      config(materialized='incremental', incremental_strategy='append',
+             pre_hook="{{ forget_touched_transactions() }}",
+             post_hook="{{ record_watermark(ref('int_transactions')) }}")
+
+    and in the body, on an incremental build, read only `touched_transactions_since_build()`.
+    with_delivered also touches the transactions of purchase events delivered since then,
+    for a rule about events that never reached int_transactions.
+-#}
+
+{% macro touched_transactions_since_build(with_delivered=false) -%}
+    {%- set since = watermark() | trim -%}
+    select transaction_key
+    from {{ ref('int_transactions') }}
+    where last_load_seq > {{ since }}
+    {%- if with_delivered %}
+        union
+        select {{ transaction_key('platform', 'platform_transaction_id') }}
+        from {{ ref('int_transaction_events_unioned') }}
+        where _load_seq > {{ since }}
+    {%- endif %}
+{%- endmacro %}
+
+{% macro forget_touched_transactions(with_delivered=false) -%}
+    {%- if is_incremental() %}
+        delete from {{ this }}
+        where transaction_key in ({{ touched_transactions_since_build(with_delivered) }})
+    {%- endif %}
+{%- endmacro %}
+
+{#- A partial index on the few rows a rule looks for (created once per table; dbt's
+    `indexes` config has no WHERE). index_unread_rows (a post-hook on the staging folder)
+    indexes the rows a staging model could not read whole, so that the data-issue and
+    superseded-record lists read a few rows by index instead of every staging row. -#}
+{% macro partial_index(columns, predicate) -%}
+    do $index$ begin
+        if not exists (
+            select from pg_indexes
+            where schemaname = '{{ this.schema }}'
+              and tablename = '{{ this.identifier }}'
+              and indexdef like '%WHERE%{{ predicate.split()[0] }}%'
+        ) then
+            create index on {{ this }} ({{ columns }}) where {{ predicate }};
+        end if;
+    end $index$
+{%- endmacro %}
+
+{% macro index_unread_rows() -%}
+    {%- if execute and config.get('materialized') in ('table', 'incremental') -%}
+        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name')
+            | list -%}
+        {%- for column, predicate in [('data_issues', "data_issues <> '[]'::jsonb"),
+                                      ('is_superseded', 'is_superseded')]
+            if column in columns %}
+            {{ partial_index('record_hash', predicate) }};
+        {%- endfor %}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Every landed feed: (landing folder = dbt source, raw table). -#}
+{% macro landed_feeds() -%}
+    {{ return([
+        ('hotmart', 'hotmart_webhooks'), ('kiwify', 'kiwify_webhooks'),
+        ('eduzz', 'eduzz_webhooks'), ('pix', 'pix_payments'), ('pix', 'pix_orders'),
+        ('loyalty', 'loyalty_entries'), ('redemptions', 'redemption_orders'),
+        ('redemptions', 'redemption_items'), ('giftcards', 'giftcard_cards'),
+        ('giftcards', 'giftcard_transactions'), ('payouts', 'payout_lines'),
+    ]) }}
+{%- endmacro %}
+
+{% macro landed_feed_relations() -%}
+    {%- set relations = [] -%}
+    {%- for source_name, feed in landed_feeds() -%}
+        {%- do relations.append(source(source_name, feed)) -%}
+    {%- endfor -%}
+    {{ return(relations) }}
+{%- endmacro %}

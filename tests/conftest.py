@@ -165,3 +165,44 @@ def clean_copy(pg_server, clean_build) -> str:
     """A private copy of the clean build that a test may break."""
     with _scratch_database(pg_server, "c", template="marts_clean") as url:
         yield url
+
+
+MART_SNAPSHOT = """
+select table_name from information_schema.tables
+where table_schema = 'marts' and table_type = 'BASE TABLE' order by table_name
+"""
+
+
+def snapshot_marts(url: str) -> dict[str, str]:
+    """A digest of every mart's content, independent of row order and of the session's
+    time zone (timestamps are rendered in UTC)."""
+    import psycopg2
+
+    conn = psycopg2.connect(url, options="-c timezone=UTC")
+    try:
+        digests = {}
+        for (table,) in query(conn, MART_SNAPSHOT):
+            digests[table] = query(conn, f"select md5(string_agg(md5(t::text), ',' order by "
+                                         f"md5(t::text))) from marts.{table} as t")[0][0]
+        return digests
+    finally:
+        conn.close()
+
+
+def execute_job(landing: Path, url: str, loaders_only: bool = False):
+    """The whole Dagster job (or only the loaders) on a landing, in a test instance."""
+    import dagster as dg
+
+    from orchestration.definitions import defs
+    from orchestration.defs.ingest.assets import loader_assets
+    from orchestration.resources import LandingResource, RunLockResource, WarehouseResource
+
+    resources = {"warehouse": WarehouseResource(database_url=url),
+                 "run_lock": RunLockResource(database_url=url),
+                 "landing": LandingResource(path=str(landing))}
+    with dg.instance_for_test() as instance:
+        if loaders_only:
+            return dg.materialize(loader_assets, instance=instance, resources=resources,
+                                  raise_on_error=False)
+        return defs.resolve_job_def("tallyhouse").execute_in_process(
+            instance=instance, raise_on_error=False, resources=resources)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REFERENCE, query
+from conftest import REFERENCE, _scratch_database, query, snapshot_marts
 
 ROOT = Path(__file__).resolve().parents[1]
 PURCHASE = REFERENCE / "hotmart" / "official_docs_examples" / \
@@ -130,7 +130,6 @@ def _cli(*args: str, home: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def damaged_run(pg_server, small_landing, tmp_path_factory):
     """The demo data with every damaged record and public example, run twice."""
-    from conftest import _scratch_database
 
     root = tmp_path_factory.mktemp("damaged")
     landing = root / "landing"
@@ -214,7 +213,6 @@ def test_platform_test_events_are_findings_not_failures(damaged_run):
 def test_two_runs_started_together_serialize(pg_server, small_landing, tmp_path):
     """Same landing, started together: one waits for the other; both succeed and the
     marts equal one run over all the files."""
-    from conftest import _scratch_database
 
     with _scratch_database(pg_server, "two") as url:
         os.environ["TALLYHOUSE_DATABASE_URL"] = url
@@ -255,9 +253,7 @@ def test_two_runs_on_two_landings_equal_one_run_over_all_files(pg_server, small_
                                                                tmp_path):
     """Two landings run at once (their loads and builds interleave only as the run lock
     lets them): afterwards every raw record is staged and the marts equal one run."""
-    from test_marts import snapshot_marts
 
-    from conftest import _scratch_database
 
     early, late = tmp_path / "early", tmp_path / "late"
     _split_by_day(small_landing, early, late, "2026-05-16")

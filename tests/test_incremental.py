@@ -9,9 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_marts import snapshot_marts
 
-from conftest import _scratch_database, build
+from conftest import _scratch_database, build, snapshot_marts
 
 Part = Callable[[Path], int]  # which delivery (0, 1, ...) a landing file belongs to
 

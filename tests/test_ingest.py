@@ -9,7 +9,7 @@ from pathlib import Path
 from tallyhouse import ingest
 from tallyhouse.sources import FEEDS, SOURCES, source_by_name
 
-from conftest import query, truth
+from conftest import _scratch_database, build, query, snapshot_marts, truth
 
 
 def load(conn, landing: Path) -> list[ingest.SourceResult]:
@@ -199,11 +199,8 @@ def test_gzip_extracts_give_the_same_marts_as_the_plain_files(pg_server, clean_b
                                                               small_landing, tmp_path):
     import shutil
 
-    from test_marts import snapshot_marts
-
     from tallyhouse.generator.engine import compress_extracts
 
-    from conftest import _scratch_database, build
 
     compressed = tmp_path / "gz"
     shutil.copytree(small_landing, compressed)

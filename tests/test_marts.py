@@ -8,12 +8,12 @@ from collections import defaultdict
 from decimal import Decimal
 
 import psycopg2
+import truthcheck
 
-from tallyhouse import truthcheck
 from tallyhouse.config import project_root
 from tallyhouse.dbt import run_dbt
 
-from conftest import build, query, truth
+from conftest import build, query, snapshot_marts, truth
 
 ROOT = project_root()
 
@@ -149,28 +149,6 @@ def test_sales_anomalies_are_flagged_by_their_tests(database_url, anomalies_land
                  "where platform = 'eduzz' and platform_transaction_id = %s",
                  (by_kind["unmapped_status"]["entity"]["platform_transaction_id"],)) == [
         ("unknown",)]
-
-
-MART_SNAPSHOT = """
-select table_name from information_schema.tables
-where table_schema = 'marts' and table_type = 'BASE TABLE' order by table_name
-"""
-
-
-def snapshot_marts(url: str) -> dict[str, str]:
-    """A digest of every mart's content, independent of row order and of the session's
-    time zone (timestamps are rendered in UTC)."""
-    import psycopg2
-
-    conn = psycopg2.connect(url, options="-c timezone=UTC")
-    try:
-        digests = {}
-        for (table,) in query(conn, MART_SNAPSHOT):
-            digests[table] = query(conn, f"select md5(string_agg(md5(t::text), ',' order by "
-                                         f"md5(t::text))) from marts.{table} as t")[0][0]
-        return digests
-    finally:
-        conn.close()
 
 
 def test_incremental_build_equals_full_refresh(database_url, small_landing, tmp_path):

@@ -12,7 +12,7 @@ import dagster as dg
 from tallyhouse.reconciliation.checks import CHECKS
 from tallyhouse.sources import FEEDS
 
-from conftest import query, truth
+from conftest import execute_job, query, truth
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,24 +100,8 @@ def test_sensor_starts_a_run_only_for_files_never_loaded(database_url, landing_c
     assert isinstance(late, dg.RunRequest) and late.tags["new_files"] == "1"
 
 
-def _execute(landing: Path, url: str, loaders_only: bool = False):
-    from orchestration.definitions import defs
-    from orchestration.defs.ingest.assets import loader_assets
-    from orchestration.resources import LandingResource, RunLockResource, WarehouseResource
-
-    resources = {"warehouse": WarehouseResource(database_url=url),
-                 "run_lock": RunLockResource(database_url=url),
-                 "landing": LandingResource(path=str(landing))}
-    with dg.instance_for_test() as instance:
-        if loaders_only:
-            return dg.materialize(loader_assets, instance=instance, resources=resources,
-                                  raise_on_error=False)
-        return defs.resolve_job_def("tallyhouse").execute_in_process(
-            instance=instance, raise_on_error=False, resources=resources)
-
-
 def test_job_materializes_every_feed_and_mart_and_checks_pass(database_url, small_landing):
-    result = _execute(small_landing, database_url)
+    result = execute_job(small_landing, database_url)
     assert result.success
     materialized = {m.asset_key.to_user_string()
                     for m in result.get_asset_materialization_events()}
@@ -138,7 +122,7 @@ def test_job_materializes_every_feed_and_mart_and_checks_pass(database_url, smal
 
     # nothing new: every check result is carried over from the run that computed it, and
     # said so (asset check metadata, the summary table, the report); none is skipped
-    again = _execute(small_landing, database_url)
+    again = execute_job(small_landing, database_url)
     assert again.success
     carried = again.get_asset_check_evaluations()
     assert len(carried) == len(evaluations) and all(e.passed for e in carried)
@@ -155,18 +139,18 @@ def test_job_materializes_every_feed_and_mart_and_checks_pass(database_url, smal
 
 
 def test_checks_run_again_once_something_new_lands(database_url, landing_copy):
-    first = _execute(landing_copy, database_url)
+    first = execute_job(landing_copy, database_url)
     late = sorted((landing_copy / "pix").glob("pix_orders_*.jsonl"))[-1]
     (landing_copy / "pix" / "pix_orders_2099-01-01.jsonl").write_text(
         late.read_text().splitlines()[0].replace('"orderId":"', '"orderId":"late-') + "\n")
-    second = _execute(landing_copy, database_url)
+    second = execute_job(landing_copy, database_url)
     assert first.success and second.success
     assert not any("carried_over_from_run" in e.metadata
                    for e in second.get_asset_check_evaluations())
 
 
 def test_job_reports_quarantine_and_lost_rows_as_failed_checks(database_url, anomalies_landing):
-    result = _execute(anomalies_landing, database_url, loaders_only=True)
+    result = execute_job(anomalies_landing, database_url, loaders_only=True)
     assert result.success, "findings do not fail the run"
     failed = {(e.asset_key.to_user_string(), e.check_name)
               for e in result.get_asset_check_evaluations() if not e.passed}
@@ -174,7 +158,7 @@ def test_job_reports_quarantine_and_lost_rows_as_failed_checks(database_url, ano
     # a row lost after loading makes the nothing_lost check fail on the next run
     query(database_url, "delete from raw.pix_orders where ctid in "
                         "(select ctid from raw.pix_orders limit 1)")
-    again = _execute(anomalies_landing, database_url, loaders_only=True)
+    again = execute_job(anomalies_landing, database_url, loaders_only=True)
     lost = [e for e in again.get_asset_check_evaluations()
             if e.check_name == "nothing_lost" and not e.passed]
     assert [e.asset_key.to_user_string() for e in lost] == ["pix/pix_orders"]

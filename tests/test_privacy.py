@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from conftest import REFERENCE, query
+from conftest import REFERENCE, _scratch_database, query
 
 ROOT = Path(__file__).resolve().parents[1]
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -135,7 +135,6 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def test_no_password_in_any_output_or_file_the_job_writes(pg_server, small_landing, tmp_path):
-    from conftest import _scratch_database
 
     canary = f"Canary-{uuid.uuid4().hex[:10]}"
     home = tmp_path / "home"

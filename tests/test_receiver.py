@@ -20,7 +20,7 @@ import pytest
 
 from tallyhouse.receiver.bench import free_port, start_receiver
 
-from conftest import REFERENCE, query
+from conftest import REFERENCE, execute_job, query
 
 SECRETS = {
     "TALLYHOUSE_HOTMART_HOTTOK": "hottok-test-7f3a9c21",
@@ -341,7 +341,6 @@ def test_kill_9_loses_no_acknowledged_body_and_sets_a_torn_line_aside(receivers,
 def test_a_received_webhook_reaches_the_marts_through_the_sensor_and_the_job(
         receivers, database_url, tmp_path):
     import dagster as dg
-    from test_orchestration import _execute
 
     from orchestration.defs.schedules.triggers import new_landing_files
     from orchestration.resources import LandingResource, WarehouseResource
@@ -367,7 +366,7 @@ def test_a_received_webhook_reaches_the_marts_through_the_sensor_and_the_job(
     request = tick()
     assert isinstance(request, dg.RunRequest) and request.tags["new_files"] == "2"
 
-    result = _execute(landing, database_url)
+    result = execute_job(landing, database_url)
     assert result.success
     rows = query(database_url, "select platform, platform_transaction_id from "
                                "marts.fct_transactions order by platform")

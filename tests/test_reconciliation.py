@@ -17,7 +17,7 @@ from tallyhouse.reconciliation.checks import CHECKS
 from tallyhouse.reconciliation.report import write_report
 from tallyhouse.reconciliation.runner import run_checks, save
 
-from conftest import query
+from conftest import execute_job, query
 
 
 def _run(url: str, run_id: str, tmp_path) -> tuple[list, object]:
@@ -56,9 +56,7 @@ def _entity(anomaly: dict) -> str:
 
 def test_each_anomaly_is_found_by_its_check_and_nothing_else(database_url, anomalies_landing,
                                                             tmp_path):
-    from test_orchestration import _execute
-
-    result = _execute(anomalies_landing, database_url)
+    result = execute_job(anomalies_landing, database_url)
     run_id = result.run_id
     listed = json.loads((anomalies_landing / "_anomalies.json").read_text())["anomalies"]
     found = {(check, entity): (stake, unit) for check, entity, stake, unit in query(

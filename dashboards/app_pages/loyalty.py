@@ -17,8 +17,12 @@ else:
     cols[1].metric("Points balance", ui.integer(liability["balance_points"]))
     cols[2].metric("Held by open authorizations", ui.integer(liability["open_hold_points"]))
     cols[3].metric("Available to redeem", ui.integer(liability["available_points"]))
-    st.dataframe(q.points_accounts(), hide_index=True, width="stretch",
-                 key="points_accounts")
+    accounts = q.points_accounts()
+    accounts["last_entry_at"] = [ui.local_time(t) if t is not None else "—"
+                                 for t in accounts["last_entry_at"]]
+    ui.show_table(accounts.rename(columns={"account_id": "account",
+                                           "last_entry_at": "last entry"}),
+                  key="points_accounts")
 
 st.subheader("Redemptions")
 orders = q.redemptions(f)
@@ -26,19 +30,19 @@ if orders.empty:
     ui.no_data("redemption orders")
 else:
     st.altair_chart(alt.Chart(ui.floats(orders, "points")).mark_bar().encode(
-        x=alt.X("month:T", title=None), y=alt.Y("points:Q", title="points"),
+        x=alt.X("month:T", title=None), y=alt.Y("points:Q", axis=ui.count_axis("points")),
         color=alt.Color("order_status:N", title=None)).properties(height=240),
         width="stretch")
-    st.dataframe(orders, hide_index=True, width="stretch", key="redemptions")
+    ui.show_table(orders, key="redemptions")
 
 st.subheader(f"Gift cards ({f.currency})")
 cards = q.gift_cards(f).iloc[0]
 if not cards["cards"]:
     st.info(f"No gift card in {f.currency}.")
 else:
-    cols = st.columns(4)
-    cols[0].metric("Cards", ui.integer(cards["cards"]))
-    cols[1].metric("Outstanding balance", ui.money(cards["balance_amount"], f.currency))
-    cols[2].metric("Credited (incl. refund vouchers)", ui.money(cards["credited_amount"],
-                                                                f.currency))
-    cols[3].metric("Refund vouchers", ui.integer(cards["voucher_credits"]))
+    top, bottom = st.columns(2), st.columns(2)
+    top[0].metric("Outstanding balance", ui.money(cards["balance_amount"], f.currency))
+    top[1].metric("Credited (incl. refund vouchers)", ui.money(cards["credited_amount"],
+                                                               f.currency))
+    bottom[0].metric("Cards", ui.integer(cards["cards"]))
+    bottom[1].metric("Refund vouchers", ui.integer(cards["voucher_credits"]))

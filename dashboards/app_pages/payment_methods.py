@@ -51,6 +51,6 @@ if plan.empty:
 else:
     st.altair_chart(alt.Chart(ui.floats(plan, "approved_transactions")).mark_bar().encode(
         x=alt.X("installments_number:O", title="installments"),
-        y=alt.Y("approved_transactions:Q", title="approved transactions"),
+        y=alt.Y("approved_transactions:Q", axis=ui.count_axis("approved transactions")),
         color=alt.Color("payment_method:N", title=None)).properties(height=260),
         width="stretch")

@@ -17,17 +17,17 @@ if runs.empty:
 platforms = (st.session_state.get(ui.FILTERS_KEY) or q.Filters(None, None, "BRL")).platforms
 latest = runs.iloc[-1]
 run_id = latest["run_id"]
+when = ui.local_time(latest["run_at"])
 if latest["structural_failures"]:
-    st.error(f"The latest run ({latest['run_at']:%d/%m/%Y %H:%M} UTC) failed "
-             f"{latest['structural_failures']} structural check(s): the marts are incomplete "
-             "and the report was not written.")
+    st.error(f"The latest run ({when}) found {latest['structural_failures']} structural "
+             "finding(s): the figures do not cover everything that was delivered. The report "
+             "opens with what is missing.")
 elif latest["breaks"]:
-    st.warning(f"The latest run ({latest['run_at']:%d/%m/%Y %H:%M} UTC) found "
-               f"{ui.integer(latest['breaks'])} break(s) in {latest['failed_checks']} "
-               "check(s).")
+    st.warning(f"The latest run ({when}) found {ui.integer(latest['breaks'])} break(s) in "
+               f"{latest['failed_checks']} check(s).")
 else:
-    st.success(f"The latest run ({latest['run_at']:%d/%m/%Y %H:%M} UTC) passed all "
-               f"{latest['checks']} checks: the books agree.")
+    st.success(f"The latest run ({when}) passed all {latest['checks']} checks: the books "
+               "agree.")
 report = run_folder(latest["run_at"]) / "reconciliation.html"
 st.caption(f"Report: `{report}`" + ("" if report.exists() else " (not on this machine)"))
 if report.exists():
@@ -42,21 +42,30 @@ else:
     stakes["amount_at_stake"] = [ui.money(v, u) if v is not None else "—"
                                  for v, u in zip(stakes["amount_at_stake"], stakes["unit"],
                                                  strict=True)]
-    st.dataframe(stakes, hide_index=True, width="stretch", key="recon_stakes")
+    ui.show_table(stakes.rename(columns={"check_name": "check", "unit": "currency / unit"}),
+                  key="recon_stakes")
 
 st.subheader("Checks of the latest run")
 checks = q.reconciliation_checks(run_id)
 checks["result"] = ["passed" if p else ("ERROR" if s == "ERROR" else "breaks")
                     for p, s in zip(checks["passed"], checks["severity"], strict=True)]
-st.dataframe(checks[["invariant", "check_name", "severity", "result", "break_count",
-                     "description"]], hide_index=True, width="stretch",
-             key="recon_checks")
+ui.show_table(checks[["invariant", "check_name", "severity", "result", "break_count",
+                      "description"]].rename(columns={"invariant": "family",
+                                                      "check_name": "check",
+                                                      "break_count": "breaks",
+                                                      "description": "what it checks"}),
+              key="recon_checks")
 
 st.subheader("Breaks over runs")
-st.altair_chart(alt.Chart(ui.floats(runs, "breaks")).mark_line(point=True).encode(
-    x=alt.X("run_at:T", title=None), y=alt.Y("breaks:Q", title="breaks"),
-    tooltip=["run_id", "run_at", "breaks", "failed_checks"]).properties(height=220),
+history = ui.floats(runs.tail(30), "breaks")
+history["run"] = [ui.local_time(t) for t in history["run_at"]]
+st.altair_chart(alt.Chart(history).mark_line(point=True).encode(
+    x=alt.X("run:O", sort=None, title=None, axis=alt.Axis(labelAngle=0)),
+    y=alt.Y("breaks:Q", title="breaks", scale=alt.Scale(domainMin=0),
+            axis=alt.Axis(format="d", tickMinStep=1)),
+    tooltip=["run_id", "run", "breaks", "failed_checks"]).properties(height=220),
     width="stretch")
+st.caption(f"The last {len(history)} run(s); times in {ui.business_time_zone()}.")
 
 st.subheader("Drill down")
 failing = list(checks.loc[~checks["passed"], "check_name"])
@@ -69,4 +78,6 @@ else:
         rows[column] = [ui.money(v, u) if v is not None and len(str(u)) == 3 else
                         ("—" if v is None else ui.integer(v))
                         for v, u in zip(rows[column], rows["unit"], strict=True)]
-    st.dataframe(rows, hide_index=True, width="stretch", key="recon_breaks")
+    ui.show_table(rows.rename(columns={"break_kind": "break", "entity_type": "entity",
+                                       "entity_id": "id", "unit": "currency / unit"}),
+                  key="recon_breaks")

@@ -13,11 +13,12 @@ if not totals["approved_transactions"]:
 
 c = f.currency
 gross, net, count = totals["gross_amount"], totals["net_amount"], totals["approved_transactions"]
-cols = st.columns(4)
-cols[0].metric("Gross revenue (offer price)", ui.money(gross, c))
-cols[1].metric("Producer net", ui.money(net, c))
-cols[2].metric("Approved transactions", ui.integer(count))
-cols[3].metric("Average ticket", ui.money(gross / count, c))
+# two figures a row: an amount in the millions is never cut off ("R$ 3.852.366…")
+top, bottom = st.columns(2), st.columns(2)
+top[0].metric("Gross revenue (offer price)", ui.money(gross, c))
+top[1].metric("Producer net", ui.money(net, c))
+bottom[0].metric("Approved transactions", ui.integer(count))
+bottom[1].metric("Average ticket", ui.money(gross / count, c))
 st.caption(f"Transactions approved at some point, ordered {f.start:%d/%m/%Y}–{f.end:%d/%m/%Y}, "
            f"in {c}.")
 
@@ -28,7 +29,7 @@ long = ui.floats(trend, "gross_amount", "net_amount").rename(
     id_vars="period", value_vars=["Gross", "Producer net"], var_name="figure",
     value_name="amount")
 st.altair_chart(alt.Chart(long).mark_line(point=grain != "Day").encode(
-    x=alt.X("period:T", title=None), y=alt.Y("amount:Q", title=c),
+    x=alt.X("period:T", title=None), y=alt.Y("amount:Q", axis=ui.money_axis(c)),
     color=alt.Color("figure:N", title=None)).properties(height=300), width="stretch")
 
 st.subheader("From gross to the producer's net")

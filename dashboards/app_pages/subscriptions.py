@@ -25,7 +25,7 @@ st.caption(f"Subscriptions in {f.currency}. Churn rate = subscriptions cancelled
 st.subheader("Active and monthly recurring amount")
 chart = ui.floats(monthly, "active_at_end", "monthly_recurring_amount", "churn_rate")
 st.altair_chart(alt.Chart(chart).mark_bar().encode(
-    x=alt.X("month:T", title=None), y=alt.Y("active_at_end:Q", title="active")
+    x=alt.X("month:T", title=None), y=alt.Y("active_at_end:Q", axis=ui.count_axis("active"))
 ).properties(height=240), width="stretch")
 st.altair_chart(alt.Chart(chart).mark_line(point=True).encode(
     x=alt.X("month:T", title=None), y=alt.Y("churn_rate:Q", axis=alt.Axis(format="%"),

@@ -15,7 +15,8 @@
 -- depends_on: {{ ref('int_pix__orders_latest') }}
 {{ config(materialized='incremental', unique_key='transaction_key',
           incremental_strategy='delete+insert', on_schema_change='append_new_columns',
-          indexes=[{'columns': ['_load_seq']}, {'columns': ['transaction_key']}]) }}
+          indexes=[{'columns': ['_load_seq']}, {'columns': ['transaction_key']}],
+          post_hook="{{ partial_index('platform, source_event_id', 'deliveries > 1') }}") }}
 
 with
 
@@ -111,7 +112,10 @@ deduplicated as (
         row_number() over (
             partition by platform, source_event_id
             order by record_hash
-        ) as delivery_number
+        ) as delivery_number,
+        -- how many times the event was delivered (the file reconciliation compares the
+        -- versions of the ones delivered more than once)
+        count(*) over (partition by platform, source_event_id) as deliveries
     from events
 ),
 

@@ -192,13 +192,13 @@ class Generator:
                     f"  {day_start.date()}: {self.created:,}/{total:,} transactions "
                     f"({time.monotonic() - started:.0f}s)")
         self._close_open_orders()
-        self.generated = self.created
+        clean_transactions = self.created  # before any injected anomaly
         if cfg.anomalies:
             from tallyhouse.generator.anomalies import inject
 
             inject(self)
         self.files.close()
-        return self._write_outputs(time.monotonic() - started)
+        return self._write_outputs(time.monotonic() - started, clean_transactions)
 
     # ------------------------------------------------------------------ purchases
 
@@ -961,18 +961,18 @@ class Generator:
 
     # ------------------------------------------------------------------ outputs
 
-    def _write_outputs(self, seconds: float) -> dict:
-        truth = self._truth_document(seconds)
+    def _write_outputs(self, seconds: float, clean_transactions: int) -> dict:
+        truth = self._truth_document(seconds, clean_transactions)
         (self.cfg.out / "_truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True))
         if self.cfg.anomalies:
             (self.cfg.out / "_anomalies.json").write_text(
                 json.dumps({"seed": self.cfg.seed, "anomalies": self.anomalies}, indent=2,
                            ensure_ascii=False))
         return {"seconds": seconds, "files": len(self.files.files()),
-                "records": sum(self.files.records.values()), "transactions": self.generated,
+                "records": sum(self.files.records.values()), "transactions": clean_transactions,
                 "anomalies": len(self.anomalies)}
 
-    def _truth_document(self, seconds: float) -> dict:
+    def _truth_document(self, seconds: float, transactions: int) -> dict:
         def money_map(values: dict, money_keys: tuple[str, ...]) -> dict:
             out = {}
             for key, value in sorted(values.items()):
@@ -983,7 +983,7 @@ class Generator:
         money_suffixes = ("amount", "price", "offer_price")
         return {
             "generator": {
-                "seed": self.cfg.seed, "transactions": self.generated,
+                "seed": self.cfg.seed, "transactions": transactions,
                 "start": self.start.date().isoformat(),
                 "end_exclusive": self.end.date().isoformat(), "anomalies": self.cfg.anomalies,
                 "seconds": round(seconds, 1),

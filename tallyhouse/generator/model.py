@@ -175,7 +175,7 @@ def money_breakdown(rng: random.Random, platform: str, offer_price: int, install
 
 
 def build_lifecycle(rng: random.Random, txn: Txn, allow_chargeback: bool) -> None:
-    """Fill txn.steps (and refund fields) along the status model's diagram (docs/status-model.md)."""
+    """Fill txn.steps (and refund fields) along the status diagram (docs/status-model.md)."""
     t = txn.ordered_at
     steps = txn.steps
     method = txn.method

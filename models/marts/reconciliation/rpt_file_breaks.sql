@@ -5,14 +5,6 @@
 -- the marts); and an event delivered twice with other content (the marts use one
 -- version, the one with the lowest record hash, whatever the order of delivery).
 
-{%- set feeds = [
-    ('hotmart', 'hotmart_webhooks'), ('kiwify', 'kiwify_webhooks'),
-    ('eduzz', 'eduzz_webhooks'), ('pix', 'pix_payments'), ('pix', 'pix_orders'),
-    ('loyalty', 'loyalty_entries'), ('redemptions', 'redemption_orders'),
-    ('redemptions', 'redemption_items'), ('giftcards', 'giftcard_cards'),
-    ('giftcards', 'giftcard_transactions'), ('payouts', 'payout_lines'),
-] %}
-
 with
 
 manifest as (
@@ -21,18 +13,13 @@ manifest as (
 ),
 
 landed as (
-    {%- for source_name, feed in feeds %}
-        {%- if not loop.first %}
-            union all
-        {%- endif %}
-        select
-            '{{ source_name }}' as source,
-            '{{ feed }}' as feed,
-            _file_sha256 as file_sha256,
-            count(*) as records
-        from {{ source(source_name, feed) }}
-        group by _file_sha256
-    {%- endfor %}
+    select
+        source,
+        feed,
+        file_sha256,
+        sum(records) as records
+    from {{ ref('int_landed_records_per_file') }}
+    group by source, feed, file_sha256
 ),
 
 quarantined as (
@@ -104,8 +91,18 @@ changed_files as (
     where status = 'changed_content'
 ),
 
+-- events delivered more than once (counted by int_transaction_events_mapped), and every
+-- delivery of them, read by index
+redelivered as (
+    select distinct
+        platform,
+        source_event_id
+    from {{ ref('int_transaction_events_mapped') }}
+    where deliveries > 1
+),
+
 events as (
-    select * from {{ ref('int_transaction_events_unioned') }}
+    {{ purchase_events(event_ids='redelivered') }}
 ),
 
 versions as (

@@ -2,17 +2,58 @@
 -- distributable - partner commissions; fee and commission lines sum to the transaction's
 -- figures; and no transaction refunded above what the customer paid. One row per break.
 
+-- Every rule is about one transaction: incremental per touched transaction (see
+-- forget_touched_transactions), whole on a full refresh.
+-- depends_on: {{ ref('int_transactions') }}
+{{ config(materialized='incremental', incremental_strategy='append',
+          on_schema_change='append_new_columns',
+          indexes=[{'columns': ['transaction_key']}],
+          pre_hook="{{ forget_touched_transactions() }}",
+          post_hook="{{ record_watermark(ref('int_transactions')) }}") }}
+
 with
 
-transactions as (
-    select * from {{ ref('fct_transactions') }}
-),
+{% if is_incremental() %}
+    touched as (
+        {{ touched_transactions_since_build() }}
+    ),
+
+    transactions as (
+        select fct_transactions.*
+        from {{ ref('fct_transactions') }} as fct_transactions
+        inner join touched on fct_transactions.transaction_key = touched.transaction_key
+    ),
+
+    fee_lines as (
+        select fct_transaction_fees.*
+        from {{ ref('fct_transaction_fees') }} as fct_transaction_fees
+        inner join touched on fct_transaction_fees.transaction_key = touched.transaction_key
+    ),
+
+    commission_lines as (
+        select fct_commissions.*
+        from {{ ref('fct_commissions') }} as fct_commissions
+        inner join touched on fct_commissions.transaction_key = touched.transaction_key
+    ),
+{% else %}
+    transactions as (
+        select * from {{ ref('fct_transactions') }}
+    ),
+
+    fee_lines as (
+        select * from {{ ref('fct_transaction_fees') }}
+    ),
+
+    commission_lines as (
+        select * from {{ ref('fct_commissions') }}
+    ),
+{% endif %}
 
 fees as (
     select
         transaction_key,
         sum(amount) as amount
-    from {{ ref('fct_transaction_fees') }}
+    from fee_lines
     group by transaction_key
 ),
 
@@ -22,12 +63,13 @@ commissions as (
         coalesce(sum(amount) filter (where role in ('coproducer', 'affiliate')), 0)
             as partners,
         coalesce(sum(amount) filter (where role = 'producer'), 0) as producer
-    from {{ ref('fct_commissions') }}
+    from commission_lines
     group by transaction_key
 ),
 
 figures as materialized (
     select
+        transactions.transaction_key,
         transactions.platform,
         transactions.platform_transaction_id,
         transactions.currency_code,
@@ -47,6 +89,7 @@ figures as materialized (
 -- one pass over the transactions: each rule is a row of the lateral list
 formulas as (
     select
+        figures.transaction_key,
         'money_formulas' as check_name,
         rule.break_kind,
         'transaction' as entity_type,
@@ -95,6 +138,7 @@ formulas as (
 -- from the sale's price; the line's amount is at stake, in its own currency
 currency_mismatches as (
     select
+        transactions.transaction_key,
         'money_formulas' as check_name,
         'currency_mismatch' as break_kind,
         'transaction' as entity_type,
@@ -108,13 +152,14 @@ currency_mismatches as (
             '%s line of %s %s on a sale in %s', commissions.raw_role, commissions.amount,
             commissions.currency_code, transactions.currency_code
         ) as detail
-    from {{ ref('fct_commissions') }} as commissions
+    from commission_lines as commissions
     inner join transactions on commissions.transaction_key = transactions.transaction_key
     where commissions.currency_code is distinct from transactions.currency_code
 ),
 
 refunds_above_paid as (
     select
+        transaction_key,
         'refund_above_paid' as check_name,
         'refund_above_paid' as break_kind,
         'transaction' as entity_type,

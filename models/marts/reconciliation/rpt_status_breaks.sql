@@ -3,22 +3,72 @@
 -- a last change that is not the current status, and delivered transactions missing from
 -- fct_transactions. One row per break, empty when the books agree.
 
+-- Every rule is about one transaction: incremental per touched transaction, and per
+-- transaction delivered since the last build for the ones that never reached the marts
+-- (see forget_touched_transactions); whole on a full refresh.
+-- depends_on: {{ ref('int_transactions') }}
+{{ config(materialized='incremental', incremental_strategy='append',
+          on_schema_change='append_new_columns',
+          indexes=[{'columns': ['transaction_key']}],
+          pre_hook="{{ forget_touched_transactions(with_delivered=true) }}",
+          post_hook="{{ record_watermark(ref('int_transactions')) }}") }}
+
 with
 
-events as (
-    select * from {{ ref('int_transaction_events_mapped') }}
-),
+{% if is_incremental() %}
+    touched as (
+        {{ touched_transactions_since_build(with_delivered=true) }}
+    ),
 
-history as (
-    select * from {{ ref('fct_transaction_status_history') }}
-),
+    events as (
+        select mapped.*
+        from {{ ref('int_transaction_events_mapped') }} as mapped
+        inner join touched on mapped.transaction_key = touched.transaction_key
+    ),
 
-transactions as (
-    select * from {{ ref('fct_transactions') }}
-),
+    history as (
+        select status_history.*
+        from {{ ref('fct_transaction_status_history') }} as status_history
+        inner join touched on status_history.transaction_key = touched.transaction_key
+    ),
+
+    transactions as (
+        select fct_transactions.*
+        from {{ ref('fct_transactions') }} as fct_transactions
+        inner join touched on fct_transactions.transaction_key = touched.transaction_key
+    ),
+
+    delivered as (
+        select distinct
+            platform,
+            platform_transaction_id
+        from {{ ref('int_transaction_events_unioned') }}
+        where _load_seq > {{ watermark() }}
+    ),
+{% else %}
+    events as (
+        select * from {{ ref('int_transaction_events_mapped') }}
+    ),
+
+    history as (
+        select * from {{ ref('fct_transaction_status_history') }}
+    ),
+
+    transactions as (
+        select * from {{ ref('fct_transactions') }}
+    ),
+
+    delivered as (
+        select distinct
+            platform,
+            platform_transaction_id
+        from {{ ref('int_transaction_events_unioned') }}
+    ),
+{% endif %}
 
 unmapped as (
     select
+        events.transaction_key,
         case
             when unmapped.kind = 'status' then 'status_mapping'
             else 'payment_method_mapping'
@@ -54,6 +104,7 @@ unmapped as (
 
 invalid_transitions as (
     select
+        history.transaction_key,
         'status_history' as check_name,
         'invalid_transition' as break_kind,
         'transaction' as entity_type,
@@ -77,6 +128,7 @@ invalid_transitions as (
 
 last_change_not_current as (
     select
+        history.transaction_key,
         'status_history' as check_name,
         'last_change_is_not_current' as break_kind,
         'transaction' as entity_type,
@@ -94,15 +146,10 @@ last_change_not_current as (
     where history.is_current and history.status <> transactions.status
 ),
 
-delivered as (
-    select distinct
-        platform,
-        platform_transaction_id
-    from {{ ref('int_transaction_events_unioned') }}
-),
-
 lost as (
     select
+        {{ transaction_key('delivered.platform', 'delivered.platform_transaction_id') }}
+            as transaction_key,
         'raw_reaches_marts' as check_name,
         'transaction_lost' as break_kind,
         'transaction' as entity_type,

@@ -3,6 +3,7 @@
 
 {{ config(materialized='incremental', unique_key='customer_key',
           incremental_strategy='delete+insert', on_schema_change='append_new_columns',
+          indexes=[{'columns': ['customer_key']}],
           post_hook="{{ record_watermark(ref('int_transactions')) }}") }}
 
 with

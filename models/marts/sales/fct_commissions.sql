@@ -1,10 +1,31 @@
 -- Each participant's share of a transaction, as the platform reported it.
 
+-- Incremental per transaction: the lines of the transactions recomputed since the last
+-- build are forgotten (pre-hook) and read again; a transaction that lost a line loses it
+-- here too.
+{{ config(materialized='incremental', incremental_strategy='append',
+          on_schema_change='append_new_columns',
+          indexes=[{'columns': ['transaction_key']}],
+          pre_hook="{{ forget_touched_transactions() }}",
+          post_hook="{{ record_watermark(ref('int_transactions')) }}") }}
+
 with
 
-transactions as (
-    select * from {{ ref('int_transactions') }}
-),
+{% if is_incremental() %}
+    touched as (
+        {{ touched_transactions_since_build() }}
+    ),
+
+    transactions as (
+        select int_transactions.*
+        from {{ ref('int_transactions') }} as int_transactions
+        inner join touched on int_transactions.transaction_key = touched.transaction_key
+    ),
+{% else %}
+    transactions as (
+        select * from {{ ref('int_transactions') }}
+    ),
+{% endif %}
 
 roles as (
     select * from {{ ref('commission_roles') }}

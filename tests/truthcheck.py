@@ -1,4 +1,4 @@
-"""Compare the sales marts with a generator's ``_truth.json`` (used by tests and by hand)."""
+"""Compare the sales marts with a generator's ``_truth.json`` (a test helper)."""
 
 from __future__ import annotations
 

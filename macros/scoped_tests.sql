@@ -1,0 +1,39 @@
+{#
+    Data tests on what changed. On an incremental build, a test of a model listed in the
+    var `test_scope` looks only at the rows the build could have changed; on a full refresh
+    (the weekly full pass, a first build, a changed project) at every row:
+
+      loaded    rows with a _load_seq above the one the last build read through
+      touched   rows of the transactions int_transactions recomputed since the last build
+
+    A key unique within the changed rows is unique in the table when the key embeds the
+    transaction (every `touched` grain here does) or is raw's unique record hash
+    (`loaded`). dbt wraps the model of each generic test in get_where_subquery; this is
+    its PostgreSQL version, the test's own `where` kept beside the scope.
+#}
+
+{% macro postgres__get_where_subquery(relation) -%}
+    {%- set conditions = [] -%}
+    {%- if config.get('where') -%}
+        {%- do conditions.append('(' ~ config.get('where') ~ ')') -%}
+    {%- endif -%}
+    {%- set scope = var('test_scope', {}).get(relation.identifier) -%}
+    {%- if scope and execute -%}
+        {%- set through = checked_through() | trim | int -%}
+        {%- if through >= 0 and scope == 'loaded' -%}
+            {%- do conditions.append('_load_seq > ' ~ through) -%}
+        {%- elif through >= 0 and scope == 'touched' -%}
+            {%- set transactions = api.Relation.create(
+                database=target.database, schema='intermediate',
+                identifier='int_transactions') -%}
+            {%- do conditions.append('transaction_key in (select transaction_key from '
+                ~ transactions ~ ' where last_load_seq > ' ~ through ~ ')') -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if conditions -%}
+        {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ')
+            ~ ') dbt_subquery') -%}
+    {%- else -%}
+        {%- do return(relation) -%}
+    {%- endif -%}
+{%- endmacro %}
