@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint dev dashboard receive bench bench-receiver generate db-stop clean
+.PHONY: install run test lint manifest dev dashboard receive bench bench-receiver generate db-stop clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,13 @@ test: $(STAMP)  ## the whole test suite on an embedded PostgreSQL
 
 SQL := models data-tests analyses
 
-lint: $(STAMP)  ## ruff for Python, sqlfluff (dbt templater, postgres) for SQL
+lint: manifest  ## ruff for Python, sqlfluff (dbt templater, postgres) for SQL, dg check defs
 	$(BIN)/ruff check tallyhouse orchestration dashboards tests
 	$(BIN)/tallyhouse sqlfluff lint $(SQL)
+	PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" $(BIN)/dg check defs
+
+manifest: $(STAMP)  ## parse the dbt project into target/manifest.json (the definitions read it)
+	$(BIN)/python -c "from tallyhouse.dbt import ensure_manifest; ensure_manifest()"
 
 bench: $(STAMP)  ## stage timings against a bare baseline, e.g. make bench N=1000000
 	$(BIN)/tallyhouse bench --transactions $(or $(N),100000) --json bench-results/bench-$(or $(N),100000).json

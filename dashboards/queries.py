@@ -200,10 +200,9 @@ def reconciliation_checks(run_id: str) -> pd.DataFrame:
 
 def reconciliation_stakes(run_id: str, platforms: tuple[str, ...]) -> pd.DataFrame:
     return frame("""
-        select check_name, coalesce(platform, '—') as platform,
-               coalesce(currency_code, unit) as unit, count(*) as breaks,
+        select check_name, platform, unit, sum(breaks) as breaks,
                sum(amount_at_stake) as amount_at_stake
-        from marts.rpt_reconciliation_breaks
+        from marts.rpt_reconciliation_stakes
         where run_id = :run_id and (:all_platforms or platform = any(:platforms))
         group by 1, 2, 3 order by 1, 2, 3""",
                  {"run_id": run_id, "platforms": list(platforms), "all_platforms": not platforms})

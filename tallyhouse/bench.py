@@ -31,7 +31,10 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
 from tallyhouse import db
+from tallyhouse.progress import progress_bar
 from tallyhouse.sources import FEEDS
 
 BASELINE_SCHEMA = "bench_baseline"
@@ -43,31 +46,12 @@ RUN_LOG_TABLES = ("rpt_reconciliation_summary", "rpt_reconciliation_breaks", "_b
 
 # ------------------------------------------------------------------------ memory
 
-def _proc_table() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command line) of every process."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            table[int(entry.name)] = (ppid, cmd)
-        except (OSError, ValueError, IndexError):
-            continue
-    return table
-
-
-def _pss_kib(pid: int) -> int:
+def _pss_kib(process: psutil.Process) -> int:
     """Proportional set size: shared pages (PostgreSQL's buffers) counted once overall."""
     try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+        return process.memory_full_info().pss // 1024
+    except (psutil.Error, AttributeError):
+        return 0
 
 
 class MemorySampler(threading.Thread):
@@ -81,18 +65,18 @@ class MemorySampler(threading.Thread):
         self._halt = threading.Event()
 
     def sample(self) -> None:
-        table = _proc_table()
-        children: dict[int, list[int]] = {}
-        for pid, (ppid, _) in table.items():
-            children.setdefault(ppid, []).append(pid)
-        tree, todo = set(), [os.getpid()]
-        while todo:
-            pid = todo.pop()
-            if pid not in tree:
-                tree.add(pid)
-                todo += children.get(pid, [])
-        postgres = {pid for pid, (_, cmd) in table.items()
-                    if cmd.startswith("postgres") or "/bin/postgres" in cmd} - tree
+        me = psutil.Process()
+        try:
+            tree = [me, *me.children(recursive=True)]
+        except psutil.Error:
+            tree = [me]
+        mine = {process.pid for process in tree}
+        postgres = []
+        for process in psutil.process_iter(["name", "cmdline"]):
+            command = " ".join(process.info["cmdline"] or [])
+            if process.pid not in mine and (process.info["name"] == "postgres"
+                                            or "/bin/postgres" in command):
+                postgres.append(process)
         self.peak_tree_kib = max(self.peak_tree_kib, sum(_pss_kib(p) for p in tree))
         self.peak_postgres_kib = max(self.peak_postgres_kib, sum(_pss_kib(p) for p in postgres))
 
@@ -225,7 +209,7 @@ def baseline(url: str, landing: Path) -> dict:
 # ------------------------------------------------------------------------ the job
 
 def _job(landing: Path, url: str) -> dict:
-    from tallyhouse.cli import run_job
+    from orchestration.run import run_job
 
     written_before = rows_written(url)
     started = time.monotonic()
@@ -355,8 +339,10 @@ def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
     sampler.start()
     try:
         say(f"[1/6] generating {transactions:,} transactions into {landing}")
-        summary = generate(GenerateConfig(out=landing, transactions=transactions, seed=seed,
-                                          gzip=compressed))
+        with progress_bar("  transactions", transactions, say=say) as advance:
+            summary = generate(GenerateConfig(out=landing, transactions=transactions,
+                                              seed=seed, gzip=compressed),
+                               advance=lambda done, _total: advance(done))
         figures["generate"] = {
             "seconds": round(summary["seconds"], 2),
             "records": summary["records"],

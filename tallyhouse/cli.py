@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from tallyhouse import db
-from tallyhouse.config import DATABASE_URL_ENV, default_landing_dir, project_root, state_dir
+from tallyhouse.config import DATABASE_URL_ENV, default_landing_dir, project_root
 
 DEMO_TRANSACTIONS = 20_000
 DEMO_SEED = 20261123
@@ -18,20 +19,6 @@ DEMO_SEED = 20261123
 
 def _say(message: str = "") -> None:
     print(message, flush=True)
-
-
-def prepare_dagster_home() -> Path:
-    """Run history lives in .tallyhouse/dagster; telemetry off; one run at a time."""
-    home = state_dir() / "dagster"
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    # One run at a time: a load never commits while another run's dbt build reads raw.
-    wanted = ("telemetry:\n  enabled: false\nconcurrency:\n  runs:\n"
-              "    max_concurrent_runs: 1\n")
-    if not config.exists() or config.read_text() != wanted:
-        config.write_text(wanted)
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
 
 
 # ---------------------------------------------------------------------------- generate
@@ -42,13 +29,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     _say(f"Generating {args.transactions:,} transactions (seed {args.seed}) into {out}"
          + (" with anomalies" if args.anomalies else ""))
+    from contextlib import nullcontext
+
+    from tallyhouse.progress import progress_bar
+
+    # a bar in a terminal; in a log, the generator's own line every tenth of the days
+    interactive = sys.stdout.isatty()
     try:
-        summary = generate(
-            GenerateConfig(out=out, transactions=args.transactions, seed=args.seed,
-                           anomalies=args.anomalies, start=args.start, days=args.days,
-                           gzip=args.gzip),
-            progress=_say,
-        )
+        with (progress_bar("transactions", args.transactions) if interactive
+              else nullcontext(None)) as advance:
+            summary = generate(
+                GenerateConfig(out=out, transactions=args.transactions, seed=args.seed,
+                               anomalies=args.anomalies, start=args.start, days=args.days,
+                               gzip=args.gzip),
+                progress=None if interactive else _say,
+                advance=(lambda done, _total: advance(done)) if interactive else None,
+            )
     except (FileExistsError, ValueError) as exc:
         _say(f"error: {exc}")
         return 2
@@ -103,15 +99,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             _say(f"Another run is in progress: {busy.describe()}. Not started (--no-wait).")
             return EXIT_BUSY
         _say(f"Another run is in progress: {busy.describe()}. Waiting for it to end...")
+    from orchestration.run import run_job
+    from tallyhouse.summary import print_run_summary
+
     run_started = datetime.now(UTC)
     result = run_job(landing, url, wait=args.wait, rehash=args.rehash,
                      full_pass=args.full_pass)
     elapsed = time.monotonic() - started
-    if not result.success and _only_busy(result):
+    if result.busy:
         _say("Another run started first and is still in progress: this run did not start "
              "(--no-wait).")
         return EXIT_BUSY
-    structural = _print_summary(url, run_started, result, elapsed)
+    structural = print_run_summary(url, run_started, result, elapsed)
     if not result.success:
         return 1
     if args.strict and structural:
@@ -122,156 +121,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
-RUN_URL_ENV = "TALLYHOUSE_RUN_DATABASE_URL"
-
-
-def _only_busy(result) -> bool:
-    from dagster import DagsterEventType
-
-    failures = [e for e in result.all_events
-                if e.event_type in (DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE)]
-    return bool(failures) and any("is in progress; this run did not start" in str(e.message)
-                                  for e in failures)
-
-
-def run_job(landing: Path, url: str, wait: bool = True, rehash: bool = False,
-            full_pass: bool = False):
-    """Materialize the whole tallyhouse job through Dagster, in process. ``full_pass``: every
-    model rebuilt from raw and every test over whole tables (what Sunday's run does)."""
-    prepare_dagster_home()
-    os.environ["TALLYHOUSE_LANDING"] = str(landing)
-    import dagster as dg
-
-    from orchestration.definitions import defs
-    from orchestration.defs.schedules.triggers import FULL_PASS_TAG
-    from orchestration.resources import LandingResource, RunLockResource, WarehouseResource
-
-    job = defs.resolve_job_def("tallyhouse")
-    # Through an environment variable: Dagster's run history records the variable's name,
-    # never the URL (which may carry a password).
-    os.environ[RUN_URL_ENV] = url
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            resources={"warehouse": WarehouseResource(database_url=dg.EnvVar(RUN_URL_ENV)),
-                       "run_lock": RunLockResource(database_url=dg.EnvVar(RUN_URL_ENV),
-                                                   wait=wait),
-                       "landing": LandingResource(path=str(landing), rehash=rehash)},
-            raise_on_error=False,
-            tags={FULL_PASS_TAG: "true"} if full_pass else None,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-        )
-        # Wall time per step, for the summary and the benchmark.
-        result.step_seconds = {
-            stats.step_key: round((stats.end_time or stats.start_time) - stats.start_time, 2)
-            for stats in instance.get_run_step_stats(result.run_id)
-            if stats.start_time is not None
-        }
-        return result
-
-
-def _print_summary(url: str, since: datetime, result, elapsed: float) -> list[str]:
-    """Print what the run did; return the structural checks that found something."""
-    with db.cursor(url) as cur:
-        cur.execute(
-            """
-            select source, count(*), coalesce(sum(records_in_file), 0),
-                   coalesce(sum(records_landed), 0), coalesce(sum(records_quarantined), 0),
-                   coalesce(sum(records_duplicate), 0),
-                   count(*) filter (where status in ('changed_content', 'rejected'))
-            from raw._manifest where loaded_at >= %s group by source order by source
-            """,
-            (since,),
-        )
-        rows = cur.fetchall()
-        cur.execute("select count(*) from raw._quarantine")
-        quarantine_total = cur.fetchone()[0]
-        cur.execute("select table_name from information_schema.tables "
-                    "where table_schema = 'marts' order by table_name")
-        marts = [name for (name,) in cur.fetchall()]
-        mart_rows = []
-        for name in marts:
-            cur.execute(f'select count(*) from marts."{name}"')
-            mart_rows.append((name, cur.fetchone()[0]))
-    _say("")
-    _say("Loaded this run:")
-    if not rows:
-        _say("  nothing new (every file was already loaded)")
-    else:
-        _say(f"  {'source':<12} {'files':>6} {'records':>10} {'landed':>10} "
-             f"{'quarantined':>11} {'duplicates':>10} {'flagged':>7}")
-        for source, files, records, landed, quarantined, duplicates, flagged in rows:
-            _say(f"  {source:<12} {files:>6} {records:>10,} {landed:>10,} {quarantined:>11,} "
-                 f"{duplicates:>10,} {flagged:>7}")
-    if mart_rows:
-        _say("")
-        _say("Marts (schema marts):")
-        for name, count in mart_rows:
-            _say(f"  {name:<34} {count:>12,} rows")
-    failed_checks: dict[tuple[str, str], list[str]] = {}
-    for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed:
-            failed_checks.setdefault((evaluation.severity.value, evaluation.check_name),
-                                     []).append(evaluation.asset_key.to_user_string())
-    _say("")
-    if failed_checks:
-        _say("Checks that did not pass:")
-        for (severity, name), keys in sorted(failed_checks.items()):
-            where = keys[0] if len(keys) == 1 else f"{keys[0]} and {len(keys) - 1} more"
-            _say(f"  [{severity}] {name} on {where}")
-    else:
-        _say("All checks passed.")
-    structural = _print_reconciliation(url, result)
-    status = "succeeded" if result.success else "FAILED"
-    _say("")
-    _say(f"Run {result.run_id[:8]} {status} in {elapsed:.1f}s.")
-    _say(f"  Quarantine: {quarantine_total:,} records in raw._quarantine "
-         "(file, line, reason, raw text)")
-    _say("  Inspect:    tallyhouse db psql   (tables raw.*, raw._manifest, raw._quarantine)")
-    _say(f"  Run history: {state_dir() / 'dagster'}  (tallyhouse dev opens the Dagster UI)")
-    _say("  Dashboards: make dashboard   (or: tallyhouse dashboard; http://127.0.0.1:8501)")
-    return structural
-
-
-def _print_reconciliation(url: str, result) -> list[str]:
-    from tallyhouse.money import format_amount
-    from tallyhouse.reconciliation.report import run_folder
-
-    with db.cursor(url) as cur:
-        cur.execute("select to_regclass('marts.rpt_reconciliation_summary') is not null")
-        if not cur.fetchone()[0]:
-            _say("")
-            _say("Reconciliation: the checks did not run (see the errors above).")
-            return []
-        cur.execute("select count(*), count(*) filter (where not passed), "
-                    "coalesce(sum(break_count), 0), max(run_at), "
-                    "string_agg(check_name, ', ') filter (where not passed and "
-                    "severity = 'ERROR') from marts.rpt_reconciliation_summary "
-                    "where run_id = %s", (result.run_id,))
-        checks, failed, breaks, run_at, structural = cur.fetchone()
-        cur.execute("select coalesce(currency_code, unit), sum(amount_at_stake) "
-                    "from marts.rpt_reconciliation_breaks where run_id = %s and "
-                    "amount_at_stake is not null group by 1 order by 1", (result.run_id,))
-        stakes = ", ".join(format_amount(v, u) for u, v in cur.fetchall())
-    _say("")
-    if not checks:
-        _say("Reconciliation: the checks did not run (see the errors above).")
-        return []
-    _say(f"Reconciliation: {checks} checks, {failed} with breaks, {breaks:,} breaks found"
-         + (f" (at stake: {stakes})" if stakes else "") + ".")
-    report = run_folder(run_at) / "reconciliation.html"
-    written = any(event.asset_key is not None and event.asset_key.path[-1] ==
-                  "reconciliation_report" for event in result.get_asset_materialization_events())
-    if structural:
-        _say(f"  Structural findings (the report leads with them): {structural}.")
-    if written:
-        _say(f"  Report:     {report}")
-        _say(f"  Breaks:     {report.with_name('breaks.csv')}  "
-             "(and table marts.rpt_reconciliation_breaks)")
-    else:
-        _say(f"  Report NOT written: the run failed before it (see above); {report} says "
-             "that the latest run failed.")
-    return structural.split(", ") if structural else []
 
 
 # ---------------------------------------------------------------------------- db
@@ -449,7 +298,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
     _say(f"Serving the docs on http://127.0.0.1:{server.server_address[1]}/ "
          "(loopback only; Ctrl-C stops)")
     try:
-        threading_event().wait()
+        threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
@@ -457,14 +306,10 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
-def threading_event():
-    import threading
-
-    return threading.Event()
-
-
 def cmd_dev(args: argparse.Namespace) -> int:
-    prepare_dagster_home()
+    from orchestration.run import dagster_home
+
+    dagster_home()
     os.environ.setdefault("TALLYHOUSE_LANDING", str(default_landing_dir()))
     url = db.database_url()
     executable = Path(sys.executable).parent / "dagster"

@@ -16,6 +16,14 @@ import pytest
 from tallyhouse.generator import GenerateConfig, generate
 
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reference_payloads"
+
+
+def pytest_configure(config):
+    """The Dagster definitions read the dbt manifest and never parse on import: prepare it
+    once for the session (a fresh clone has none)."""
+    from tallyhouse.dbt import ensure_manifest
+
+    ensure_manifest()
 SMALL = {"transactions": 1500, "days": 30, "seed": 7}
 
 

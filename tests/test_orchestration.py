@@ -46,6 +46,31 @@ def test_definitions_load_with_a_loader_asset_per_feed():
     assert schedule.job_name == "tallyhouse"
 
 
+def test_loading_the_definitions_starts_no_database_and_parses_nothing(tmp_path):
+    """Importing orchestration.definitions (what `dagster dev`, `dg` and a code server do)
+    has no side effect: no embedded PostgreSQL is initialised or started, no dbt runs."""
+    manifest = ROOT / "target" / "manifest.json"
+    before = manifest.stat().st_mtime_ns
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TALLYHOUSE_DATABASE_URL", "DAGSTER_IS_DEV_CLI")}
+    env["TALLYHOUSE_HOME"] = str(tmp_path)
+    # a dbt that would leave a trace if anything ran it
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "dbt").write_text(f"#!/bin/sh\ntouch {tmp_path}/dbt-ran\n")
+    (fake_bin / "dbt").chmod(0o755)
+    env["PATH"] = f"{fake_bin}:{env['PATH']}"
+    done = subprocess.run(
+        [sys.executable, "-c", "from orchestration.definitions import defs; "
+         "print(len(list(defs.resolve_asset_graph().get_all_asset_keys())))"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) > 50
+    assert not (tmp_path / ".tallyhouse").exists(), "no database folder was created"
+    assert not (tmp_path / "dbt-ran").exists()
+    assert manifest.stat().st_mtime_ns == before, "the manifest was not parsed again"
+
+
 def test_schedule_asks_for_a_run_every_morning():
     from datetime import datetime
     from zoneinfo import ZoneInfo
@@ -73,7 +98,7 @@ def test_schedule_asks_for_a_run_every_morning():
 def test_sensor_starts_a_run_only_for_files_never_loaded(database_url, landing_copy):
     import psycopg2
 
-    from orchestration.defs.schedules.triggers import new_landing_files
+    from orchestration.defs.sensors.new_landing_files import new_landing_files
     from orchestration.resources import LandingResource, WarehouseResource
     from tallyhouse import ingest
 
@@ -149,12 +174,14 @@ def test_checks_run_again_once_something_new_lands(database_url, landing_copy):
                    for e in second.get_asset_check_evaluations())
 
 
-def test_job_reports_quarantine_and_lost_rows_as_failed_checks(database_url, anomalies_landing):
+def test_loader_checks_pass_on_quarantined_records_and_fail_on_a_lost_row(database_url,
+                                                                         anomalies_landing):
+    # quarantined records are kept, not lost: the loaders' own checks pass
     result = execute_job(anomalies_landing, database_url, loaders_only=True)
     assert result.success, "findings do not fail the run"
     failed = {(e.asset_key.to_user_string(), e.check_name)
               for e in result.get_asset_check_evaluations() if not e.passed}
-    assert failed == set(), "quarantined records are kept, not lost"
+    assert failed == set()
     # a row lost after loading makes the nothing_lost check fail on the next run
     query(database_url, "delete from raw.pix_orders where ctid in "
                         "(select ctid from raw.pix_orders limit 1)")
@@ -184,7 +211,9 @@ def test_tallyhouse_run_loads_and_summarizes(database_url, small_landing, tmp_pa
     hotmart = next(line for line in done.stdout.splitlines() if line.strip().startswith("hotmart"))
     landed = int(hotmart.split()[3].replace(",", ""))
     assert landed == truth(small_landing)["records"]["hotmart_webhooks"]
-    assert (tmp_path / ".tallyhouse" / "dagster" / "dagster.yaml").exists()
+    # run history in the state folder, under the committed instance configuration
+    assert (tmp_path / ".tallyhouse" / "dagster" / "history" / "runs.db").exists()
+    assert not (tmp_path / ".tallyhouse" / "dagster" / "dagster.yaml").exists()
     again = _cli("run", "--landing", str(small_landing),
                  env_extra={"TALLYHOUSE_HOME": str(tmp_path)})
     assert again.returncode == 0

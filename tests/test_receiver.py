@@ -342,7 +342,7 @@ def test_a_received_webhook_reaches_the_marts_through_the_sensor_and_the_job(
         receivers, database_url, tmp_path):
     import dagster as dg
 
-    from orchestration.defs.schedules.triggers import new_landing_files
+    from orchestration.defs.sensors.new_landing_files import new_landing_files
     from orchestration.resources import LandingResource, WarehouseResource
 
     receiver = receivers()

@@ -96,12 +96,15 @@ class Truth:
 
 
 class Generator:
-    def __init__(self, config: GenerateConfig, progress: Callable[[str], None] | None = None):
+    def __init__(self, config: GenerateConfig, progress: Callable[[str], None] | None = None,
+                 advance: Callable[[int, int], None] | None = None):
         from tallyhouse.generator.writer import DailyFiles
 
         self.cfg = config
         self.rng = random.Random(config.seed)
         self.progress = progress or (lambda message: None)
+        # (transactions created so far, transactions asked for), once a generated day
+        self.advance = advance or (lambda done, total: None)
         self.start = datetime(config.start.year, config.start.month, config.start.day,
                               tzinfo=UTC)
         self.end = self.start + timedelta(days=config.days)
@@ -187,6 +190,7 @@ class Generator:
                 self._new_purchase(at)
             self._abandoned_carts(day_start, max(1, len(times) // 30))
             self._redemption_day(day_start)
+            self.advance(self.created, total)
             if (day_index + 1) % report_every == 0 or day_index == cfg.days - 1:
                 self.progress(
                     f"  {day_start.date()}: {self.created:,}/{total:,} transactions "
@@ -1029,14 +1033,18 @@ class Generator:
         }
 
 
-def generate(config: GenerateConfig, progress: Callable[[str], None] | None = None) -> dict:
+def generate(config: GenerateConfig, progress: Callable[[str], None] | None = None,
+             advance: Callable[[int, int], None] | None = None) -> dict:
+    """Write the extracts, ``_truth.json`` (and ``_anomalies.json``) into ``config.out``.
+    ``progress`` receives a line now and then; ``advance`` the transactions created so far
+    and the total, once a generated day (for a progress bar)."""
     out = config.out
     if out.exists() and any(p for p in out.iterdir() if not p.name.startswith(".")):
         raise FileExistsError(f"{out} is not empty: generate into an empty folder")
     out.mkdir(parents=True, exist_ok=True)
     if config.transactions < 1:
         raise ValueError("--transactions must be at least 1")
-    summary = Generator(config, progress).run()
+    summary = Generator(config, progress, advance).run()
     if config.gzip:
         compress_extracts(out, progress)
     return summary

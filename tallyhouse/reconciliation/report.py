@@ -8,12 +8,13 @@ stake, totals per platform and currency, and what changed since the previous run
 from __future__ import annotations
 
 import csv
-import html
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from tallyhouse import db
 from tallyhouse.config import business_time_zone, reports_dir
@@ -21,6 +22,9 @@ from tallyhouse.money import format_amount
 from tallyhouse.reconciliation.runner import stakes
 
 LOCAL_TZ = ZoneInfo(business_time_zone())
+TEMPLATES = Environment(loader=PackageLoader("tallyhouse.reconciliation", "templates"),
+                        autoescape=select_autoescape(["html", "j2"]),
+                        undefined=StrictUndefined, keep_trailing_newline=True)
 FAMILIES = {
     1: "Nothing lost between the files and the marts",
     2: "Money formulas, fees and commissions",
@@ -90,15 +94,19 @@ def write_report(url: str, run_id: str, root: Path | None = None) -> Written:
         previous = cur.fetchone()
         before: dict[str, dict] = {}
         if previous:
-            cur.execute("select s.check_name, s.passed, s.break_count, "
-                        "(select jsonb_object_agg(unit, total) from (select coalesce("
-                        "b.currency_code, b.unit) as unit, sum(b.amount_at_stake) as total "
-                        "from marts.rpt_reconciliation_breaks as b where b.run_id = s.run_id "
-                        "and b.check_name = s.check_name and b.amount_at_stake is not null "
-                        "group by 1) as t) from marts.rpt_reconciliation_summary as s "
-                        "where s.run_id = %s", (previous[0],))
-            before = {name: {"passed": passed, "breaks": count, "stakes": by_unit or {}}
-                      for name, passed, count, by_unit in cur.fetchall()}
+            cur.execute("select check_name, passed, break_count "
+                        "from marts.rpt_reconciliation_summary where run_id = %s",
+                        (previous[0],))
+            before_stakes = stakes(cur, previous[0], by=("check_name",))
+            before = {name: {"passed": passed, "breaks": count,
+                             "stakes": before_stakes.get((name,), {})}
+                      for name, passed, count in cur.fetchall()}
+        now = {"total": stakes(cur, run_id),
+               "per_check": stakes(cur, run_id, by=("check_name",))}
+        cur.execute("select platform, unit, sum(breaks), sum(amount_at_stake) "
+                    "from marts.rpt_reconciliation_stakes where run_id = %s "
+                    "group by 1, 2 order by 1, 2", (run_id,))
+        now["per_platform"] = cur.fetchall()
         cur.execute("select platform, currency_code, count(*), "
                     "sum(offer_price) filter (where has_been_approved) "
                     "from marts.fct_transactions group by 1, 2 order by 1, 2")
@@ -114,7 +122,8 @@ def write_report(url: str, run_id: str, root: Path | None = None) -> Written:
             writer.writerow([spreadsheet_safe(row[c]) for c in CSV_COLUMNS])
     html_path = folder / "reconciliation.html"
     html_path.write_text(
-        _render(run_id, run_at, summary, breaks, previous, before, books, folder),
+        TEMPLATES.get_template("reconciliation.html.j2").render(
+            context(run_id, run_at, summary, breaks, previous, before, now, books, folder)),
         encoding="utf-8")
     failed = [s for s in summary if not s["passed"]]
     return Written(html_path, csv_path, len(summary), len(failed), len(breaks))
@@ -134,12 +143,9 @@ def mark_failed_run(run_id: str, step: str, error: str, root: Path | None = None
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "reconciliation.html"
     local = now.astimezone(LOCAL_TZ)
-    banner = (f"{FAILED_MARK}<div class='verdict bad' id='latest-run-failed' style='padding:1rem;"
-              "border:2px solid #c23b3b;background:#fde4e4;border-radius:8px'>"
-              f"<strong>The latest run failed</strong> on {local:%d/%m/%Y at %H:%M} (São Paulo "
-              f"time), run <code>{_e(run_id)}</code>, at step <code>{_e(step)}</code>: "
-              f"{_e(error.splitlines()[0][:300] if error else '')}. "
-              "Nothing below is from that run: it is the last report written, if any.</div>")
+    banner = FAILED_MARK + TEMPLATES.get_template("failed_run.html.j2").render(
+        local=f"{local:%d/%m/%Y at %H:%M}", time_zone=business_time_zone(), run_id=run_id,
+        step=step, error=error.splitlines()[0][:300] if error else "").strip()
     if path.exists():
         text = path.read_text(encoding="utf-8")
         if FAILED_MARK in text:  # one banner, the latest failure
@@ -191,33 +197,38 @@ def not_covered(breaks: list[dict], structural: set[str]) -> str:
             if parts else "See the structural checks below.")
 
 
-def _money_list(totals: dict) -> str:
-    if not totals:
-        return "—"
-    return "<br>".join(html.escape(format_amount(v, u)) for u, v in sorted(totals.items()))
+def _amounts(totals: dict) -> list[str]:
+    return [format_amount(v, u) for u, v in sorted(totals.items())]
 
 
-def _e(value) -> str:
-    return html.escape("" if value is None else str(value))
+def _change(old: dict | None, count: int) -> str:
+    if old is None:
+        return "new check"
+    if old["breaks"] == count:
+        return "unchanged"
+    return f"{count - old['breaks']:+d} break(s)"
 
 
-def _carried_note(summary: list[dict]) -> str:
-    origins = sorted({s["carried_over_from"] for s in summary if s.get("carried_over_from")})
-    if not origins:
-        return ""
-    return ('<p class="meta" id="carried-over">Nothing was loaded or rebuilt since run '
-            f'<code>{_e(", ".join(origins))}</code>: the check results below are carried '
-            "over from it, not computed again.</p>")
+def _result(check: dict) -> tuple[str, str]:
+    if check["passed"]:
+        return "pass", "passed"
+    if check["error"]:
+        return "fail", f"could not run: {check['error']}"
+    if check["severity"] == "ERROR":
+        return "fail", f"FAILED: {check['break_count']} break(s)"
+    return "finding", f"{check['break_count']} break(s)"
 
 
-def _render(run_id, run_at, summary, breaks, previous, before, books, folder) -> str:
+def context(run_id, run_at, summary, breaks, previous, before, now, books, folder) -> dict:
+    """Everything the report template shows, formatted for a reader in the business time
+    zone; amounts at stake come from the view ``marts.rpt_reconciliation_stakes``."""
     local = run_at.astimezone(LOCAL_TZ)
     failed = [s for s in summary if not s["passed"]]
     structural = [s for s in failed if s["severity"] == "ERROR"]
     by_check: dict[str, list[dict]] = {}
     for row in breaks:
         by_check.setdefault(row["check_name"], []).append(row)
-    total_stakes = stakes(breaks)
+    per_check = now["per_check"]
 
     if structural:
         verdict = ("bad", f"{len(structural)} structural finding(s): "
@@ -230,146 +241,70 @@ def _render(run_id, run_at, summary, breaks, previous, before, books, folder) ->
     else:
         verdict = ("ok", f"All {len(summary)} checks passed: the books agree. No break found.")
 
-    parts = [f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Reconciliation report — {local:%Y-%m-%d}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
-       color: #1d2733; line-height: 1.4; padding: 0 1rem; }}
-h1 {{ margin-bottom: 0.2rem; }} .meta {{ color: #5b6675; }}
-.verdict {{ padding: 1rem 1.2rem; border-radius: 8px; font-size: 1.15rem; margin: 1rem 0; }}
-.ok {{ background: #e4f6e8; border: 1px solid #3c9a50; }}
-.warn {{ background: #fff4dc; border: 1px solid #d19a1c; }}
-.bad {{ background: #fde4e4; border: 1px solid #c23b3b; }}
-table {{ border-collapse: collapse; width: 100%; margin: 0.5rem 0 1.5rem; font-size: 0.92rem; }}
-th, td {{ border-bottom: 1px solid #dde2e8; padding: 0.35rem 0.5rem; text-align: left;
-         vertical-align: top; }}
-th {{ background: #f3f5f8; }} td.num {{ text-align: right; white-space: nowrap; }}
-.pass {{ color: #2d7a3e; font-weight: 600; }} .fail {{ color: #b02a2a; font-weight: 600; }}
-.finding {{ color: #a86b00; font-weight: 600; }} code {{ font-size: 0.85rem; }}
-</style></head><body>
-<h1>Reconciliation report</h1>
-<p class="meta">Run on {local:%d/%m/%Y at %H:%M} ({_e(business_time_zone())} time; every
-day in this report is a business day there) ·
-run id <code>{_e(run_id)}</code></p>
-<div class="verdict {verdict[0]}" id="verdict">{_e(verdict[1])}</div>
-{_carried_note(summary)}
-<p>Total amount at stake: <strong>{_money_list(total_stakes)}</strong>
- (per currency; points are loyalty points, never converted).</p>
-<p>Every break is also in <a href="breaks.csv">breaks.csv</a> and in the table
-<code>marts.rpt_reconciliation_breaks</code>; Great Expectations' own pages are in
-<a href="data_docs/index.html">data_docs/</a>.</p>
-"""]
-
-    # comparison with the previous run
-    parts.append("<h2>Compared with the previous run</h2>")
-    if not previous:
-        parts.append("<p>This is the first recorded run.</p>")
-    else:
-        prev_local = previous[1].astimezone(LOCAL_TZ)
+    compared = None
+    if previous:
         rows = []
         for s in summary:
             old = before.get(s["check_name"])
-            now_stakes = stakes(by_check.get(s["check_name"], []))
-            if old is None:
-                change = "new check"
-            elif old["breaks"] == s["break_count"]:
-                change = "unchanged"
-            elif s["break_count"] > old["breaks"]:
-                change = f"+{s['break_count'] - old['breaks']} break(s)"
-            else:
-                change = f"{s['break_count'] - old['breaks']} break(s)"
             if old is None or old["breaks"] or s["break_count"]:
-                rows.append(
-                    f"<tr><td>{_e(s['check_name'])}</td>"
-                    f"<td class='num'>{'—' if old is None else old['breaks']}</td>"
-                    f"<td class='num'>{_money_list(old['stakes'] if old else {})}</td>"
-                    f"<td class='num'>{s['break_count']}</td>"
-                    f"<td class='num'>{_money_list(now_stakes)}</td><td>{_e(change)}</td></tr>")
-        parts.append(f"<p>Previous run: {prev_local:%d/%m/%Y %H:%M} (<code>{_e(previous[0])}"
-                     "</code>).</p>")
-        if rows:
-            parts.append("<table id='comparison'><tr><th>Check</th><th>Breaks before</th>"
-                         "<th>At stake before</th><th>Breaks now</th><th>At stake now</th>"
-                         "<th>Change</th></tr>" + "".join(rows) + "</table>")
-        else:
-            parts.append("<p>No break in either run.</p>")
+                rows.append({
+                    "check": s["check_name"],
+                    "breaks_before": "—" if old is None else old["breaks"],
+                    "stakes_before": _amounts(old["stakes"] if old else {}),
+                    "breaks_now": s["break_count"],
+                    "stakes_now": _amounts(per_check.get((s["check_name"],), {})),
+                    "change": _change(old, s["break_count"]),
+                })
+        compared = {"id": previous[0], "rows": rows,
+                    "local": f"{previous[1].astimezone(LOCAL_TZ):%d/%m/%Y %H:%M}"}
 
-    # totals per platform and currency
-    parts.append("<h2>Amount at stake per platform and currency</h2>")
-    per_platform: dict[tuple, list] = {}
-    for row in breaks:
-        key = (row["platform"] or "—", row["currency_code"] or row["unit"] or "—")
-        per_platform.setdefault(key, []).append(row)
-    if per_platform:
-        parts.append("<table id='totals'><tr><th>Platform</th><th>Unit</th><th>Breaks</th>"
-                     "<th>Amount at stake</th></tr>")
-        for (platform, unit), rows in sorted(per_platform.items()):
-            amounts = [r["amount_at_stake"] for r in rows if r["amount_at_stake"] is not None]
-            stake = format_amount(sum(amounts, Decimal(0)), unit) if amounts else "—"
-            parts.append(f"<tr><td>{_e(platform)}</td><td>{_e(unit)}</td>"
-                         f"<td class='num'>{len(rows)}</td>"
-                         f"<td class='num'>{_e(stake)}</td></tr>")
-        parts.append("</table>")
-    else:
-        parts.append("<p>Nothing at stake.</p>")
-
-    # what was checked
-    parts.append("<h2>What was checked</h2><table id='checks'><tr><th>Family</th>"
-                 "<th>Check</th><th>What it means</th><th>Result</th><th>At stake</th></tr>")
+    checks = []
     for s in summary:
-        if s["passed"]:
-            result = "<span class='pass'>passed</span>"
-        elif s["error"]:
-            result = f"<span class='fail'>could not run: {_e(s['error'])}</span>"
-        elif s["severity"] == "ERROR":
-            result = f"<span class='fail'>FAILED: {s['break_count']} break(s)</span>"
-        else:
-            result = f"<span class='finding'>{s['break_count']} break(s)</span>"
-        parts.append(
-            f"<tr><td>{s['invariant']}. {_e(FAMILIES.get(s['invariant'], ''))}</td>"
-            f"<td><code>{_e(s['check_name'])}</code><br><small>{_e(s['checked_table'])}"
-            f"</small></td><td>{_e(s['description'])}</td><td>{result}</td>"
-            f"<td class='num'>{_money_list(stakes(by_check.get(s['check_name'], [])))}"
-            "</td></tr>")
-    parts.append("</table>")
+        result_class, result = _result(s)
+        checks.append({
+            "family": f"{s['invariant']}. {FAMILIES.get(s['invariant'], '')}",
+            "name": s["check_name"], "table": s["checked_table"],
+            "description": s["description"], "result": result, "result_class": result_class,
+            "stakes": _amounts(per_check.get((s["check_name"],), {})),
+        })
 
-    # the breaks
-    parts.append("<h2>Breaks</h2>")
-    if not breaks:
-        parts.append("<p id='no-breaks'>No break: nothing to review.</p>")
+    sections = []
     for s in summary:
         rows = by_check.get(s["check_name"], [])
         if not rows:
             continue
-        parts.append(f"<h3 id='check-{_e(s['check_name'])}'>{_e(s['check_name'])} — "
-                     f"{len(rows)} break(s)</h3><p>{_e(s['description'])}</p>"
-                     "<table class='breaks'><tr><th>What</th><th>Entity</th><th>Platform</th>"
-                     "<th>Expected</th><th>Actual</th><th>Difference</th><th>At stake</th>"
-                     "<th>Detail</th></tr>")
+        shown = []
         for row in rows[:BREAKS_SHOWN_PER_CHECK]:
             unit = row["currency_code"] or row["unit"]
-            parts.append(
-                f"<tr><td>{_e(row['break_kind'].replace('_', ' '))}</td>"
-                f"<td>{_e(row['entity_type'])} <code>{_e(row['entity_id'])}</code></td>"
-                f"<td>{_e(row['platform'])}</td>"
-                f"<td class='num'>{_e(format_amount(row['expected'], unit))}</td>"
-                f"<td class='num'>{_e(format_amount(row['actual'], unit))}</td>"
-                f"<td class='num'>{_e(format_amount(row['difference'], unit))}</td>"
-                f"<td class='num'>{_e(format_amount(row['amount_at_stake'], unit))}</td>"
-                f"<td>{_e(row['detail'])}</td></tr>")
-        parts.append("</table>")
-        if len(rows) > BREAKS_SHOWN_PER_CHECK:
-            parts.append(f"<p>First {BREAKS_SHOWN_PER_CHECK} of {len(rows)} shown; all are in "
-                         "breaks.csv.</p>")
+            shown.append({
+                "what": row["break_kind"].replace("_", " "),
+                "entity_type": row["entity_type"], "entity_id": row["entity_id"],
+                "platform": row["platform"],
+                "expected": format_amount(row["expected"], unit),
+                "actual": format_amount(row["actual"], unit),
+                "difference": format_amount(row["difference"], unit),
+                "stake": format_amount(row["amount_at_stake"], unit),
+                "detail": row["detail"],
+            })
+        sections.append({"check": s["check_name"], "description": s["description"],
+                         "count": len(rows), "rows": shown})
 
-    # the books covered, for scale
-    parts.append("<h2>Books covered by this run</h2><table id='books'><tr><th>Platform</th>"
-                 "<th>Currency</th><th>Transactions</th><th>Approved sales (offer price)</th>"
-                 "</tr>")
-    for platform, currency, count, approved in books:
-        parts.append(f"<tr><td>{_e(platform)}</td><td>{_e(currency)}</td>"
-                     f"<td class='num'>{count:,}</td>"
-                     f"<td class='num'>{_e(format_amount(approved or 0, currency))}</td></tr>")
-    parts.append(f"</table><p class='meta'>Report folder: {_e(folder)}</p></body></html>\n")
-    return "".join(parts)
+    return {
+        "run": {"id": run_id, "date": f"{local:%Y-%m-%d}",
+                "local": f"{local:%d/%m/%Y at %H:%M}", "time_zone": business_time_zone()},
+        "verdict": {"kind": verdict[0], "text": verdict[1]},
+        "carried_over_from": sorted({s["carried_over_from"] for s in summary
+                                     if s.get("carried_over_from")}),
+        "total_stakes": _amounts(now["total"]),
+        "previous": compared,
+        "per_platform": [
+            {"platform": platform, "unit": unit, "breaks": count,
+             "stake": format_amount(amount, unit) if amount is not None else "—"}
+            for platform, unit, count, amount in now["per_platform"]],
+        "checks": checks,
+        "sections": sections,
+        "books": [{"platform": platform, "currency": currency, "transactions": f"{count:,}",
+                   "approved": format_amount(approved or 0, currency)}
+                  for platform, currency, count, approved in books],
+        "folder": str(folder),
+    }

@@ -70,7 +70,23 @@ create index if not exists rpt_reconciliation_breaks_run_idx
 alter table marts.rpt_reconciliation_summary
     add column if not exists carried_over_from text,
     add column if not exists rule_hash text;
+-- What is at stake, defined once: per run, check, feed, platform and unit (the currency of
+-- the money at stake, else the unit counted: points, records, transactions). The report,
+-- the command line, the Dagster checks and the dashboards all read it.
+create or replace view marts.rpt_reconciliation_stakes as
+select
+    run_id,
+    check_name,
+    feed,
+    coalesce(platform, '—') as platform,
+    coalesce(currency_code, unit, '—') as unit,
+    count(*) as breaks,
+    sum(amount_at_stake) as amount_at_stake
+from marts.rpt_reconciliation_breaks
+group by run_id, check_name, feed, coalesce(platform, '—'), coalesce(currency_code, unit, '—');
 """
+
+STAKE_GROUPS = {"check_name", "feed", "platform"}
 
 
 @dataclass
@@ -134,14 +150,30 @@ def carry_over(url: str, checks: Iterable[Check] = CHECKS) -> list[Outcome] | No
                     carried_over_from=origin) for c in checks]
 
 
-def stakes(rows: Iterable[dict]) -> dict[str, Decimal]:
-    """Amount at stake per unit (currency code, else points, ...) of some breaks."""
-    totals: dict[str, Decimal] = {}
-    for row in rows:
-        if row["amount_at_stake"] is not None:
-            unit = row["currency_code"] or row["unit"]
-            totals[unit] = totals.get(unit, Decimal(0)) + Decimal(row["amount_at_stake"])
-    return totals
+def stakes(url_or_cursor, run_id: str, by: tuple[str, ...] = ()) -> dict:
+    """Amount at stake of a run per unit (money per currency, points as points), from
+    ``marts.rpt_reconciliation_stakes``; with ``by`` (some of check_name, feed, platform),
+    per those too: ``{(by values...): {unit: amount}}``. Units with breaks but nothing
+    measurable at stake are left out."""
+    unknown = set(by) - STAKE_GROUPS
+    if unknown:
+        raise ValueError(f"cannot group stakes by {sorted(unknown)}")
+    columns = ", ".join((*by, "unit"))
+    sql = (f"select {columns}, sum(amount_at_stake) from marts.rpt_reconciliation_stakes "
+           f"where run_id = %s and amount_at_stake is not null group by {columns} "
+           f"order by {columns}")
+
+    def read(cur) -> dict:
+        cur.execute(sql, (run_id,))
+        totals: dict = {}
+        for *keys, unit, amount in cur.fetchall():
+            totals.setdefault(tuple(keys), {})[unit] = Decimal(amount)
+        return totals if by else totals.get((), {})
+
+    if isinstance(url_or_cursor, str):
+        with db.cursor(url_or_cursor) as cur:
+            return read(cur)
+    return read(url_or_cursor)
 
 
 def _gx():

@@ -66,6 +66,8 @@ def reconciliation_checks(context: dg.AssetCheckExecutionContext,
         outcomes = run_checks(url, docs_dir=run_folder(run_at) / "data_docs",
                               progress=context.log.info)
     save(url, context.run.run_id, run_at, outcomes)
+    per_check = stakes(url, context.run.run_id, by=("check_name",))
+    per_feed = stakes(url, context.run.run_id, by=("check_name", "feed"))
     for outcome in outcomes:
         check = outcome.check
         severity = (dg.AssetCheckSeverity.ERROR if check.severity == ERROR
@@ -75,7 +77,8 @@ def reconciliation_checks(context: dg.AssetCheckExecutionContext,
             if check.per_feed:
                 rows = [b for b in rows if b["feed"] == key.path[-1]]
             passed = outcome.error is None and not rows
-            at_stake = stakes(rows)
+            at_stake = (per_feed.get((check.name, key.path[-1]), {}) if check.per_feed
+                        else per_check.get((check.name,), {}))
             metadata = {
                 "breaks": len(rows),
                 "amount_at_stake": ", ".join(format_amount(v, u) for u, v in

@@ -13,19 +13,16 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.defs.schedules.triggers import FULL_PASS_TAG
+from orchestration.constants import FULL_PASS_TAG
 from orchestration.resources import RunLockResource, WarehouseResource
 from tallyhouse import build_state, db, pseudonym
 from tallyhouse.config import project_root
-from tallyhouse.dbt import (
-    dbt_executable,
-    ensure_manifest,
-    keep_partial_parse,
-    prune_invocation_dirs,
-)
+from tallyhouse.dbt import dbt_executable, keep_partial_parse, prune_invocation_dirs
 
 dbt_project = DbtProject(project_dir=project_root(), profiles_dir=project_root())
-ensure_manifest()
+# Under `dagster dev` dagster-dbt parses the project itself; everywhere else the manifest is
+# prepared before the definitions load (tallyhouse.dbt.ensure_manifest), never on import.
+dbt_project.prepare_if_dev()
 
 
 class Translator(DagsterDbtTranslator):

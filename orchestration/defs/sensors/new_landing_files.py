@@ -1,43 +1,15 @@
-"""When the job runs: every morning at 06:00 São Paulo time, and when new files land.
-
-The job is idempotent (files are loaded once, by content; marts rebuild incrementally), so a
-run started by both the schedule and the sensor does no harm and loads nothing twice.
-"""
+"""When the job runs because data arrived: new files in landing/ (a receiver closing a
+file of webhooks, an export dropped in a folder) start a run within a minute."""
 
 import hashlib
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 import psycopg2
 
+from orchestration.constants import JOB_NAME
 from orchestration.resources import LandingResource, WarehouseResource
 from tallyhouse.ingest import landing_files
 from tallyhouse.sources import SOURCES
-
-JOB_NAME = "tallyhouse"
-
-FULL_PASS_TAG = "tallyhouse/full_pass"
-BUSINESS_ZONE = "America/Sao_Paulo"
-
-
-@dg.schedule(
-    name="daily_reconciliation",
-    cron_schedule="0 6 * * *",
-    execution_timezone=BUSINESS_ZONE,
-    job_name=JOB_NAME,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Load, build, check and write the reconciliation report every day at 06:00 "
-                "(America/Sao_Paulo). Weekdays and Saturday build what changed; Sunday's run "
-                "is the full pass: every model rebuilt from raw and every test and check "
-                "over whole tables.",
-)
-def daily_schedule(context: dg.ScheduleEvaluationContext):
-    when = context.scheduled_execution_time
-    full_pass = when is not None and when.astimezone(ZoneInfo(BUSINESS_ZONE)).weekday() == 6
-    tags = {"trigger": "schedule"}
-    if full_pass:
-        tags[FULL_PASS_TAG] = "true"
-    return dg.RunRequest(tags=tags)
 
 
 def new_files(landing, known: set[str]) -> list[tuple[str, int, int]]:

@@ -1,0 +1,33 @@
+"""When the job runs on a clock: every morning at 06:00 São Paulo time; Sunday's run is
+the full pass.
+
+The job is idempotent (files are loaded once, by content; marts rebuild incrementally), so a
+run started by both the schedule and the new-files sensor does no harm and loads nothing
+twice.
+"""
+
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from orchestration.constants import BUSINESS_ZONE, FULL_PASS_TAG, JOB_NAME
+
+
+@dg.schedule(
+    name="daily_reconciliation",
+    cron_schedule="0 6 * * *",
+    execution_timezone=BUSINESS_ZONE,
+    job_name=JOB_NAME,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Load, build, check and write the reconciliation report every day at 06:00 "
+                "(America/Sao_Paulo). Weekdays and Saturday build what changed; Sunday's run "
+                "is the full pass: every model rebuilt from raw and every test and check "
+                "over whole tables.",
+)
+def daily_schedule(context: dg.ScheduleEvaluationContext):
+    when = context.scheduled_execution_time
+    full_pass = when is not None and when.astimezone(ZoneInfo(BUSINESS_ZONE)).weekday() == 6
+    tags = {"trigger": "schedule"}
+    if full_pass:
+        tags[FULL_PASS_TAG] = "true"
+    return dg.RunRequest(tags=tags)
