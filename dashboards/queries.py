@@ -1,18 +1,20 @@
 """Every SQL the dashboards run, in one place. Reads marts only.
 
-One cached SQLAlchemy engine, configured like everything else (the embedded PostgreSQL by
-default, ``TALLYHOUSE_DATABASE_URL`` otherwise). Money is summed in SQL per currency: every
-money query filters one currency.
+One Streamlit SQL connection (``st.connection``), configured like everything else (the
+embedded PostgreSQL by default, ``TALLYHOUSE_DATABASE_URL`` otherwise). Money is summed in
+SQL per currency: every money query filters one currency.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
+from streamlit.connections import SQLConnection
 
 from tallyhouse import db, roles
 
@@ -48,16 +50,31 @@ def where(date_column: str = "order_date", alias: str = "", currency: bool = Tru
 
 
 @st.cache_resource(show_spinner=False)
-def engine() -> sa.Engine:
-    # as tallyhouse_dashboard: read-only, marts only (tallyhouse.roles)
-    return sa.create_engine(db.sqlalchemy_url(roles.dashboard_url()), pool_pre_ping=True,
-                            pool_size=2, max_overflow=2)
+def connection() -> SQLConnection:
+    """Streamlit's SQL connection to the warehouse, as tallyhouse_dashboard (read-only,
+    marts only: tallyhouse.roles). Named after a digest of the URL, never the URL, so
+    two warehouses never share a cache."""
+    url = db.sqlalchemy_url(roles.dashboard_url())
+    name = "warehouse-" + hashlib.sha256(url.encode()).hexdigest()[:12]
+    return st.connection(name, type="sql", url=url, pool_pre_ping=True, pool_size=2,
+                         max_overflow=2)
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def frame(sql: str, params: dict | None = None) -> pd.DataFrame:
-    with engine().connect() as connection:
-        return pd.read_sql(sa.text(sql), connection, params=params or {})
+    """A query's rows, cached for TTL_SECONDS per query and parameters."""
+    return connection().query(sql, params=params or {}, ttl=TTL_SECONDS, show_spinner=False)
+
+
+def read(sql: str, params: dict | None = None) -> pd.DataFrame:
+    """A query's rows, not cached (the benchmark measures the database, not the cache)."""
+    with connection().connect() as conn:
+        return pd.read_sql(sa.text(sql), conn, params=params or {})
+
+
+def clear_caches() -> None:
+    """Forget cached rows and the connection (after the warehouse changed under them)."""
+    st.cache_data.clear()
+    connection.clear()
 
 
 def table_exists(name: str) -> bool:

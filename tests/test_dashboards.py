@@ -50,8 +50,7 @@ def built(clean_build, monkeypatch) -> str:
 
     roles.ensure_roles(url)  # the dashboards connect as tallyhouse_dashboard
 
-    queries.frame.clear()
-    queries.engine.clear()
+    queries.clear_caches()
     return url
 
 
@@ -102,8 +101,7 @@ def test_the_reconciliation_page_shows_a_run_as_finance_reads_it(clean_copy, mon
 
     monkeypatch.setenv("TALLYHOUSE_DATABASE_URL", clean_copy)
     roles.ensure_roles(clean_copy)
-    queries.frame.clear()
-    queries.engine.clear()
+    queries.clear_caches()
     at_noon_utc = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # 09:00 in São Paulo
     save(clean_copy, "clean-run", at_noon_utc, run_checks(clean_copy))
     at = _open("reconciliation")
@@ -119,7 +117,7 @@ def test_the_reconciliation_page_shows_a_run_as_finance_reads_it(clean_copy, mon
                       "(select min(transaction_key) from marts.fct_transactions)")
     save(clean_copy, "broken-run", datetime(2026, 11, 21, 12, 0, tzinfo=UTC),
          run_checks(clean_copy))
-    queries.frame.clear()
+    queries.clear_caches()
     at = _open("reconciliation")
     assert not at.exception
     [error] = [e.body for e in at.error]
@@ -134,8 +132,7 @@ def test_the_reconciliation_page_shows_a_run_as_finance_reads_it(clean_copy, mon
 def test_every_page_renders_on_an_empty_warehouse(database_url, page):
     from dashboards import queries
 
-    queries.frame.clear()
-    queries.engine.clear()
+    queries.clear_caches()
     at = _open(page)
     _assert_rendered(at, page)
     assert any("make run" in info.body for info in at.info), page

@@ -174,8 +174,7 @@ def test_dashboard_figures_equal_the_metrics(warehouse):
     from tallyhouse import roles
 
     roles.ensure_roles(warehouse)
-    queries.frame.clear()
-    queries.engine.clear()
+    queries.clear_caches()
     span = query(warehouse, "select min(order_date), max(order_date) from marts.fct_transactions")
     start, end = span[0]
     for currency, platforms in (("BRL", ()), ("USD", ("hotmart", "kiwify"))):

@@ -88,16 +88,16 @@ class Injector:
     def _txn(self, platform: str, method: tuple[str, str] = ("CREDIT_CARD", "credit_card")):
         gen = self.gen
         product_index = gen.products_by_platform[platform][0]
-        txn = gen._make_txn(platform, self.day, 7, product_index, method=method, currency="BRL")
+        txn = gen.make_txn(platform, self.day, 7, product_index, method=method, currency="BRL")
         txn.steps = [Step("approved", self.day + timedelta(minutes=2))]
         return txn
 
     def _emit(self, source: str, feed: str, payload: dict, at: datetime) -> None:
-        self.gen._write_json(source, feed, at, payload)
+        self.gen.write_json(source, feed, at, payload)
 
     def _paid_out(self, txn) -> None:
         """Extra transactions are settled like any other: only their own break shows."""
-        self.gen._payout_lines(txn)
+        self.gen.payout_lines(txn)
 
     def money_cases(self) -> None:
         rng = self.gen.rng
@@ -213,7 +213,7 @@ class Injector:
                      {"platform": txn.platform, "platform_transaction_id": txn.txn_id},
                      f"An approved Hotmart sale due in the payout of {payout_day} is on no "
                      "statement.", amount, txn.currency)
-        day = gen._next_payout_date(self.day)
+        day = gen.next_payout_date(self.day)
         payout_id = f"PO-HOTMART-BRL-{day:%Y%m%d}"
         ghost = "HP99999999999999"
         gen.files.write_row("payouts", "payout_lines", day,
@@ -231,13 +231,13 @@ class Injector:
         company = gen.companies[0]
         at = self.day
         auth = "ffffffff-0000-4000-8000-000000000001"
-        gen._entry(company, "confirm", 700, at, "VND-FUEL", "external", "", auth, rng_uuid(gen.rng))
+        gen.ledger(company, "confirm", 700, at, "VND-FUEL", "external", "", auth, rng_uuid(gen.rng))
         self.add("confirm_without_authorization", 5, "points_lifecycle", "loyalty",
                  "loyalty_entries", {"account_id": company["account"], "authorization_id": auth},
                  "A confirm for an authorization that was never made.", points=700)
         auth = "ffffffff-0000-4000-8000-000000000002"
-        gen._entry(company, "authorize", 1000, at, "VND-BILLS", "external", "", auth, "ext-2")
-        gen._entry(company, "confirm", 1500, at + timedelta(minutes=3), "VND-BILLS", "external",
+        gen.ledger(company, "authorize", 1000, at, "VND-BILLS", "external", "", auth, "ext-2")
+        gen.ledger(company, "confirm", 1500, at + timedelta(minutes=3), "VND-BILLS", "external",
                    "", auth, "ext-2")
         self.add("confirm_above_hold", 5, "points_lifecycle", "loyalty", "loyalty_entries",
                  {"account_id": company["account"], "authorization_id": auth},
@@ -247,15 +247,15 @@ class Injector:
         sample = gen.samples.get("confirmed_auth_external", [])
         if sample:
             comp, points, resolved, auth_id, order_number = sample[0]
-            gen._entry(comp, "credit", points, resolved + timedelta(minutes=5))
-            gen._entry(comp, "confirm", points, resolved + timedelta(minutes=10),
+            gen.ledger(comp, "credit", points, resolved + timedelta(minutes=5))
+            gen.ledger(comp, "confirm", points, resolved + timedelta(minutes=10),
                        "VND-EXTERNAL", "external", order_number, auth_id, "")
             self.add("double_confirm", 5, "points_lifecycle", "loyalty", "loyalty_entries",
                      {"account_id": comp["account"], "authorization_id": auth_id},
                      "The same authorization confirmed twice.", points=points)
         if len(sample) > 1:
             comp, points, resolved, auth_id, order_number = sample[1]
-            gen._entry(comp, "cancel", points, resolved + timedelta(minutes=20),
+            gen.ledger(comp, "cancel", points, resolved + timedelta(minutes=20),
                        "VND-EXTERNAL", "external", order_number, auth_id, "")
             self.add("cancel_after_confirm", 5, "points_lifecycle", "loyalty", "loyalty_entries",
                      {"account_id": comp["account"], "authorization_id": auth_id},
@@ -267,21 +267,21 @@ class Injector:
                      "A completed redemption order whose total points differ from its items "
                      "and its confirmed debit.", points=reported - total)
         auth = "ffffffff-0000-4000-8000-000000000004"
-        gen._entry(company, "authorize", 300, at + timedelta(minutes=10), "VND-BILLS",
+        gen.ledger(company, "authorize", 300, at + timedelta(minutes=10), "VND-BILLS",
                    "external", "", auth, "ext-4")
-        gen._entry(company, "cancel", 300, at + timedelta(minutes=11), "VND-BILLS", "external",
+        gen.ledger(company, "cancel", 300, at + timedelta(minutes=11), "VND-BILLS", "external",
                    "", auth, "ext-4")
-        gen._entry(company, "confirm", 300, at + timedelta(minutes=12), "VND-BILLS", "external",
+        gen.ledger(company, "confirm", 300, at + timedelta(minutes=12), "VND-BILLS", "external",
                    "", auth, "ext-4")
         self.add("confirm_after_cancel", 5, "points_lifecycle", "loyalty", "loyalty_entries",
                  {"account_id": company["account"], "authorization_id": auth},
                  "A confirm after the authorization was cancelled.", points=300)
         ghost = {"account": "LA-99999", "credits": 0, "confirmed": 0, "held": 0}
         auth = "ffffffff-0000-4000-8000-000000000003"
-        gen._entry(ghost, "credit", 100, at)
-        gen._entry(ghost, "authorize", 5000, at + timedelta(minutes=1), "VND-AIRLINE",
+        gen.ledger(ghost, "credit", 100, at)
+        gen.ledger(ghost, "authorize", 5000, at + timedelta(minutes=1), "VND-AIRLINE",
                    "external", "", auth, "ext-3")
-        gen._entry(ghost, "confirm", 5000, at + timedelta(minutes=2), "VND-AIRLINE",
+        gen.ledger(ghost, "confirm", 5000, at + timedelta(minutes=2), "VND-AIRLINE",
                    "external", "", auth, "ext-3")
         self.add("negative_points_balance", 5, "points_balance", "loyalty", "loyalty_entries",
                  {"account_id": "LA-99999"},
@@ -320,7 +320,7 @@ class Injector:
             if others:
                 other, other_card = others[0]
                 credited = next(s.at for s in other.steps if s.status == "refunded")
-                gen._giftcard_transaction(other_card, "Credit", other.refund_amount,
+                gen.giftcard_transaction(other_card, "Credit", other.refund_amount,
                                           credited + timedelta(hours=1), other.txn_id,
                                           other.extra["payment_id"],
                                           f"refund-{other.extra['payment_id']}-again",
@@ -332,7 +332,7 @@ class Injector:
                          "A second voucher for a payment already refunded by voucher.",
                          other.refund_amount, "BRL")
             overdraw = card["balance"] + 2500
-            gen._giftcard_transaction(card, "Debit", overdraw, gen.end - timedelta(hours=6),
+            gen.giftcard_transaction(card, "Debit", overdraw, gen.end - timedelta(hours=6),
                                       "v-overdraw-01", None, "order-v-overdraw-01",
                                       "Pagamento acima do saldo")
             card["balance"] -= overdraw
