@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from tallyhouse import db, pseudonym
@@ -28,22 +32,56 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
-def run_dbt(args: list[str], url: str | None = None, capture: bool = False
-            ) -> subprocess.CompletedProcess:
-    return subprocess.run([dbt_executable(), *args], cwd=project_root(), env=dbt_env(url),
+@dataclass(frozen=True)
+class DbtRun:
+    """One dbt invocation: its exit code, output and the target folder it wrote."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    target_path: Path
+
+    def artifact(self, name: str) -> dict:
+        return json.loads((self.target_path / name).read_text())
+
+
+def run_dbt(args: list[str], url: str | None = None, capture: bool = False,
+            target_path: Path | None = None) -> DbtRun:
+    """dbt outside Dagster (the tests, `tallyhouse forget`, the docs site). Every invocation
+    writes its own target folder (``target/cli-<id>/`` unless given), seeded with the kept
+    partial parse, so two builds at once never share compiled SQL, run results or the
+    manifest — as dagster-dbt does for the job's builds."""
+    if "--target-path" in args:
+        target = Path(args[args.index("--target-path") + 1])
+        args = list(args)
+    else:
+        target = target_path or project_root() / "target" / f"cli-{uuid.uuid4().hex[:12]}"
+        args = [*args, "--target-path", str(target)]
+    target.mkdir(parents=True, exist_ok=True)
+    kept = project_root() / "target" / "partial_parse.msgpack"
+    if kept.is_file() and not (target / kept.name).exists():
+        shutil.copyfile(kept, target / kept.name)
+    done = subprocess.run([dbt_executable(), *args], cwd=project_root(), env=dbt_env(url),
                           capture_output=capture, text=True, check=False)
+    prune_invocation_dirs(pattern="cli-*")
+    return DbtRun(done.returncode, done.stdout or "", done.stderr or "", target)
 
 
-def prune_invocation_dirs(keep: int = 3) -> int:
+def prune_invocation_dirs(keep: int = 3, pattern: str = "dbt_models-*",
+                          older_than_seconds: float = 600) -> int:
     """dagster-dbt gives every dbt invocation its own ``target/<step>-<run>-<id>/`` folder
-    (~13 MB at 100 000 transactions): keep the newest few, for looking into a recent run."""
-    import shutil
-
-    folders = sorted((p for p in (project_root() / "target").glob("dbt_models-*") if p.is_dir()),
+    (~13 MB at 100 000 transactions), and so does run_dbt (``target/cli-<id>/``): keep the
+    newest few, for looking into a recent run. A folder younger than ten minutes may be a
+    build still running in another process: it stays."""
+    folders = sorted((p for p in (project_root() / "target").glob(pattern) if p.is_dir()),
                      key=lambda p: p.stat().st_mtime, reverse=True)
+    now = time.time()
+    removed = 0
     for folder in folders[keep:]:
-        shutil.rmtree(folder, ignore_errors=True)
-    return max(len(folders) - keep, 0)
+        if now - folder.stat().st_mtime > older_than_seconds:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def keep_partial_parse(invocation_target: Path) -> None:

@@ -105,7 +105,6 @@ def landing_copy(small_landing, tmp_path) -> Path:
 def build(url: str, landing: Path, *extra: str) -> dict:
     """Load a landing into the database at url and run dbt build; the run's results."""
     from tallyhouse import ingest
-    from tallyhouse.config import project_root
     from tallyhouse.dbt import run_dbt
 
     conn = psycopg2.connect(url)
@@ -114,9 +113,8 @@ def build(url: str, landing: Path, *extra: str) -> dict:
     finally:
         conn.close()
     done = run_dbt(["build", *extra], url=url, capture=True)
-    results = json.loads((project_root() / "target" / "run_results.json").read_text())
     assert done.returncode == 0, done.stdout[-4000:]
-    return {r["unique_id"]: r for r in results["results"]}
+    return {r["unique_id"]: r for r in done.artifact("run_results.json")["results"]}
 
 
 @pytest.fixture(scope="session")

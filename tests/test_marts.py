@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg2
 import truthcheck
@@ -52,8 +53,8 @@ def test_marts_have_every_documented_column(clean_build):
             "tracking_sck", "utm_source", "customer_key", "product_key"} <= columns
 
 
-def _analysis(url: str, name: str) -> list[tuple]:
-    sql = (ROOT / "target" / "compiled" / "tallyhouse" / "analyses" / f"{name}.sql").read_text()
+def _analysis(url: str, compiled: Path, name: str) -> list[tuple]:
+    sql = (compiled / "compiled" / "tallyhouse" / "analyses" / f"{name}.sql").read_text()
     return query(url, sql)
 
 
@@ -61,6 +62,7 @@ def test_monthly_analyses_run_and_agree_with_the_truth(clean_build, small_landin
     url, _ = clean_build
     done = run_dbt(["compile", "--select", "resource_type:analysis"], url=url, capture=True)
     assert done.returncode == 0, done.stdout[-2000:]
+    compiled = done.target_path
     sales = truth(small_landing)["sales"]
     labels = dict(query(url, "select status_code, label_pt from seeds.transaction_statuses"))
 
@@ -74,11 +76,11 @@ def test_monthly_analyses_run_and_agree_with_the_truth(clean_build, small_landin
                     expected_by_status[(labels[status], currency)][1] += Decimal(
                         values[f"final_status.{status}.offer_price"])
     got = {(status, currency): [count, total]
-           for status, currency, count, total in _analysis(url, "sales_by_status")}
+           for status, currency, count, total in _analysis(url, compiled, "sales_by_status")}
     assert got == {k: v for k, v in expected_by_status.items()}
 
     performance = {(p, c): (n, gross) for p, c, n, gross, *_ in
-                   _analysis(url, "performance_by_platform")}
+                   _analysis(url, compiled, "performance_by_platform")}
     assert performance == {
         (platform, currency): (values["final_status.approved.count"],
                                Decimal(values["final_status.approved.offer_price"]))
@@ -92,12 +94,14 @@ def test_monthly_analyses_run_and_agree_with_the_truth(clean_build, small_landin
             for key, value in values.items():
                 if key.startswith("final_approved.payment_method.") and key.endswith(".count"):
                     methods[(key.split(".")[2], currency)] += value
-    got_methods = {(m, c): n for m, c, n, *_ in _analysis(url, "payment_method_distribution")}
+    got_methods = {(m, c): n for m, c, n, *_ in
+                   _analysis(url, compiled, "payment_method_distribution")}
     assert got_methods == dict(methods)
 
     by_product = truth(small_landing)["final_status_by_product"]
     refund_rates = {name: (approved, refunded)
-                    for name, _, approved, refunded, _ in _analysis(url, "refund_rate_by_product")}
+                    for name, _, approved, refunded, _ in
+                    _analysis(url, compiled, "refund_rate_by_product")}
     assert refund_rates, "some products have more than 10 sales"
     for name, (approved, refunded) in refund_rates.items():
         assert (approved, refunded) == (by_product[name].get("approved", 0),
@@ -195,9 +199,9 @@ def test_dbt_docs_generate(clean_build):
     url, _ = clean_build
     done = run_dbt(["docs", "generate"], url=url, capture=True)
     assert done.returncode == 0, done.stdout[-2000:]
-    catalog = json.loads((ROOT / "target" / "catalog.json").read_text())
+    catalog = done.artifact("catalog.json")
     assert "model.tallyhouse.fct_transactions" in catalog["nodes"]
-    manifest = json.loads((ROOT / "target" / "manifest.json").read_text())
+    manifest = done.artifact("manifest.json")
     undocumented = [
         f"{node['name']}.{column}"
         for node in manifest["nodes"].values()
