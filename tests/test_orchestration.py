@@ -151,16 +151,33 @@ def test_job_materializes_every_feed_and_mart_and_checks_pass(database_url, smal
     assert again.success
     carried = again.get_asset_check_evaluations()
     assert len(carried) == len(evaluations) and all(e.passed for e in carried)
-    reconciliation = {check.name for check in CHECKS}
+    reconciliation = {check.name for check in CHECKS if not check.live}
+    live = {check.name for check in CHECKS if check.live}
+    assert live == {"stale_sources"}
     for evaluation in carried:
         if evaluation.check_name in reconciliation:
             assert evaluation.metadata["carried_over_from_run"].value == result.run_id
+        elif evaluation.check_name in live:  # the clock moves: computed again, every run
+            assert "carried_over_from_run" not in evaluation.metadata
         elif evaluation.check_name not in ("nothing_lost", "no_changed_files"):  # recounted
             assert "carried_over_from_build_at" in evaluation.metadata, evaluation.check_name
     assert query(database_url, "select count(*), count(*) filter (where carried_over_from = %s)"
                                " from marts.rpt_reconciliation_summary where run_id = %s",
-                 (result.run_id, again.run_id)) == [(len(CHECKS), len(CHECKS))]
+                 (result.run_id, again.run_id)) == [(len(CHECKS), len(CHECKS) - len(live))]
     assert "carried over from it" in report.read_text()
+
+    # nothing new for five days: the next run (nothing new again) says the feeds are stale,
+    # although every other result is carried over
+    query(database_url, "update raw._manifest set loaded_at = loaded_at - interval '5 days'")
+    stale = execute_job(small_landing, database_url)
+    assert stale.success, "a stale feed is a finding, not a failure"
+    found = query(database_url, "select entity_id, detail from marts.rpt_reconciliation_breaks "
+                                "where run_id = %s and check_name = 'stale_sources'",
+                  (stale.run_id,))
+    assert {feed for feed, _ in found} == {"hotmart_webhooks", "kiwify_webhooks",
+                                           "eduzz_webhooks", "pix_payments", "pix_orders",
+                                           "loyalty_entries"}
+    assert all("no new" in detail and "data for 5 days" in detail for _, detail in found)
 
 
 def test_checks_run_again_once_something_new_lands(database_url, landing_copy):

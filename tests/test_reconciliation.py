@@ -102,6 +102,9 @@ BROKEN = {
     "files_reconcile": ("update raw._manifest set records_in_file = records_in_file + 1 "
                         "where file_name = (select min(file_name) from raw._manifest where "
                         "source = 'kiwify') returning file_name", "rpt_file_breaks"),
+    # Hotmart's last file loaded five days ago: a stale feed
+    "stale_sources": ("update raw._manifest set loaded_at = loaded_at - interval '5 days' "
+                      "where source = 'hotmart' returning feed", None),
     "quarantined_records": ("insert into raw._quarantine (source, feed, file_name, file_sha256, "
                             "line_no, reason, raw_text) values ('pix', 'pix_orders', "
                             "'pix/x.csv', 'x', 7, 'test', 'x') returning 'pix/x.csv:7'", None),

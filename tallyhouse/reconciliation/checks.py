@@ -17,7 +17,9 @@ breaks (``WARN``) are findings: listed with their amount at stake, and the run g
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 ERROR = "ERROR"
 WARN = "WARN"
@@ -35,6 +37,8 @@ class Check:
     # Dagster asset keys the check is attached to; by default the table it reads. A check
     # attached to several assets routes each break by its ``feed`` (see files_reconcile).
     per_feed: bool = False
+    # the answer changes with the clock, not only with the data: never carried over
+    live: bool = False
 
     @property
     def relation(self) -> str:
@@ -87,6 +91,71 @@ select
         as detail,
     feed
 from {batch}
+"""
+
+
+PERIOD_HOURS = {"minute": 1 / 60, "hour": 1, "day": 24}
+
+
+def freshness_hours(manifest_path: Path | None = None) -> dict[str, float]:
+    """Hours after which a feed with no new data is stale: the ``warn_after`` of each dbt
+    source table (``freshness:`` in models/staging/*/_*__sources.yml), read from the
+    parsed manifest; a feed without a freshness setting is never stale."""
+    from tallyhouse.config import project_root
+
+    path = manifest_path or project_root() / "target" / "manifest.json"
+    if not path.exists():
+        return {}
+    hours = {}
+    for node in json.loads(path.read_text()).get("sources", {}).values():
+        warn = (node.get("freshness") or {}).get("warn_after") or {}
+        if warn.get("count") and warn.get("period") in PERIOD_HOURS:
+            hours[node["name"]] = float(warn["count"]) * PERIOD_HOURS[warn["period"]]
+    return hours
+
+
+def stale_sources_query(hours: dict[str, float]) -> str:
+    """A feed that delivered before and has not delivered for longer than its freshness
+    window (as of now, by the time its last file was loaded): "no hotmart_webhooks data
+    for 3 days". A feed that never delivered is not stale (a seller may not use it)."""
+    if not hours:
+        return STALE_SOURCES_NONE
+    windows = ", ".join(f"('{feed}', {h})" for feed, h in sorted(hours.items()))
+    return f"""
+with
+windows (feed, hours) as (values {windows}),
+latest as (
+    select source, feed, max(loaded_at) as last_loaded
+    from {{batch}}
+    where status = 'loaded' and records_landed > 0
+    group by source, feed
+)
+select
+    'stale_source' as break_kind,
+    'feed' as entity_type,
+    latest.feed as entity_id,
+    latest.source as platform,
+    'hours' as unit,
+    windows.hours::numeric as expected,
+    round((extract(epoch from now() - latest.last_loaded) / 3600)::numeric, 1) as actual,
+    null::numeric as amount_at_stake,
+    format('no new %s data for %s days (last file loaded %s UTC; expected within %s hours)',
+           latest.feed, floor(extract(epoch from now() - latest.last_loaded) / 86400),
+           to_char(latest.last_loaded at time zone 'UTC', 'YYYY-MM-DD HH24:MI'),
+           windows.hours) as detail,
+    latest.feed as feed
+from latest
+inner join windows on latest.feed = windows.feed
+where latest.last_loaded < now() - make_interval(secs => windows.hours * 3600)
+"""
+
+
+STALE_SOURCES_NONE = """
+select null::text as break_kind, null::text as entity_type, null::text as entity_id,
+       null::text as platform, null::text as unit, null::numeric as expected,
+       null::numeric as actual, null::numeric as amount_at_stake, null::text as detail,
+       null::text as feed
+from {batch} where false
 """
 
 
@@ -159,6 +228,11 @@ CHECKS: tuple[Check, ...] = (
     Check("quarantined_records", 1, WARN, "raw", "_quarantine",
           "Records that could not be read are kept in raw._quarantine with file, line and "
           "reason; each one is listed for review.", QUARANTINED_RECORDS, per_feed=True),
+    Check("stale_sources", 1, WARN, "raw", "_manifest",
+          "Every feed that delivers keeps delivering: no new file for longer than its "
+          "freshness window (dbt sources' warn_after) is a finding - the figures may miss "
+          "the latest days.", stale_sources_query(freshness_hours()), per_feed=True,
+          live=True),
     Check("conflicting_redeliveries", 1, WARN, "marts", "rpt_file_breaks",
           "An event delivered twice under the same id carries the same content; when it "
           "does not, both versions are listed and the marts use the one with the lowest "
