@@ -430,31 +430,43 @@ def targets(f: dict) -> dict:
 
 
 def print_table(figures: dict, say=print) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     g, job, base = figures["generate"], figures["job"], figures["baseline"]
     inc, none = figures["incremental"], figures["nothing_new"]
-    say("")
-    say(f"tallyhouse bench — {figures['transactions']:,} transactions "
-        f"({figures['cpus']} CPUs)")
-    say(f"  {'stage':<34} {'seconds':>9} {'rows':>12} {'rows/s':>10}")
-    say(f"  {'generate extracts':<34} {g['seconds']:>9.1f} {g['records']:>12,} "
-        f"{g['records_per_second']:>10,}")
-    say(f"  {'job: load':<34} {job['stages']['load']:>9.1f} {job['records']:>12,} "
-        f"{job['records_per_second']['load'] or 0:>10,}")
-    say(f"  {'job: dbt build':<34} {job['stages']['dbt_build']:>9.1f} "
-        f"{job['mart_rows'].get('fct_transactions', 0):>12,} "
-        f"{job['records_per_second']['dbt_build_transactions'] or 0:>10,}  (transactions)")
-    say(f"  {'job: checks (GX)':<34} {job['stages']['checks']:>9.1f}")
-    say(f"  {'job: report':<34} {job['stages']['report']:>9.1f}")
-    say(f"  {'job: whole run':<34} {job['seconds']:>9.1f}")
-    copy_label = "baseline: psql \\copy"
-    say(f"  {copy_label:<34} {base['copy_seconds']:>9.1f} {base['rows']:>12,} "
-        f"{base['rows_per_second'] or 0:>10,}")
-    say(f"  {'baseline: daily aggregate (CTAS)':<34} {base['aggregate_seconds']:>9.1f} "
-        f"{base['aggregate_rows']:>12,}")
-    say(f"  {'incremental run (+' + format(inc['share_of_records'], '.1%') + ' records)':<34} "
-        f"{inc['seconds']:>9.1f} {inc['records']:>12,}")
-    say(f"  {'run with nothing new':<34} {none['seconds']:>9.1f} "
-        f"{none['rows_written']:>12,}  (rows changed)")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  title=f"tallyhouse bench — {figures['transactions']:,} transactions "
+                        f"({figures['cpus']} CPUs)", title_justify="left")
+    for column, justify in (("stage", "left"), ("seconds", "right"), ("rows", "right"),
+                            ("rows/s", "right"), ("", "left")):
+        table.add_column(column, justify=justify, no_wrap=True)
+
+    def row(stage, seconds, rows=None, rate=None, note=""):
+        table.add_row(stage, f"{seconds:.1f}", "" if rows is None else f"{rows:,}",
+                      "" if rate is None else f"{rate:,}", note)
+
+    row("generate extracts", g["seconds"], g["records"], g["records_per_second"])
+    row("job: load", job["stages"]["load"], job["records"],
+        job["records_per_second"]["load"] or 0)
+    row("job: dbt build", job["stages"]["dbt_build"], job["mart_rows"].get("fct_transactions", 0),
+        job["records_per_second"]["dbt_build_transactions"] or 0, "(transactions)")
+    row("job: checks (GX)", job["stages"]["checks"])
+    row("job: report", job["stages"]["report"])
+    row("job: whole run", job["seconds"])
+    row("baseline: psql \\copy", base["copy_seconds"], base["rows"],
+        base["rows_per_second"] or 0)
+    row("baseline: daily aggregate (CTAS)", base["aggregate_seconds"], base["aggregate_rows"])
+    row(f"incremental run (+{inc['share_of_records']:.1%} records)", inc["seconds"],
+        inc["records"])
+    row("run with nothing new", none["seconds"], none["rows_written"], note="(rows changed)")
+    console = Console(highlight=False, markup=False, width=110, soft_wrap=True)
+    with console.capture() as captured:
+        console.print()
+        console.print(table)
+    for line in captured.get().rstrip("\n").splitlines():
+        say(line.rstrip())
     say("")
     say(f"  job / baseline: {figures['job_over_baseline']}x    load / bare copy: "
         f"{figures['load_over_copy']}x    incremental / full: "
