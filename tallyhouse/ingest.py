@@ -88,6 +88,25 @@ def ddl_statements() -> list[str]:
         "create index if not exists quarantine_file_idx on raw._quarantine (file_sha256)",
         # size + modification time of a loaded file: seen again unchanged, it is not re-hashed
         "alter table raw._manifest add column if not exists mtime_ns bigint",
+        # Nothing ever deletes from a raw table (erasure rewrites in place): a delete or a
+        # truncate is noted here, and the next run recounts that feed's files in full
+        # instead of only the files it loaded (count_identity_breaks).
+        """
+        create table if not exists raw._row_losses (
+            feed text not null,
+            noticed_at timestamptz not null default now(),
+            recounted_at timestamptz
+        )
+        """,
+        """
+        create or replace function raw.note_row_loss() returns trigger
+        language plpgsql as $$
+        begin
+            insert into raw._row_losses (feed) values (tg_table_name);
+            return null;
+        end
+        $$
+        """,
     ]
     for feed in FEEDS:
         if feed.fmt == "jsonl":
@@ -117,6 +136,10 @@ def ddl_statements() -> list[str]:
         # incremental staging reads the rows loaded since its last build by this index
         statements.append(
             f"create index if not exists {feed.name}_load_seq_idx on {feed.table} (_load_seq)"
+        )
+        statements.append(
+            f"create or replace trigger {feed.name}_row_loss after delete or truncate "
+            f"on {feed.table} for each statement execute function raw.note_row_loss()"
         )
     return statements
 
@@ -734,17 +757,48 @@ def _record_manifest(conn, result: FileResult, sha: str, size: int, started: flo
     return result
 
 
-def count_identity_breaks(conn, feed: Feed) -> list[dict]:
+@dataclass(frozen=True)
+class LoadMark:
+    """Where a feed stood before a run's loads: its highest load number and manifest id."""
+
+    load_seq: int
+    file_id: int
+
+
+def load_mark(conn, feed: Feed) -> LoadMark:
+    """The feed's highest load number (by its index) and the manifest's highest file id."""
+    with conn.cursor() as cur:
+        cur.execute(f"select coalesce(max(_load_seq), -1) from {feed.table}")
+        load_seq = int(cur.fetchone()[0])
+        cur.execute("select coalesce(max(file_id), 0) from raw._manifest")
+        file_id = int(cur.fetchone()[0])
+    conn.commit()
+    return LoadMark(load_seq, file_id)
+
+
+def rows_lost_since_recount(conn, feed: Feed) -> bool:
+    """A delete or truncate on the feed's raw table not yet followed by a full recount."""
+    with conn.cursor() as cur:
+        cur.execute("select exists (select from raw._row_losses "
+                    "where feed = %s and recounted_at is null)", (feed.name,))
+        return bool(cur.fetchone()[0])
+
+
+def count_identity_breaks(conn, feed: Feed, since: LoadMark | None = None) -> list[dict]:
     """Files of a feed whose records in file != landed + quarantined + duplicates.
 
-    Counts come from the tables themselves, not from the loader's own tally, so a
-    row lost or deleted after loading is caught.
+    Counts come from the tables themselves, not from the loader's own tally, so a row
+    lost or deleted after loading is caught. ``since``: only the files a run loaded after
+    that mark (their rows read by the load-number index); a full recount otherwise, which
+    also closes the feed's noted row losses.
     """
+    scope = "" if since is None else f"where _load_seq > {since.load_seq}"
+    files = "" if since is None else f"and m.file_id > {since.file_id}"
     with conn.cursor() as cur:
         cur.execute(
             f"""
             with landed as (
-                select _file_sha256, count(*) as n from {feed.table} group by 1
+                select _file_sha256, count(*) as n from {feed.table} {scope} group by 1
             ),
             quarantined as (
                 select file_sha256, count(*) as n from raw._quarantine
@@ -756,18 +810,23 @@ def count_identity_breaks(conn, feed: Feed) -> list[dict]:
             from raw._manifest as m
             left join landed as l on l._file_sha256 = m.file_sha256
             left join quarantined as q on q.file_sha256 = m.file_sha256
-            where m.status in (%(loaded)s, %(rejected)s)
+            where m.status in (%(loaded)s, %(rejected)s) {files}
               and (m.feed = %(feed)s or (m.feed is null and m.source = %(source)s))
               and m.records_in_file <> coalesce(l.n, 0) + coalesce(q.n, 0) + m.records_duplicate
             """,
             {"feed": feed.name, "source": feed.source, "loaded": STATUS_LOADED,
              "rejected": STATUS_REJECTED},
         )
-        return [
+        breaks = [
             {"file_name": r[0], "records_in_file": r[1], "landed": r[2], "quarantined": r[3],
              "duplicates": r[4]}
             for r in cur.fetchall()
         ]
+        if since is None:
+            cur.execute("update raw._row_losses set recounted_at = now() "
+                        "where feed = %s and recounted_at is null", (feed.name,))
+    conn.commit()
+    return breaks
 
 
 def load_all(conn, landing: Path, progress: Callable[[str], None] | None = None,
