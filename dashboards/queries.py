@@ -50,31 +50,44 @@ def where(date_column: str = "order_date", alias: str = "", currency: bool = Tru
 
 
 @st.cache_resource(show_spinner=False)
+def _connection_name() -> str:
+    url = db.sqlalchemy_url(roles.dashboard_url())
+    return "warehouse-" + hashlib.sha256(url.encode()).hexdigest()[:12]
+
+
+@st.cache_resource(show_spinner=False)
 def connection() -> SQLConnection:
     """Streamlit's SQL connection to the warehouse, as tallyhouse_dashboard (read-only,
     marts only: tallyhouse.roles). Named after a digest of the URL, never the URL, so
     two warehouses never share a cache."""
-    url = db.sqlalchemy_url(roles.dashboard_url())
-    name = "warehouse-" + hashlib.sha256(url.encode()).hexdigest()[:12]
-    return st.connection(name, type="sql", url=url, pool_pre_ping=True, pool_size=2,
-                         max_overflow=2)
-
-
-def frame(sql: str, params: dict | None = None) -> pd.DataFrame:
-    """A query's rows, cached for TTL_SECONDS per query and parameters."""
-    return connection().query(sql, params=params or {}, ttl=TTL_SECONDS, show_spinner=False)
+    return st.connection(_connection_name(), type="sql",
+                         url=db.sqlalchemy_url(roles.dashboard_url()), pool_pre_ping=True,
+                         pool_size=2, max_overflow=2)
 
 
 def read(sql: str, params: dict | None = None) -> pd.DataFrame:
-    """A query's rows, not cached (the benchmark measures the database, not the cache)."""
+    """A query's rows, not cached. The connection goes back to the pool at once: Streamlit's
+    own ``query()`` leaves it checked out, idle in a transaction, until garbage collection
+    — holding locks that would make the nightly build's DDL wait on an open dashboard."""
     with connection().connect() as conn:
         return pd.read_sql(sa.text(sql), conn, params=params or {})
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def _cached(warehouse: str, sql: str, params: dict) -> pd.DataFrame:
+    return read(sql, params)
+
+
+def frame(sql: str, params: dict | None = None) -> pd.DataFrame:
+    """A query's rows, cached for TTL_SECONDS per warehouse, query and parameters."""
+    return _cached(_connection_name(), sql, params or {})
 
 
 def clear_caches() -> None:
     """Forget cached rows and the connection (after the warehouse changed under them)."""
     st.cache_data.clear()
     connection.clear()
+    _connection_name.clear()
 
 
 def table_exists(name: str) -> bool:

@@ -177,7 +177,7 @@ def test_job_materializes_every_feed_and_mart_and_checks_pass(database_url, smal
     assert {feed for feed, _ in found} == {"hotmart_webhooks", "kiwify_webhooks",
                                            "eduzz_webhooks", "pix_payments", "pix_orders",
                                            "loyalty_entries"}
-    assert all("no new" in detail and "data for 5 days" in detail for _, detail in found)
+    assert all("no new" in detail and "data for 5 days" in detail for _, detail in found), found
 
 
 def test_checks_run_again_once_something_new_lands(database_url, landing_copy):

@@ -181,8 +181,11 @@ BROKEN = {
         "create temp table again as select * from staging.stg_kiwify__order_events "
         "where event_name <> 'subscription_canceled' and platform_transaction_id is not null "
         "and event_at is not null order by record_hash limit 1; update again set record_hash "
-        "= record_hash || '-again', raw_status = 'refunded'; insert into "
-        "staging.stg_kiwify__order_events select * from again "
+        "= record_hash || '-again', raw_status = 'refunded'; "
+        # what the mapped events' build counts for a redelivered event
+        "update intermediate.int_transaction_events_mapped as m set deliveries = 2 "
+        "from again where m.platform = 'kiwify' and m.source_event_id = again.source_event_id; "
+        "insert into staging.stg_kiwify__order_events select * from again "
         "returning platform_transaction_id", "rpt_file_breaks"),
     "data_issues": ("update staging.stg_hotmart__purchase_events set data_issues = "
                     "'[{\"field\": \"data.purchase.price.value\", \"value\": \"1.234,56\", "

@@ -162,7 +162,7 @@ def run_directly(url: str, check: Check) -> Outcome:
     started = time.monotonic()
     try:
         with db.cursor(url) as cur:
-            cur.execute(substituted(check).replace("%", "%%"))
+            cur.execute(substituted(check))  # no parameters: a % is a %
             names = [d.name for d in cur.description]
             rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     except Exception as exc:  # noqa: BLE001 - a check that cannot run is reported, not raised
@@ -288,7 +288,7 @@ def _outcome(url: str, check: Check, result) -> Outcome:
     rows = result.result["details"]["unexpected_rows"]
     if len(rows) < count:  # GX keeps the first 200: read them all
         with db.cursor(url) as cur:
-            cur.execute(substituted(check).replace("%", "%%"))
+            cur.execute(substituted(check))  # no parameters: a % is a %
             names = [d.name for d in cur.description]
             rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     return Outcome(check, passed=False, break_count=count,
