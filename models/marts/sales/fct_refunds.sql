@@ -42,9 +42,10 @@ refunds as (
             when transactions.platform = 'pix' then 'pix_devolution'
             else 'original_payment'
         end as method,
-        -- docs/money.md, refund method: the split already settled (D+2) or the order delivered → voucher;
-        -- shipped, not delivered → either; not shipped → direct devolution. The request
-        -- time is not in the extracts: the settlement time stands for it.
+        -- docs/money.md, refund method: the split already settled (D+2) or the order
+        -- delivered → voucher; shipped, not delivered → either; not shipped → direct
+        -- devolution. The request time is not in the extracts: the settlement time stands
+        -- for it.
         case
             when transactions.platform <> 'pix' then null
             when
