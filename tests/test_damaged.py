@@ -18,6 +18,8 @@ import pytest
 from conftest import REFERENCE, _scratch_database, query, snapshot_marts
 
 ROOT = Path(__file__).resolve().parents[1]
+# the damaged run (a module fixture, two full runs) is built once: this module on one worker
+pytestmark = pytest.mark.xdist_group("damaged")
 PURCHASE = REFERENCE / "hotmart" / "official_docs_examples" / \
     "PURCHASE_webhook_2.0.0_docs_example.json"
 CANCELLATION = REFERENCE / "hotmart" / "official_docs_examples" / "SUBSCRIPTION_CANCELLATION.json"
