@@ -790,7 +790,7 @@ def count_identity_breaks(conn, feed: Feed, since: LoadMark | None = None) -> li
     Counts come from the tables themselves, not from the loader's own tally, so a row
     lost or deleted after loading is caught. ``since``: only the files a run loaded after
     that mark (their rows read by the load-number index); a full recount otherwise, which
-    also closes the feed's noted row losses.
+    closes the feed's noted row losses when it finds every row.
     """
     scope = "" if since is None else f"where _load_seq > {since.load_seq}"
     files = "" if since is None else f"and m.file_id > {since.file_id}"
@@ -822,7 +822,8 @@ def count_identity_breaks(conn, feed: Feed, since: LoadMark | None = None) -> li
              "duplicates": r[4]}
             for r in cur.fetchall()
         ]
-        if since is None:
+        if since is None and not breaks:
+            # closed only by a clean recount: while rows are missing, every run recounts
             cur.execute("update raw._row_losses set recounted_at = now() "
                         "where feed = %s and recounted_at is null", (feed.name,))
     conn.commit()

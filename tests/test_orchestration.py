@@ -207,6 +207,15 @@ def test_loader_checks_pass_on_quarantined_records_and_fail_on_a_lost_row(databa
             if e.check_name == "nothing_lost" and not e.passed]
     assert [e.asset_key.to_user_string() for e in lost] == ["pix/pix_orders"]
     assert lost[0].severity == dg.AssetCheckSeverity.ERROR
+    # still missing on the run after: the feed is recounted until every row is back
+    third = execute_job(anomalies_landing, database_url, loaders_only=True)
+    assert [e.asset_key.to_user_string() for e in third.get_asset_check_evaluations()
+            if e.check_name == "nothing_lost" and not e.passed] == ["pix/pix_orders"]
+    # the other feeds checked only what they loaded (nothing): no full scan of their rows
+    counted = {e.asset_key.to_user_string(): e.metadata["counted"].value
+               for e in third.get_asset_check_evaluations() if e.check_name == "nothing_lost"}
+    assert counted["pix/pix_orders"] == "every file"
+    assert counted["hotmart/hotmart_webhooks"] == "the files of this run"
 
 
 def _cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
