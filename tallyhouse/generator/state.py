@@ -1,14 +1,7 @@
-"""The generator's shared state: configuration, ground truth, delivery of records.
-
-Deterministic, streaming generator of every landing feed tallyhouse reads.
-
-The world is generated day by day. Each transaction's whole lifecycle is decided
-when it is created; its events are written at once into the daily file of the day
-they are *delivered* (event time + a delivery lag), so files hold events out of
-order, late events land in later files, some webhooks are delivered twice and the
-last hour of a day is delivered again at the start of the next day's file.
-Memory stays bounded: only open subscriptions, gift-card balances and points
-accounts are kept, never the transactions themselves.
+"""The generator's shared state: configuration, ground truth, the open files and the
+entities still open (subscriptions, gift cards, points accounts), and the delivery of a
+record into the file of the day it is delivered. The day loop is in ``engine``; each
+domain writes its records through the mixins beside this module.
 """
 
 from __future__ import annotations
@@ -23,9 +16,7 @@ from pathlib import Path
 import orjson
 
 from tallyhouse.generator import render
-from tallyhouse.generator.catalog import (
-    DIGITAL_PRODUCTS,
-)
+from tallyhouse.generator.catalog import DIGITAL_PRODUCTS
 from tallyhouse.sources import FEEDS
 
 PLATFORM_SHARE = (("hotmart", 40), ("kiwify", 25), ("eduzz", 15), ("pix", 20))
