@@ -16,8 +16,21 @@
 with
 
 {% if is_incremental() %}
+    -- the events view is read once: for the rule about lost transactions and for the set
+    -- of touched transactions (the pre-hook's with_delivered set, in one scan)
+    delivered as (
+        select distinct
+            platform,
+            platform_transaction_id
+        from {{ ref('int_transaction_events_unioned') }}
+        where _load_seq > {{ watermark() }}
+    ),
+
     touched as (
-        {{ touched_transactions_since_build(with_delivered=true) }}
+        {{ touched_transactions_since_build() }}
+        union
+        select {{ transaction_key('platform', 'platform_transaction_id') }}
+        from delivered
     ),
 
     events as (
@@ -36,14 +49,6 @@ with
         select fct_transactions.*
         from {{ ref('fct_transactions') }} as fct_transactions
         inner join touched on fct_transactions.transaction_key = touched.transaction_key
-    ),
-
-    delivered as (
-        select distinct
-            platform,
-            platform_transaction_id
-        from {{ ref('int_transaction_events_unioned') }}
-        where _load_seq > {{ watermark() }}
     ),
 {% else %}
     events as (
