@@ -219,7 +219,7 @@ def test_breaks_csv_cells_are_never_formulas(clean_copy, tmp_path):
     assert sorted(r["entity_id"] for r in rows) == ["'=1+2", "'@SUM(A1:A9)"]
     assert {r["detail"] for r in rows} == {"'+cmd|x"}
     assert {r["difference"] for r in rows} == {"-12.5"}, "a negative number stays a number"
-    assert spreadsheet_safe("-0.50") == "-0.50" and spreadsheet_safe("\t=x") == "'\t=x"
+    assert spreadsheet_safe("-0.50") == "-0.50" and spreadsheet_safe("\t=x") == "'\t'=x"
 
 
 def test_dashboards_refuse_the_network_without_sign_in(tmp_path):

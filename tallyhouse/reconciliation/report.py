@@ -8,6 +8,9 @@ stake, totals per platform and currency, and what changed since the previous run
 from __future__ import annotations
 
 import csv
+import math
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -49,25 +52,52 @@ class Written:
     breaks: int
 
 
+# Where a spreadsheet may begin a cell inside a value: after a separator of either CSV flavour
+# (Excel in pt-BR splits on ";"), a tab or a line break (a reader that ignores the quotes).
+CELL_BREAK = re.compile(r"\r\n|[,;\t\r\n]")
+FORMULA_STARTS = ("=", "+", "-", "@")  # after NFKC: full-width ＝ ＋ － ＠ are these too
+CONTROL_STARTS = ("\t", "\r", "\n", "\0")
+LEADING_NOISE = re.compile(r'^[\s"]+')  # spaces and quotes a spreadsheet may skip or unquote
+NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+def _starts_formula(rest: str, segment: str) -> bool:
+    """A cell that began here (``rest``: the text from here on, ``segment``: up to the next
+    separator) would be a formula: a tab, line break or NUL first; or, after spaces and
+    quotes, in NFKC form, = + - @."""
+    if rest.startswith(CONTROL_STARTS):
+        return True
+    return LEADING_NOISE.sub("", unicodedata.normalize("NFKC", segment)).startswith(
+        FORMULA_STARTS)
 
 
 def spreadsheet_safe(value) -> object:
-    """A CSV cell a spreadsheet will not run: text that starts like a formula (``=``, ``+``,
-    ``-``, ``@``, a tab or line break, or their full-width forms) gets a leading apostrophe.
-    Numbers stay numbers (a negative amount is not a formula)."""
+    """A CSV cell no spreadsheet will run, whether it splits on "," or ";" (or tabs and
+    line breaks): every piece of a text that would start a formula as a cell of its own
+    (= + - @ or their full-width forms, after spaces or quotes; or a tab / line break) gets
+    a leading apostrophe, and nothing else changes.
+
+    The apostrophe is the mark spreadsheets themselves use for "text": one visible
+    character, the value still readable and searchable. Quoting cannot do it: a quote is no
+    quote to a reader that splits on the other separator. Numbers stay numbers: a negative
+    amount (-12.50) is not a formula and stays usable as an amount; "x;-5" is neutralised,
+    as a reader that splits on ";" carries that cell on to its next ";"."""
     if value is None:
         return ""
-    if not isinstance(value, str):
-        return value
-    if value.startswith(FORMULA_STARTS):
-        try:
-            float(value)
-            return value
-        except ValueError:
-            return "'" + value
-    return value
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)) \
+            or (isinstance(value, Decimal) and value.is_finite()):
+        return value  # an amount stays a number ("-Infinity" would be text, checked below)
+    text = str(value)
+    if NUMBER.fullmatch(text.strip(" ")):
+        return value  # a whole cell that is a number ("-12.50"); a piece of one is not
+    starts = [0, *(cut.end() for cut in CELL_BREAK.finditer(text))]
+    ends = [cut.start() for cut in CELL_BREAK.finditer(text)] + [len(text)]
+    out, done = [], 0
+    for start, end in zip(starts, ends, strict=True):
+        if _starts_formula(text[start:], text[start:end]):
+            out.append(text[done:start] + "'")
+            done = start
+    return "".join(out) + text[done:]
 
 
 def run_folder(run_at: datetime, root: Path | None = None) -> Path:
