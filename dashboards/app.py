@@ -10,12 +10,34 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboards import ui  # noqa: E402
+from dashboards import access, ui  # noqa: E402
 
 PAGES = Path(__file__).resolve().parent / "app_pages"
 
 st.set_page_config(page_title="tallyhouse", page_icon=":material/account_balance:",
                    layout="wide")
+# Sign-in and the allow-list come before the pages and before any query: a visitor who is
+# not admitted sees no page name and no figure.
+_auth = os.environ.get("TALLYHOUSE_DASHBOARD_AUTH", "off")
+if _auth == "oidc":
+    if not st.user.is_logged_in:
+        st.title("tallyhouse")
+        st.write("Sign in to see the finance dashboards.")
+        st.button("Sign in", on_click=st.login, type="primary")
+        st.stop()
+    _access = access.check(st.user.to_dict(), os.environ.get(access.ALLOWED_ENV))
+    if not _access.allowed:
+        st.title("tallyhouse")
+        st.error(f"{_access.email or 'This account'} is not allowed to see these dashboards. "
+                 f"{_access.reason} Ask whoever runs them to add you, or sign out and sign "
+                 "in with another account.", icon=":material/block:")
+        st.button("Sign out", on_click=st.logout, type="primary")
+        st.stop()
+    st.sidebar.caption(f"Signed in as {st.user.get('email') or st.user.get('name')}")
+    st.sidebar.button("Sign out", on_click=st.logout)
+elif _auth == "open":
+    st.warning("Served beyond this machine without sign-in (--no-auth): anyone who can reach "
+               "this address sees these figures.", icon=":material/lock_open:")
 navigation = st.navigation([
     st.Page(PAGES / "sales.py", title="Sales", icon=":material/payments:", default=True),
     st.Page(PAGES / "refunds.py", title="Refund rate", icon=":material/undo:"),
@@ -25,17 +47,5 @@ navigation = st.navigation([
     st.Page(PAGES / "subscriptions.py", title="Subscriptions", icon=":material/autorenew:"),
     st.Page(PAGES / "loyalty.py", title="Loyalty & gift cards", icon=":material/redeem:"),
 ])
-_auth = os.environ.get("TALLYHOUSE_DASHBOARD_AUTH", "off")
-if _auth == "oidc":
-    if not st.user.is_logged_in:
-        st.title("tallyhouse")
-        st.write("Sign in to see the finance dashboards.")
-        st.button("Sign in", on_click=st.login, type="primary")
-        st.stop()
-    st.sidebar.caption(f"Signed in as {st.user.get('email') or st.user.get('name')}")
-    st.sidebar.button("Sign out", on_click=st.logout)
-elif _auth == "open":
-    st.warning("Served beyond this machine without sign-in (--no-auth): anyone who can reach "
-               "this address sees these figures.", icon=":material/lock_open:")
 ui.sidebar_filters()
 navigation.run()
