@@ -10,11 +10,14 @@ import hashlib
 import hmac
 import http.client
 import json
+import re
 import signal
+import socket
+import struct
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
 
@@ -372,3 +375,286 @@ def test_a_received_webhook_reaches_the_marts_through_the_sensor_and_the_job(
                                "marts.fct_transactions order by platform")
     assert rows == [("eduzz", "77002"), ("hotmart", "HP02316330308193")]
     assert isinstance(tick(), dg.SkipReason), "loaded files start no second run"
+
+
+# -- secrets however escaped, slow and vanishing clients, Eduzz JSON under a form type -----
+
+# An Eduzz legacy key shaped like the real origin_secret (base64: '/', '+', '=')
+SLASHED_KEY = "Zk9/b+Qx=eduzz/test-51c"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def spellings(secret: str) -> set[bytes]:
+    """The secret as it may be written by a JSON encoder or a form, none of which may land."""
+    unicode = "".join(f"\\u{ord(c):04x}" for c in secret)
+    quoted = quote(secret, safe="")
+    forms = {secret, secret.replace("/", "\\/"), unicode, unicode.upper().replace("\\U", "\\u"),
+             quoted, re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quoted),
+             quote_plus(secret), quote(quoted, safe="")}
+    return {form.encode() for form in forms}
+
+
+def php_json(value: dict) -> bytes:
+    """json_encode's default output: '/' written as '\\/'."""
+    return json.dumps(value, separators=(",", ":")).replace("/", "\\/").encode()
+
+
+def stored_files(landing: Path) -> list[Path]:
+    return [path for path in landing.rglob("*") if path.is_file()]
+
+
+def test_an_escaped_eduzz_key_is_never_stored_or_logged(receivers):
+    receiver = receivers({**SECRETS, "TALLYHOUSE_EDUZZ_KEY": SLASHED_KEY})
+    invoice = json.loads(example(EDUZZ_INVOICE))
+    invoice.pop("origin_secret", None)
+    invoice.pop("api_key", None)
+    escaped = SLASHED_KEY.replace("/", "\\/").encode()
+    quoted = quote(SLASHED_KEY, safe="")
+    sent: dict[str, bytes] = {}
+
+    def deliver(trans: str, body: bytes, headers: dict) -> dict:
+        status, answer = receiver.post("/webhooks/eduzz", body, headers)
+        assert status == 200, (trans, status, answer)
+        sent[trans] = body
+        return json.loads(answer)
+
+    # the hostile tester's postback: PHP's json_encode, so the key arrives as Zk9\/b+Qx=…
+    php = php_json({**invoice, "trans_cod": "78001", "origin_secret": SLASHED_KEY})
+    assert escaped in php
+    deliver("78001", php, {"Content-Type": "application/json"})
+    # every character a \u escape (mixed case), and the key inside other values too: in a
+    # URL's query string (percent-encoded) and in a nested object (\/-escaped)
+    spelled = "".join(f"\\u{ord(c):04X}" if i % 2 else f"\\u{ord(c):04x}"
+                      for i, c in enumerate(SLASHED_KEY))
+    nested = php_json({**invoice, "trans_cod": "78002", "api_key": "KEYHERE",
+                       "notification_url": f"https://seller.example/postback?key={quoted}",
+                       "meta": {"note": f"key={SLASHED_KEY};"}})
+    deliver("78002", nested.replace(b"KEYHERE", spelled.encode()),
+            {"Content-Type": "application/json"})
+    # the form as Eduzz posts it (%2F %2B %3D), the key also double-encoded in a URL
+    form = {**invoice, "trans_cod": "78003", "origin_secret": SLASHED_KEY,
+            "notification_url": f"https://seller.example/postback?key={quoted}"}
+    deliver("78003", urlencode(form).encode(), FORM)
+    # lower-case percent escapes
+    lower = re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quoted)
+    deliver("78004", f"trans_cod=78004&cus_name=Teste&api_key={lower}".encode(), FORM)
+    # an unreadable form (a field that is not name=value) signed with x-signature and
+    # carrying the key: kept as unreadable, the key redacted there too
+    torn = f"trans_cod=78005&origin_secret={quoted}&{SLASHED_KEY}&half".encode()
+    signature = hmac.new(SLASHED_KEY.encode(), torn, hashlib.sha256).hexdigest()
+    kept = deliver("78005", torn, {**FORM, "x-signature": signature})
+    assert kept["stored"] and "unreadable" in kept
+    # a wrong key, escaped the same way, authenticates nothing
+    wrong = php_json({**invoice, "trans_cod": "78006", "origin_secret": SLASHED_KEY + "x"})
+    assert receiver.post("/webhooks/eduzz", wrong, {"Content-Type": "application/json"})[0] \
+        == 401
+    receiver.stop()
+
+    landing = receiver.landing
+    files = stored_files(landing)
+    assert files
+    forbidden = spellings(SLASHED_KEY)
+    for path in files:
+        data = path.read_bytes()
+        for form_ in forbidden:
+            assert form_ not in data, f"the key ({len(form_)} bytes) is stored in {path.name}"
+    log = receiver.log.read_bytes()
+    for form_ in forbidden:
+        assert form_ not in log, "the key is in the log"
+
+    lines = {json.loads(line)["trans_cod"]: line
+             for line in closed_lines(landing, "eduzz", "eduzz_webhooks")}
+    assert sorted(lines) == ["78001", "78002", "78003", "78004"]
+    # the PHP body lands as sent, byte for byte, but for the key's own string
+    assert lines["78001"] == php.replace(escaped, b"[redacted]")
+    assert b"http:\\/\\/urldepostback.com" in lines["78001"], "other escapes stay as sent"
+    second = json.loads(lines["78002"])
+    assert second["api_key"] == "[redacted]"
+    assert second["notification_url"] == "https://seller.example/postback?key=[redacted]"
+    assert second["meta"] == {"note": "key=[redacted];"}
+    third = json.loads(lines["78003"])
+    assert third["origin_secret"] == "[redacted]"
+    assert third["notification_url"] == "https://seller.example/postback?key=[redacted]"
+    assert json.loads(lines["78004"])["api_key"] == "[redacted]"
+    [unreadable] = (landing / "eduzz").glob("eduzz_webhooks-unreadable-*.jsonl")
+    assert unreadable.read_bytes() == b"trans_cod=78005&origin_secret=[redacted]&[redacted]&half"
+
+
+def test_eduzz_json_sent_as_a_form_lands_as_json(receivers):
+    receiver = receivers()
+    key = SECRETS["TALLYHOUSE_EDUZZ_KEY"]
+    invoice = json.loads(example(EDUZZ_INVOICE))
+    # a legacy postback as JSON under the form's content type, authenticated by its key field
+    legacy = compact(json.dumps({**invoice, "trans_cod": "79001", "api_key": key}).encode())
+    status, answer = receiver.post("/webhooks/eduzz", legacy,
+                                   {"Content-Type": "application/x-www-form-urlencoded"})
+    assert (status, json.loads(answer)) == (200, {"stored": True})
+    # a signed webhook under the same content type (with a charset), pretty-printed
+    signed = json.dumps({**invoice, "trans_cod": "79002"}, indent=2).encode()
+    status, answer = receiver.post(
+        "/webhooks/eduzz", signed,
+        {"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8",
+         "x-signature": hmac.new(key.encode(), signed, hashlib.sha256).hexdigest()})
+    assert (status, json.loads(answer)) == (200, {"stored": True})
+    assert receiver.health()["platforms"]["eduzz"] == {"configured": True, "accepted": 2}
+    receiver.stop()
+
+    lines = closed_lines(receiver.landing, "eduzz", "eduzz_webhooks")
+    assert lines[0] == legacy.replace(f'"{key}"'.encode(), b'"[redacted]"')
+    assert json.loads(lines[1]) == {**invoice, "trans_cod": "79002"}
+    assert not list((receiver.landing / "eduzz").glob("*-unreadable-*")), "nothing unreadable"
+
+
+def _closed_after(sock: socket.socket, limit: float = 15.0) -> tuple[float, bytes]:
+    """Seconds until the receiver closed the connection, and what it sent before closing."""
+    started, received = time.monotonic(), b""
+    sock.settimeout(limit)
+    try:
+        while chunk := sock.recv(4096):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        pytest.fail(f"still open after {limit}s")
+    finally:
+        sock.close()
+    return time.monotonic() - started, received
+
+
+def _head(receiver: Receiver, length: int) -> bytes:
+    return (f"POST /webhooks/hotmart HTTP/1.1\r\nHost: 127.0.0.1:{receiver.port}\r\n"
+            f"X-HOTMART-HOTTOK: {HOTTOK}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {length}\r\n\r\n").encode()
+
+
+def _log_lines(receiver: Receiver, marker: str, expected: int) -> list[str]:
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [line for line in receiver.log.read_text().splitlines() if marker in line]
+        if len(lines) >= expected or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+TIMEOUT_408 = b"HTTP/1.1 408 "
+
+
+def test_slow_clients_are_cut_off_within_the_timeouts(receivers):
+    receiver = receivers(None, "--header-timeout", "1", "--body-timeout", "1.5")
+    connect = lambda: socket.create_connection(("127.0.0.1", receiver.port))  # noqa: E731
+    body = hotmart_body("slow-1")
+    slack = 1.5  # a loaded 2-core machine
+
+    # connected, sends nothing: closed (no answer: it asked nothing)
+    idle = connect()
+    took, answer = _closed_after(idle)
+    assert 0.9 <= took <= 1 + slack and answer == b""
+    # headers stalled half-way: 408, closed
+    stalled = connect()
+    stalled.sendall(_head(receiver, len(body))[:40])
+    took, answer = _closed_after(stalled)
+    assert 0.9 <= took <= 1 + slack and answer.startswith(TIMEOUT_408)
+    # after a first request on a keep-alive connection, the next headers trickled a byte at
+    # a time (each byte resets uvicorn's keep-alive timer): cut off 1 s after the first byte
+    trickle = connect()
+    first_body = hotmart_body("slow-0")
+    trickle.sendall(_head(receiver, len(first_body)) + first_body)
+    first = b""
+    while not first.endswith(b'{"stored":true}'):
+        first += trickle.recv(4096)
+    assert first.startswith(b"HTTP/1.1 200 ")
+    started = time.monotonic()
+    trickle.settimeout(0.2)
+    closed_at, received = None, b""
+    for byte in _head(receiver, len(body)):
+        try:
+            trickle.send(bytes([byte]))
+            received += trickle.recv(4096)
+            closed_at = time.monotonic()
+            break  # the receiver answered (408) or closed
+        except TimeoutError:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            closed_at = time.monotonic()
+            break
+    trickle.close()
+    assert closed_at is not None, "the trickled headers were never cut off"
+    assert 0.9 <= closed_at - started <= 1 + slack and received.startswith(TIMEOUT_408)
+    # headers complete, body stalled: 408 once the body timeout has passed
+    stalled_body = connect()
+    stalled_body.sendall(_head(receiver, len(body)) + body[:100])
+    took, answer = _closed_after(stalled_body)
+    assert 1.4 <= took <= 1.5 + slack and answer.startswith(TIMEOUT_408)
+    # slow but within both timeouts: stored
+    slow = connect()
+    slow.sendall(_head(receiver, len(body))[:30])
+    time.sleep(0.5)
+    slow.sendall(_head(receiver, len(body))[30:] + body[:100])
+    time.sleep(0.7)
+    slow.sendall(body[100:])
+    slow.settimeout(10)
+    assert slow.recv(4096).startswith(b"HTTP/1.1 200 ")
+    slow.close()
+
+    # many stalled connections at once (the tester held 800 open): all cut off in time,
+    # and the receiver keeps answering meanwhile
+    crowd = []
+    for n in range(150):
+        sock = connect()
+        sock.sendall([b"", _head(receiver, 500)[:25], _head(receiver, 500) + b"{"][n % 3])
+        crowd.append(sock)
+    opened = time.monotonic()
+    assert receiver.post("/webhooks/hotmart", hotmart_body("slow-2"),
+                         {"X-HOTMART-HOTTOK": HOTTOK})[0] == 200
+    for sock in crowd:
+        _closed_after(sock, limit=max(0.1, opened + 1.5 + 2 * slack - time.monotonic()))
+    assert time.monotonic() - opened <= 1.5 + 2 * slack
+
+    counts = receiver.health()["connections"]
+    assert counts == {"cut_off_idle": 51, "cut_off_headers": 52, "cut_off_body": 51}
+    receiver.stop()
+    assert sorted(json.loads(line)["id"] for line in
+                  closed_lines(receiver.landing, "hotmart", "hotmart_webhooks")) == [
+        "slow-0", "slow-1", "slow-2"]
+    log = receiver.log.read_text()
+    assert len(_log_lines(receiver, "receive: cut off ", 154)) == 154, "one line per cut-off"
+    assert [line for line in log.splitlines() if line[:2] == "20" and " cut off " not in line
+            and " closed " not in line] == [], "and no other line"
+    assert "Traceback" not in log and HOTTOK not in log
+
+
+def test_a_dropped_connection_logs_one_line_without_a_traceback(receivers):
+    receiver = receivers()
+    body = hotmart_body("dropped-1")
+    # gone in the middle of the body
+    sock = socket.create_connection(("127.0.0.1", receiver.port))
+    sock.sendall(_head(receiver, len(body)) + body[: len(body) // 2])
+    time.sleep(0.3)
+    sock.close()
+    assert len(_log_lines(receiver, "dropped the connection", 1)) == 1
+    # reset (RST) in the middle of the headers
+    sock = socket.create_connection(("127.0.0.1", receiver.port))
+    sock.sendall(_head(receiver, len(body))[:50])
+    time.sleep(0.3)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+    # opened and closed without a request: not a dropped request, no line
+    socket.create_connection(("127.0.0.1", receiver.port)).close()
+    assert receiver.post("/webhooks/hotmart", hotmart_body("dropped-2"),
+                         {"X-HOTMART-HOTTOK": HOTTOK})[0] == 200
+    _log_lines(receiver, "dropped the connection", 2)
+    time.sleep(0.5)  # time for a line too many
+    dropped = [line for line in receiver.log.read_text().splitlines()
+               if "dropped the connection" in line]
+    assert len(dropped) == 2, dropped
+    assert "while sending its body" in dropped[0] and "/webhooks/hotmart" in dropped[0]
+    assert "while sending its headers" in dropped[1]
+    assert receiver.health()["platforms"]["hotmart"] == {"configured": True, "dropped": 1,
+                                                         "accepted": 1}
+    receiver.stop()
+
+    log = receiver.log.read_text()
+    assert "Traceback" not in log and "Exception" not in log and "ERROR" not in log
+    assert HOTTOK not in log
+    landed = closed_lines(receiver.landing, "hotmart", "hotmart_webhooks")
+    assert [json.loads(line)["id"] for line in landed] == ["dropped-2"], "nothing half-sent"

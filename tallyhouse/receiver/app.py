@@ -13,6 +13,11 @@ Routes: ``POST /webhooks/{hotmart,kiwify,eduzz,pix}`` and ``GET /healthz``. Per 
    its own in the landing folder (the loader quarantines it with file, line and reason), and
    answered as the platform's retries make sensible (see ``Platform.malformed_status``).
 
+Wherever the platform's secret occurs in a body that is stored, however it was escaped, it is
+replaced by ``[redacted]`` first (:mod:`tallyhouse.receiver.redaction`). A client that takes
+longer than the header or body timeout to send its request is cut off, and one that goes away
+mid-request gives one log line (:mod:`tallyhouse.receiver.protocol`).
+
 No access log is written (Kiwify's signature travels in the query string); the receiver's own
 log lines never carry a body, a header value or a secret.
 """
@@ -31,12 +36,14 @@ from pathlib import Path
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from tallyhouse.receiver.durable import FeedWriter, recover, write_file_atomically
-from tallyhouse.receiver.platforms import PLATFORMS, Parsed, Platform, redact
+from tallyhouse.receiver.platforms import PLATFORMS, Parsed, Platform
+from tallyhouse.receiver.protocol import DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT
+from tallyhouse.receiver.redaction import redact_json, redact_text
 
 log = logging.getLogger("tallyhouse.receive")
 
@@ -51,6 +58,8 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY
     rotate_bytes: int = DEFAULT_ROTATE_BYTES
     rotate_seconds: float = DEFAULT_ROTATE_SECONDS
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT  # seconds to send the request's headers
+    body_timeout: float = DEFAULT_BODY_TIMEOUT  # seconds to send its body, once headers are in
     secrets: dict[str, bytes] = field(default_factory=dict)
 
     @classmethod
@@ -96,6 +105,7 @@ class Receiver:
         self.settings = settings
         self.writers: dict[str, FeedWriter] = {}
         self.counts: dict[str, Counter] = {name: Counter() for name in PLATFORMS}
+        self.connections: Counter = Counter()  # cut off / dropped, by the protocol
         self._ticker: asyncio.Task | None = None
         self.recovered = []
 
@@ -158,6 +168,10 @@ class Receiver:
                                         f"{platform.secret_env} and restart the receiver"})
         try:
             body = await _read_body(request, self.settings.max_body_bytes)
+        except ClientDisconnect:
+            # gone (or cut off) mid-body: the connection's one log line says so; nothing stored
+            counts["dropped"] += 1
+            return _json(400, {"error": "the connection closed before the body was complete"})
         except TooLarge:
             counts["too_large"] += 1
             log.warning("%s: 413 body over %d bytes", platform.name,
@@ -177,7 +191,7 @@ class Receiver:
         if parsed.line is None:
             return await self._keep_unreadable(platform, parsed, body, secret)
         try:
-            await self.writers[parsed.feed].append(redact(parsed.line, secret) + b"\n")
+            await self.writers[parsed.feed].append(redact_json(parsed.line, secret) + b"\n")
         except OSError as exc:
             counts["failed"] += 1
             log.error("%s: 503 could not store a body: %s", platform.name, exc)
@@ -191,8 +205,9 @@ class Receiver:
         name = f"{parsed.feed}-unreadable-{stamp}-{secrets.token_hex(4)}.jsonl"
         folder = self.settings.landing / platform.name
         try:
+            # redacting a body that is not JSON searches all of it: off the event loop
             await asyncio.get_running_loop().run_in_executor(
-                None, write_file_atomically, folder, name, redact(body, secret))
+                None, lambda: write_file_atomically(folder, name, redact_text(body, secret)))
         except OSError as exc:
             self.counts[platform.name]["failed"] += 1
             log.error("%s: 503 could not store an unreadable body: %s", platform.name, exc)
@@ -211,6 +226,7 @@ class Receiver:
                 name: {"configured": name in self.settings.secrets, **self.counts[name]}
                 for name in PLATFORMS
             },
+            "connections": dict(self.connections),
             "writers": {
                 feed: {"lines": w.lines_written, "fsyncs": w.fsyncs,
                        "files_closed": w.files_closed,

@@ -11,9 +11,10 @@ Each platform documents its own way of proving a webhook is genuine:
   key itself in its ``origin_secret`` field (``api_key`` in older accounts).
 * **PIX connector** (the seller's own Braspag/Cielo connector): ``Authorization: Bearer``.
 
-Every comparison is constant-time (``hmac.compare_digest``). A secret that occurs inside a
-stored body as a string value (Eduzz's legacy key field) becomes ``"[redacted]"`` before the
-body is written.
+Every comparison is constant-time (``hmac.compare_digest``). Wherever the secret occurs in
+a body that is stored (Eduzz's legacy key field, or anywhere else), as sent or escaped (JSON
+``\\/`` or ``\\u002f``, ``%2F``, …), it becomes ``[redacted]`` before the body is written
+(:mod:`tallyhouse.receiver.redaction`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 import orjson
-
-REDACTED = b"[redacted]"
 
 
 @dataclass(frozen=True)
@@ -89,16 +88,23 @@ def _parse_pix(body: bytes, content_type: str, feeds: tuple[str, ...]) -> Parsed
 
 
 def _parse_eduzz(body: bytes, content_type: str, feeds: tuple[str, ...]) -> Parsed:
-    if "application/x-www-form-urlencoded" not in content_type.lower():
-        return _parse_json(body, content_type, feeds)
+    # A body that is JSON is read as JSON whatever its Content-Type: the legacy postback also
+    # comes as JSON, and a sender or a proxy may still label it with the form's type.
+    as_json = _parse_json(body, content_type, feeds)
+    if as_json.line is not None or "application/x-www-form-urlencoded" not in \
+            content_type.lower():
+        return as_json
     # The legacy postback is a flat form; landed as one JSON object of its fields, the shape
     # the Eduzz staging model reads (a repeated field keeps its last value, as PHP does).
     try:
         text = body.decode("utf-8")
         fields = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
                                 errors="strict"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        return Parsed(None, None, feeds[0], f"form body cannot be read: {exc}")
+    except UnicodeDecodeError:
+        return Parsed(None, None, feeds[0], "form body is not UTF-8")
+    except ValueError:
+        # parse_qsl's message quotes the field, which may hold the key: not repeated here
+        return Parsed(None, None, feeds[0], "form body has a field that is not name=value")
     return Parsed(fields, orjson.dumps(fields), feeds[0])
 
 
@@ -169,9 +175,3 @@ PLATFORMS: dict[str, Platform] = {
                  _verify_bearer, _parse_pix),
     )
 }
-
-
-def redact(line: bytes, secret: bytes) -> bytes:
-    """The secret as a JSON string value (Eduzz's legacy key field) becomes "[redacted]"."""
-    quoted = b'"' + secret + b'"'
-    return line.replace(quoted, b'"' + REDACTED + b'"') if quoted in line else line
