@@ -185,10 +185,11 @@ def test_every_damaged_record_is_listed_with_file_line_field_and_reason(damaged_
                if file == "loyalty/loyalty_entries_damaged.csv"}
     assert ("points", "not a whole number", False) in loyalty[2]
     assert any(field == "authorization_id" for field, _, _ in loyalty[4])
-    # the re-export of entry 3 (lines 5 and 6): one is kept, the same whatever the order
-    superseded = [line for line in (5, 6) if any(
-        reason.startswith("superseded") for _, reason, _ in loyalty.get(line, []))]
-    assert len(superseded) == 1
+    # the re-export of entry 3 (lines 5 and 6, the same values): line 5, the first delivered,
+    # is kept and line 6 is a duplicate, not a data issue
+    assert 5 not in loyalty and 6 not in loyalty
+    assert query(url, "select source_line from marts.fct_points_ledger "
+                      "where entry_key = 'dmg-entry-3'") == [(5,)]
     # the JSON array where an object is expected is quarantined at load time
     quarantined = query(url, "select line_no, reason from raw._quarantine "
                              "where file_name = 'hotmart/hotmart_webhooks_damaged.jsonl'")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
-from conftest import build, query, truth
+from tallyhouse.reconciliation.runner import run_checks
+
+from conftest import build, query, snapshot_marts, truth
 
 
 def test_points_marts_equal_the_truth(clean_build, small_landing):
@@ -119,3 +122,103 @@ def test_pix_refunds_carry_the_method_taken(clean_build, small_landing):
                                             "marts.fct_refunds where platform = 'pix'")}
     assert recommended and recommended <= {"gift_card_voucher", "pix_devolution",
                                            "gift_card_voucher_or_pix_devolution"}
+
+
+def _reexport(source: Path, target: Path, lines: int, change) -> list[int]:
+    """The first `lines` records of a CSV extract delivered again as `target`, each through
+    `change(cells)`; the line numbers of the originals."""
+    header, *records = source.read_text().splitlines()
+    target.write_text("\n".join([header] + [",".join(change(r.split(",")))
+                                            for r in records[:lines]]) + "\n")
+    return list(range(2, lines + 2))
+
+
+def _reformatted_payout(cells: list[str]) -> list[str]:
+    # the same date and amount in other bytes: 2026-05-04T00:00:00, 23.280
+    payout_id, platform, payout_date, line_type, transaction, currency, amount = cells
+    return [payout_id, platform, payout_date + "T00:00:00", line_type, transaction, currency,
+            amount + "0"]
+
+
+def _reformatted_entry(cells: list[str]) -> list[str]:
+    # the same instant in another format: 2026-05-01 00:00:00+00 for 2026-05-01T00:00:00Z
+    return cells[:-1] + [cells[-1].replace("T", " ").replace("Z", "+00")]
+
+
+def _paid(url: str, file: str) -> set[tuple[str, int]]:
+    """The (file, line) of the payout lines of `file` that fct_payouts holds."""
+    return set(query(url, "select _file_name, _line_no from raw.payout_lines as raw "
+                          "where _file_name = %s and exists (select from marts.fct_payouts "
+                          "where payout_line_key = md5(encode(raw._record_hash, 'hex')))",
+                     (file,)))
+
+
+def test_a_ledger_re_export_in_other_formatting_is_a_duplicate_of_the_first_delivery(
+        database_url, landing_copy):
+    build(database_url, landing_copy)
+    before = query(database_url, "select count(*), sum(amount) from marts.fct_payouts")[0]
+    ledger_before = query(database_url, "select count(*), sum(points) "
+                                        "from marts.fct_points_ledger")[0]
+    # delivered in a later run, under names that sort before the originals
+    payouts = sorted((landing_copy / "payouts").glob("*.csv"))[0]
+    loyalty = sorted((landing_copy / "loyalty").glob("*.csv"))[0]
+    lines = _reexport(payouts, landing_copy / "payouts" / "payout_lines_0-reexport.csv", 5,
+                      _reformatted_payout)
+    _reexport(loyalty, landing_copy / "loyalty" / "loyalty_entries_0-reexport.csv", 3,
+              _reformatted_entry)
+    build(database_url, landing_copy)
+
+    # counted once, and the one kept is the first delivered
+    assert query(database_url, "select count(*), sum(amount) from marts.fct_payouts")[0] \
+        == before
+    assert query(database_url, "select count(*), sum(points) from marts.fct_points_ledger")[0] \
+        == ledger_before
+    original = f"payouts/{payouts.name}"
+    assert _paid(database_url, original) >= {(original, n) for n in lines}
+    assert _paid(database_url, "payouts/payout_lines_0-reexport.csv") == set()
+    assert query(database_url, "select distinct source_file from marts.fct_points_ledger "
+                               "where entry_key in (select entry_id from "
+                               "staging.stg_loyalty__entries where source_file = %s)",
+                 ("loyalty/loyalty_entries_0-reexport.csv",)) == [(f"loyalty/{loyalty.name}",)]
+
+    # not a data issue, no structural finding (nothing "could not be placed"): the files
+    # reconcile with the re-exports counted as duplicates
+    assert query(database_url, "select source_file, reason from marts.rpt_data_issues") == []
+    assert [(o.check.name, o.breaks[:2]) for o in run_checks(database_url)
+            if o.check.severity == "ERROR" and not o.passed] == []
+    incremental = snapshot_marts(database_url)
+    # (a file that does not reconcile shows how its records were counted)
+    query(database_url, "update raw._manifest set records_in_file = records_in_file + 1 "
+                        "where file_name = 'payouts/payout_lines_0-reexport.csv'")
+    build(database_url, landing_copy)
+    assert query(database_url, "select detail from marts.rpt_file_breaks") == [(
+        "6 records in the file; 0 landed, 0 quarantined, 5 duplicates (0 exact, 5 re-exported "
+        "with other formatting)",)]
+
+    # the two runs give the marts of one full refresh
+    query(database_url, "update raw._manifest set records_in_file = records_in_file - 1 "
+                        "where file_name = 'payouts/payout_lines_0-reexport.csv'")
+    build(database_url, landing_copy, "--full-refresh")
+    assert snapshot_marts(database_url) == incremental
+
+
+def test_a_ledger_re_export_with_another_value_is_a_conflicting_re_export(database_url,
+                                                                          landing_copy):
+    build(database_url, landing_copy)
+    before = query(database_url, "select count(*), sum(amount) from marts.fct_payouts")[0]
+    payouts = sorted((landing_copy / "payouts").glob("*.csv"))[0]
+    original = f"payouts/{payouts.name}"
+    lines = _reexport(payouts, landing_copy / "payouts" / "payout_lines_0-conflict.csv", 5,
+                      lambda cells: cells[:-1] + ["999.99"])
+    build(database_url, landing_copy)
+    listed = query(database_url, "select source_file, source_line, reason "
+                                 "from marts.rpt_data_issues order by source_line")
+    assert [(file, number) for file, number, _ in listed] == [
+        ("payouts/payout_lines_0-conflict.csv", n) for n in lines]
+    for _, _, reason in listed:
+        assert reason.startswith("conflicting re-export") and "999.99" in reason, reason
+        assert not reason.endswith("999.99"), "the marts use the first delivery's amount"
+    # the marts keep the first delivery
+    assert _paid(database_url, original) >= {(original, n) for n in lines}
+    assert query(database_url, "select count(*), sum(amount) from marts.fct_payouts")[0] \
+        == before

@@ -85,7 +85,7 @@ superseded as (
             superseded_because as reason,
             true as record_left_out
         from {{ ref(model) }}
-        where is_superseded and {{ entity }} is not null
+        where is_superseded and not is_duplicate and {{ entity }} is not null
     {%- endfor %}
 ),
 

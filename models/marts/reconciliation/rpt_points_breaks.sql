@@ -1,6 +1,8 @@
 -- Invariant 5 (points): every confirm or cancel matches one open authorization,
 -- confirmed ≤ authorized, no balance below zero, a completed redemption order's points =
 -- its items' points = its confirmed debit. One row per break; empty when the books agree.
+-- A hold's confirms and cancels are named in the order they happened (event time), not
+-- in the order they were delivered.
 
 with
 
@@ -37,44 +39,76 @@ orphan_resolutions as (
     where ledger.entry_type in ('confirm', 'cancel') and authorizations.authorization_id is null
 ),
 
-double_confirms as (
+-- every confirm and cancel of a hold, in the order the events happened (event time; a
+-- confirm and a cancel at the same instant: the confirm first), with what came just before
+resolutions as (
     select
-        'double_confirm' as check_name,
-        account_id,
-        authorization_id as entity_id,
-        authorized_points::numeric as expected,
-        confirmed_points::numeric as actual
-    from authorizations
-    where confirms > 1
+        authorizations.authorization_id,
+        authorizations.account_id,
+        authorizations.authorized_points,
+        ledger.entry_type,
+        ledger.points,
+        lag(ledger.entry_type) over by_event_time as resolved_before,
+        row_number() over (
+            partition by ledger.authorization_id, ledger.entry_type
+            order by ledger.occurred_at, ledger.points, ledger.entry_key
+        ) as nth_of_its_type
+    from ledger
+    inner join authorizations on ledger.authorization_id = authorizations.authorization_id
+    where ledger.entry_type in ('confirm', 'cancel')
+    window by_event_time as (
+        partition by ledger.authorization_id
+        order by
+            ledger.occurred_at asc, ledger.entry_type desc, ledger.points asc,
+            ledger.entry_key asc
+    )
 ),
 
-over_confirmed as (
+-- each resolution named by what went wrong when it happened: the first one resolves the
+-- hold (wrong only as a confirm above it); after a confirm, a second confirm or a cancel;
+-- after a cancel, a confirm
+named as (
     select
-        'confirm_above_hold' as check_name,
+        authorization_id,
         account_id,
-        authorization_id as entity_id,
-        authorized_points::numeric as expected,
-        confirmed_points::numeric as actual
-    from authorizations
-    where confirms = 1 and confirmed_points > authorized_points
+        authorized_points,
+        points,
+        max(points) filter (where entry_type = 'confirm' and nth_of_its_type = 1)
+            over (partition by authorization_id) as first_confirmed_points,
+        case
+            when
+                entry_type = 'confirm' and resolved_before is null
+                and points > authorized_points
+                then 'confirm_above_hold'
+            when entry_type = 'confirm' and resolved_before = 'confirm' then 'double_confirm'
+            when entry_type = 'confirm' and resolved_before = 'cancel'
+                then 'confirm_after_cancel'
+            when entry_type = 'cancel' and resolved_before = 'confirm'
+                then 'cancel_after_confirm'
+        end as check_name
+    from resolutions
 ),
 
--- both resolutions of one hold: named by which came second
-confirmed_and_cancelled as (
+-- one break per hold and kind: a confirm above the hold (hold vs confirmed), a double
+-- confirm (the first confirm vs all the confirms after it), a resolution after the other
+-- one (nothing vs its points)
+lifecycle as (
     select
-        case
-            when confirmed_at > cancelled_at then 'confirm_after_cancel'
-            else 'cancel_after_confirm'
-        end as check_name,
-        account_id,
+        check_name,
+        min(account_id) as account_id,
         authorization_id as entity_id,
-        0::numeric as expected,
-        case
-            when confirmed_at > cancelled_at then confirmed_points
-            else cancelled_points
-        end::numeric as actual
-    from authorizations
-    where confirms > 0 and cancels > 0
+        case check_name
+            when 'confirm_above_hold' then min(authorized_points)
+            when 'double_confirm' then min(first_confirmed_points)
+            else 0
+        end::numeric as expected,
+        (
+            case when check_name = 'double_confirm' then min(first_confirmed_points) else 0 end
+            + sum(points)
+        )::numeric as actual
+    from named
+    where check_name is not null
+    group by authorization_id, check_name
 ),
 
 negative_balances as (
@@ -104,11 +138,7 @@ order_points as (
 breaks as (
     select * from orphan_resolutions
     union all
-    select * from double_confirms
-    union all
-    select * from over_confirmed
-    union all
-    select * from confirmed_and_cancelled
+    select * from lifecycle
     union all
     select * from negative_balances
     union all

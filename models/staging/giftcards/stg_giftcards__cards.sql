@@ -26,7 +26,7 @@ renamed as (
 ranked as (
     select
         *,
-        -- a re-exported record (same id, other bytes) is kept once, whatever the load order
+        -- a re-exported record (same id, other bytes) is kept once, the first delivered
         {{ superseded_columns(
             ['card_id'],
             ['customer_email', 'currency_code', 'issued_at', 'expires_at']

@@ -30,7 +30,7 @@ renamed as (
 ranked as (
     select
         *,
-        -- a re-exported record (same id, other bytes) is kept once, whatever the load order
+        -- a re-exported record (same id, other bytes) is kept once, the first delivered
         {{ superseded_columns(
             ['giftcard_transaction_id'],
             ['card_id', 'operation', 'amount', 'occurred_at', 'order_id', 'payment_id']

@@ -1,6 +1,6 @@
 -- Points-account entries, typed. A re-exported entry (same entry_id, other bytes, e.g.
--- another timestamp format) is kept once, the same whatever the load order (the lowest
--- record hash); the others are marked superseded and listed in rpt_data_issues.
+-- another timestamp format) is kept once, the first delivered; a later one is a duplicate
+-- when its values are the same, else a conflicting re-export listed in rpt_data_issues.
 
 {%- set issues = [] %}
 

@@ -1,5 +1,5 @@
 -- Redemption order items, typed; a re-exported item (same item_id) is kept once, the
--- same whatever the load order.
+-- first delivered.
 
 {%- set issues = [] %}
 

@@ -1,5 +1,5 @@
 -- Redemption orders, typed; a re-exported order (same order_number) is kept once, the
--- same whatever the load order.
+-- first delivered.
 
 {%- set issues = [] %}
 
