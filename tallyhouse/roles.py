@@ -1,9 +1,16 @@
 """Database roles that fit the people: analysts, dashboards, the few who may see identifiers.
 
-* ``tallyhouse_analyst`` (group, no login): reads the marts — and nothing else.
-* ``tallyhouse_dashboard`` (login): reads the marts, read-only; the dashboards connect as it.
+* ``tallyhouse_analyst`` (login, and the group of analysts' own logins): reads the marts —
+  and nothing else. ``tallyhouse sql`` and ``tallyhouse metrics`` run as it.
+* ``tallyhouse_dashboard`` (login): reads the marts; the dashboards connect as it.
 * ``tallyhouse_restricted`` (group): an analyst who may also read schema ``restricted``
   (customers' and account managers' identifiers).
+
+The three are read-only by their own settings (``default_transaction_read_only``, a
+statement timeout), own nothing, are never superusers, and hold no privilege beyond
+``select``: text a person types runs in their sessions, never in the warehouse owner's
+(``tallyhouse.readers``). Role settings apply to the role a session logs in as, so a
+person's own login gets the same settings from ``tallyhouse db roles --login NAME``.
 
 ``ensure_roles`` is idempotent. Grants cover the tables there now and, through default
 privileges of the role that runs dbt, every table dbt creates later (dbt replaces tables on
@@ -26,7 +33,21 @@ RESTRICTED = "tallyhouse_restricted"
 DASHBOARD_URL_ENV = "TALLYHOUSE_DASHBOARD_DATABASE_URL"
 DASHBOARD_PASSWORD_ENV = "TALLYHOUSE_DASHBOARD_PASSWORD"
 
+ANALYST_URL_ENV = "TALLYHOUSE_ANALYST_DATABASE_URL"
+ANALYST_PASSWORD_ENV = "TALLYHOUSE_ANALYST_PASSWORD"
+
 READ_MARTS = (ANALYST, DASHBOARD, RESTRICTED)
+# settings every reader session starts with (ALTER ROLE ... SET): a typed query can read, and
+# only for so long
+READER_SETTINGS = {"default_transaction_read_only": "on", "statement_timeout": "5min",
+                   "idle_in_transaction_session_timeout": "10min"}
+
+
+def reader_settings_sql(role: str) -> list[sql.Composed]:
+    """ALTER ROLE statements that make a login read-only by its own settings."""
+    return [sql.SQL("alter role {} set {} = {}").format(
+        sql.Identifier(role), sql.Identifier(name), sql.Literal(value))
+        for name, value in READER_SETTINGS.items()]
 
 
 def ensure_roles(url: str | None = None) -> list[str]:
@@ -36,16 +57,22 @@ def ensure_roles(url: str | None = None) -> list[str]:
     with db.cursor(url) as cur:
         # roles are shared by every database of the server: one creator at a time
         cur.execute("select pg_advisory_xact_lock(hashtext('tallyhouse.roles'))")
-        for role, login in ((ANALYST, False), (DASHBOARD, True), (RESTRICTED, False)):
+        for role, login in ((ANALYST, True), (DASHBOARD, True), (RESTRICTED, False)):
             cur.execute("select 1 from pg_roles where rolname = %s", (role,))
             if cur.fetchone() is None:
                 cur.execute(sql.SQL("create role {} {}").format(
                     sql.Identifier(role), sql.SQL("login" if login else "nologin")))
                 done.append(f"created role {role}")
-        if password:
-            cur.execute(sql.SQL("alter role {} password %s").format(sql.Identifier(DASHBOARD)),
-                        (password,))
-            done.append(f"set the password of {DASHBOARD} (from {DASHBOARD_PASSWORD_ENV})")
+            _only_a_reader(cur, role, login)
+        done.append(f"{', '.join(READ_MARTS)}: read-only by their settings "
+                    f"({', '.join(f'{k}={v}' for k, v in READER_SETTINGS.items())})")
+        for role, secret, env in ((DASHBOARD, password, DASHBOARD_PASSWORD_ENV),
+                                  (ANALYST, os.environ.get(ANALYST_PASSWORD_ENV) or None,
+                                   ANALYST_PASSWORD_ENV)):
+            if secret:
+                cur.execute(sql.SQL("alter role {} password %s").format(sql.Identifier(role)),
+                            (secret,))
+                done.append(f"set the password of {role} (from {env})")
         cur.execute(sql.SQL("grant {} to {}").format(sql.Identifier(ANALYST),
                                                      sql.Identifier(RESTRICTED)))
         cur.execute("select current_database()")
@@ -66,18 +93,69 @@ def ensure_roles(url: str | None = None) -> list[str]:
     return done
 
 
+_ATTRIBUTES = ("rolsuper", "rolcreatedb", "rolcreaterole", "rolreplication", "rolbypassrls")
+
+
+def _only_a_reader(cur, role: str, login: bool | None) -> None:
+    """A reader's login is never more than a reader, whatever an earlier version or a
+    person set, and starts every session read-only (its own settings)."""
+    cur.execute(f"select rolcanlogin, {', '.join(_ATTRIBUTES)} from pg_roles "
+                "where rolname = %s", (role,))
+    can_login, *powers = cur.fetchone()
+    wanted_login = can_login if login is None else login
+    if any(powers) or can_login != wanted_login:
+        cur.execute(sql.SQL("alter role {} {} nosuperuser nocreatedb nocreaterole "
+                            "noreplication nobypassrls").format(
+            sql.Identifier(role), sql.SQL("login" if wanted_login else "nologin")))
+    for statement in reader_settings_sql(role):
+        cur.execute(statement)
+
+
+def ensure_reader_login(name: str, url: str | None = None) -> list[str]:
+    """A person's own login (member of one of the groups): the readers' settings on it, as
+    role settings are not inherited from a group."""
+    with db.cursor(url) as cur:
+        cur.execute("select rolsuper from pg_roles where rolname = %s", (name,))
+        row = cur.fetchone()
+        if row is None:
+            raise LookupError(f"no role {name}: create role {name} login password '...' "
+                              f"in role {ANALYST}")
+        if row[0]:
+            raise ValueError(f"{name} is a superuser: a reader's login must not be one")
+        _only_a_reader(cur, name, None)
+    return [f"{name}: read-only by its settings "
+            f"({', '.join(f'{k}={v}' for k, v in READER_SETTINGS.items())})"]
+
+
 def dashboard_url(url: str | None = None) -> str:
     """How the dashboards connect: TALLYHOUSE_DASHBOARD_DATABASE_URL, else the warehouse's
     server and database as ``tallyhouse_dashboard`` (password from
     TALLYHOUSE_DASHBOARD_PASSWORD where the server asks for one)."""
-    explicit = os.environ.get(DASHBOARD_URL_ENV)
+    return _reader_url(DASHBOARD, DASHBOARD_URL_ENV, DASHBOARD_PASSWORD_ENV, url)
+
+
+def analyst_url(url: str | None = None) -> str:
+    """How ``tallyhouse sql`` and ``tallyhouse metrics`` connect: TALLYHOUSE_ANALYST_DATABASE_URL,
+    else the warehouse's server and database as ``tallyhouse_analyst`` (password from
+    TALLYHOUSE_ANALYST_PASSWORD where the server asks for one)."""
+    return _reader_url(ANALYST, ANALYST_URL_ENV, ANALYST_PASSWORD_ENV, url)
+
+
+def reader_url_configured(role: str) -> bool:
+    """The reader's connection is given explicitly (its roles are then not ours to set up)."""
+    return bool(os.environ.get({DASHBOARD: DASHBOARD_URL_ENV,
+                                ANALYST: ANALYST_URL_ENV}[role]))
+
+
+def _reader_url(role: str, url_env: str, password_env: str, url: str | None) -> str:
+    explicit = os.environ.get(url_env)
     if explicit:
         return explicit
     parts = db.connection_parts(url or db.database_url())
     kept = [(k, v) for k, v in parse_qsl(urlparse(url or db.database_url()).query)
             if k not in ("user", "password", "host", "port")]
-    password = os.environ.get(DASHBOARD_PASSWORD_ENV, "")
-    credentials = quote(DASHBOARD) + (f":{quote(password, safe='')}" if password else "")
+    password = os.environ.get(password_env, "")
+    credentials = quote(role) + (f":{quote(password, safe='')}" if password else "")
     if parts.host.startswith("/"):
         query = urlencode([("host", parts.host), ("port", str(parts.port)), *kept])
         return f"postgresql://{credentials}@/{quote(parts.dbname)}?{query}"

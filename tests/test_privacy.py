@@ -102,8 +102,14 @@ def test_each_role_reads_what_it_should_and_nothing_else(clean_copy):
         assert _can_read(sessions[restricted], "restricted.customers")
         assert not _can_read(sessions[analyst], "restricted.customers")
         assert not _can_read(sessions[roles.DASHBOARD], "restricted.customers")
+        # read-only by the role's settings; and even a read-write transaction has no right
+        with sessions[roles.DASHBOARD].cursor() as cur, pytest.raises(
+                psycopg2.errors.ReadOnlySqlTransaction):
+            cur.execute("delete from marts.dim_customers")
+        sessions[roles.DASHBOARD].rollback()
         with sessions[roles.DASHBOARD].cursor() as cur, pytest.raises(
                 psycopg2.errors.InsufficientPrivilege):
+            cur.execute("set transaction read write")
             cur.execute("delete from marts.dim_customers")
         sessions[roles.DASHBOARD].rollback()
 
