@@ -37,7 +37,9 @@ class RunLockResource(dg.ConfigurableResource):
 
         url = self.database_url or db.database_url()
         log = context.log.info if context.log else (lambda _m: None)
-        with run_lock(url, context.run_id or "(no run id)", wait=self.wait, say=log):
+        # joins the lock of the command that started this job in this process, if any
+        with run_lock(url, context.run_id or "(no run id)", wait=self.wait, say=log,
+                      join=True):
             yield self
 
 

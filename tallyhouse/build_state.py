@@ -1,9 +1,23 @@
 """Whether the marts are up to date: the last loaded file and the dbt project they were built
-from. A run that loaded nothing new into an unchanged project need not rebuild anything."""
+from. A run that loaded nothing new into an unchanged project need not rebuild anything —
+but only if the last build completed, nothing was changed in raw under it and every
+relation the project builds is there (a no-op run proves the warehouse whole before it
+says "nothing new").
+
+A build marks itself in progress before dbt starts (``begin``) and complete only when it
+ends (``record``): a build killed in the middle (kill -9, the database stopped, a failed
+model) leaves the mark, and the next run rebuilds every model from raw before anything is
+carried over. ``tallyhouse forget`` marks the build in progress in the same transaction as
+its erasure, so an erasure is finished by whichever build comes next.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
 from tallyhouse import db, pseudonym
 from tallyhouse.config import project_root
@@ -17,6 +31,24 @@ create table if not exists raw._build_state (
     built_at timestamptz not null default now()
 )
 """
+MIGRATIONS = (
+    "alter table raw._build_state add column if not exists check_results jsonb",
+    # the highest load number the build read: the next build's scoped tests look at the
+    # rows loaded after it (macro checked_through)
+    "alter table raw._build_state add column if not exists last_load_seq bigint not null "
+    "default -1",
+    # a build started and not (yet) completed; when it started
+    "alter table raw._build_state add column if not exists in_progress boolean not null "
+    "default false",
+    "alter table raw._build_state add column if not exists started_at timestamptz",
+)
+
+
+def ensure(cur) -> None:
+    cur.execute("create schema if not exists raw")
+    cur.execute(DDL)
+    for statement in MIGRATIONS:
+        cur.execute(statement)
 
 
 def project_hash(with_key: bool = True) -> str:
@@ -47,15 +79,78 @@ def current(url: str) -> tuple[int, str]:
     return last, project_hash()
 
 
-def up_to_date(url: str, state: tuple[int, str]) -> bool:
+@dataclass(frozen=True)
+class Readiness:
+    """Why the marts are (not) what a build would make now."""
+
+    fresh: bool  # no file loaded since, same project, complete build, nothing missing
+    interrupted_at: datetime | None = None  # a build started then and never completed
+    raw_changed: bool = False  # rows deleted or edited in raw since the last build started
+    missing: tuple[str, ...] = ()  # relations of the project that do not exist
+
+    @property
+    def needs_full_refresh(self) -> bool:
+        return self.interrupted_at is not None or self.raw_changed or bool(self.missing)
+
+    def reason(self) -> str:
+        if self.interrupted_at is not None:
+            return (f"the last build did not complete (started "
+                    f"{self.interrupted_at:%Y-%m-%d %H:%M:%S %Z})")
+        if self.raw_changed:
+            return "rows were deleted or edited in raw since the last build"
+        if self.missing:
+            shown = ", ".join(self.missing[:5]) + (" …" if len(self.missing) > 5 else "")
+            return f"{len(self.missing)} relation(s) of the project are missing ({shown})"
+        return ""
+
+
+def project_relations(manifest_path: Path | None = None) -> list[tuple[str, str]]:
+    """(schema, name) of every relation the dbt project builds (models, seeds, snapshots;
+    ephemeral models have none), from the parsed manifest."""
+    path = manifest_path or project_root() / "target" / "manifest.json"
+    if not path.exists():
+        return []
+    nodes = json.loads(path.read_text()).get("nodes", {}).values()
+    return sorted({(n["schema"], n.get("alias") or n["name"]) for n in nodes
+                   if n.get("resource_type") in ("model", "seed", "snapshot")
+                   and (n.get("config") or {}).get("materialized") != "ephemeral"})
+
+
+def readiness(url: str, state: tuple[int, str],
+              manifest_path: Path | None = None) -> Readiness:
+    relations = project_relations(manifest_path)
     with db.cursor(url) as cur:
-        cur.execute("select to_regclass('raw._build_state') is not null "
-                    "and to_regclass('marts.fct_transactions') is not null")
+        cur.execute("select to_regclass('raw._build_state') is not null")
         if not cur.fetchone()[0]:
-            return False
-        cur.execute("select last_file_id, project_hash from raw._build_state")
+            return Readiness(False)
+        ensure(cur)
+        cur.execute("select last_file_id, project_hash, in_progress, started_at, built_at "
+                    "from raw._build_state")
         row = cur.fetchone()
-    return row is not None and (int(row[0]), row[1]) == state
+        if row is None:
+            return Readiness(False)
+        last_file_id, project, in_progress, started_at, built_at = row
+        if in_progress:
+            return Readiness(False, interrupted_at=started_at or built_at)
+        cur.execute("select to_regclass('raw._row_changes') is not null")
+        raw_changed = False
+        if cur.fetchone()[0]:
+            cur.execute("select exists (select from raw._row_changes where noticed_at > %s)",
+                        (started_at or built_at,))
+            raw_changed = bool(cur.fetchone()[0])
+        missing = []
+        if relations:
+            cur.execute("select schema_name || '.' || relation_name from unnest(%s, %s) as "
+                        "r (schema_name, relation_name) where to_regclass(format('%%I.%%I', "
+                        "schema_name, relation_name)) is null",
+                        ([s for s, _ in relations], [n for _, n in relations]))
+            missing = [r[0] for r in cur.fetchall()]
+    fresh = (int(last_file_id), project) == state and not raw_changed and not missing
+    return Readiness(fresh, None, raw_changed, tuple(missing))
+
+
+def up_to_date(url: str, state: tuple[int, str]) -> bool:
+    return readiness(url, state).fresh
 
 
 def project_changed(url: str, state: tuple[int, str]) -> bool:
@@ -67,20 +162,29 @@ def project_changed(url: str, state: tuple[int, str]) -> bool:
             return False
         cur.execute("select project_hash from raw._build_state")
         row = cur.fetchone()
-    return row is not None and row[0] != state[1]
+    return row is not None and row[0] not in (state[1], "")
+
+
+def begin(url_or_cursor) -> None:
+    """Mark a build in progress (committed before dbt starts): until ``record`` says it
+    completed, no run takes the marts as up to date."""
+    def mark(cur) -> None:
+        ensure(cur)
+        cur.execute("insert into raw._build_state (last_file_id, project_hash, in_progress, "
+                    "started_at) values (-1, '', true, now()) on conflict (id) do update "
+                    "set in_progress = true, started_at = now()")
+
+    if isinstance(url_or_cursor, str):
+        with db.cursor(url_or_cursor) as cur:
+            mark(cur)
+    else:
+        mark(url_or_cursor)
 
 
 def record(url: str, state: tuple[int, str], check_results: list[dict] | None = None) -> None:
-    import json
-
+    """The build completed: the marts are what the project makes of raw up to this state."""
     with db.cursor(url) as cur:
-        cur.execute("create schema if not exists raw")
-        cur.execute(DDL)
-        cur.execute("alter table raw._build_state add column if not exists check_results jsonb")
-        # the highest load number the build read: the next build's scoped tests look at the
-        # rows loaded after it (macro checked_through)
-        cur.execute("alter table raw._build_state "
-                    "add column if not exists last_load_seq bigint not null default -1")
+        ensure(cur)
         cur.execute("select to_regclass('raw._load_seq') is not null")
         last_load_seq = -1
         if cur.fetchone()[0]:
@@ -88,21 +192,28 @@ def record(url: str, state: tuple[int, str], check_results: list[dict] | None = 
                         "from raw._load_seq")
             last_load_seq = int(cur.fetchone()[0])
         cur.execute("insert into raw._build_state "
-                    "(last_file_id, project_hash, check_results, last_load_seq) "
-                    "values (%s, %s, %s, %s) on conflict (id) do update set "
+                    "(last_file_id, project_hash, check_results, last_load_seq, in_progress) "
+                    "values (%s, %s, %s, %s, false) on conflict (id) do update set "
                     "last_file_id = excluded.last_file_id, project_hash = excluded.project_hash, "
                     "check_results = excluded.check_results, "
-                    "last_load_seq = excluded.last_load_seq, built_at = now()",
+                    "last_load_seq = excluded.last_load_seq, in_progress = false, "
+                    "built_at = now()",
                     (*state, json.dumps(check_results or []), last_load_seq))
+        # an erasure is finished once a build after it completed
+        cur.execute("select to_regclass('restricted.erasures') is not null")
+        if cur.fetchone()[0]:
+            cur.execute("alter table restricted.erasures "
+                        "add column if not exists completed_at timestamptz")
+            cur.execute("update restricted.erasures set completed_at = now() "
+                        "where completed_at is null")
 
 
 def last_check_results(url: str) -> tuple[object, list[dict]]:
     """When the marts were last built and the dbt test results of that build."""
     with db.cursor(url) as cur:
-        cur.execute("alter table raw._build_state add column if not exists check_results jsonb")
+        ensure(cur)
         cur.execute("select built_at, check_results from raw._build_state")
         row = cur.fetchone()
     if row is None:
         return None, []
     return row[0], list(row[1] or [])
-

@@ -91,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             landing.mkdir(parents=True, exist_ok=True)
             generate(GenerateConfig(out=landing, transactions=DEMO_TRANSACTIONS, seed=DEMO_SEED),
                      progress=lambda m: None)
-    from tallyhouse.runlock import holder
+    from tallyhouse.runlock import RunInProgress, holder, run_lock
 
     busy = holder(url)
     if busy is not None:
@@ -103,8 +103,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tallyhouse.summary import print_run_summary
 
     run_started = datetime.now(UTC)
-    result = run_job(landing, url, wait=args.wait, rehash=args.rehash,
-                     full_pass=args.full_pass)
+    try:
+        # taken here, before Dagster starts: a run that begins in between is said in one
+        # line, never as a failed Dagster run; the job's own lock is this one (re-entrant)
+        with run_lock(url, "starting", wait=args.wait, say=_say):
+            result = run_job(landing, url, wait=args.wait, rehash=args.rehash,
+                             full_pass=args.full_pass)
+    except RunInProgress as exc:
+        _say(f"Another run started first: {exc} (--no-wait).")
+        return EXIT_BUSY
     elapsed = time.monotonic() - started
     if result.busy:
         _say("Another run started first and is still in progress: this run did not start "
@@ -132,7 +139,16 @@ def cmd_db(args: argparse.Namespace) -> int:
         _say(db.redact(db.database_url()))
         return 0
     if action == "psql":
-        return db.run_psql(args.psql_args or [])
+        from tallyhouse import readers
+
+        # what is typed at this prompt runs as the analyst, read-only; --owner for the
+        # warehouse owner's own maintenance
+        extra = list(args.psql_args or [])
+        owner = args.owner or "--owner" in extra
+        extra = [a for a in extra if a != "--owner"]
+        if owner:
+            return db.run_psql(extra)
+        return db.run_psql(extra, readers.reader_conninfo())
     if action == "env":
         # for plain dbt / mf in the project folder: eval "$(tallyhouse db env)"
         import shlex
@@ -153,6 +169,15 @@ def cmd_db(args: argparse.Namespace) -> int:
     if action == "roles":
         from tallyhouse import roles
 
+        if args.login:
+            try:
+                lines = roles.ensure_reader_login(args.login)
+            except (LookupError, ValueError) as exc:
+                _say(f"error: {exc}")
+                return 2
+            for line in lines:
+                _say(line)
+            return 0
         for line in roles.ensure_roles():
             _say(line)
         _say(f"Dashboards connect as {roles.DASHBOARD}; give a person a login of their own in "
@@ -205,10 +230,15 @@ def cmd_receive(args: argparse.Namespace) -> int:
     from tallyhouse.receiver.app import Settings
     from tallyhouse.receiver.server import serve
 
+    if not (args.header_timeout > 0 and args.body_timeout > 0):
+        _say("tallyhouse receive: --header-timeout and --body-timeout must be above 0")
+        return 2
     landing = Path(args.landing).resolve() if args.landing else default_landing_dir()
     settings = Settings.from_env(landing, max_body_bytes=args.max_body_bytes,
                                  rotate_bytes=max(1, int(args.rotate_mib * (1 << 20))),
-                                 rotate_seconds=args.rotate_seconds)
+                                 rotate_seconds=args.rotate_seconds,
+                                 header_timeout=args.header_timeout,
+                                 body_timeout=args.body_timeout)
     return serve(settings, args.host, args.port)
 
 
@@ -216,31 +246,78 @@ def cmd_receive(args: argparse.Namespace) -> int:
 
 def cmd_forget(args: argparse.Namespace) -> int:
     from tallyhouse import forget
-    from tallyhouse.dbt import run_dbt
     from tallyhouse.runlock import run_lock
 
     url = db.database_url()
+    landing = Path(args.landing).resolve() if args.landing else default_landing_dir()
     started = time.monotonic()
     with run_lock(url, "forget", wait=True, say=_say):
+        # an erasure killed earlier is finished first (its files, its vacuum)
+        forget.finish_pending(url, say=_say)
+        _say("Looking for the person in raw, quarantine, breaks, landing files and reports...")
         try:
-            done = forget.erase(url, args.email or (), args.document or ())
+            done = forget.erase(url, args.email or (), args.document or (), landing=landing,
+                                say=_say)
         except (ValueError, LookupError) as exc:
             _say(f"error: {exc}")
             return 2
+        if not done.found:
+            _say("Nothing about this person anywhere (already erased, or never delivered): "
+                 "nothing changed.")
+            return 0
         tables = ", ".join(f"{t} {len(h)}" for t, h in sorted(done.records.items()))
         _say(f"Erasure {done.erasure_id}: {done.total} raw record(s) rewritten"
              f"{' (' + tables + ')' if tables else ''}; {done.quarantined} quarantined "
-             f"line(s), {done.break_rows} break row(s), {done.report_files} report file(s) "
-             f"scrubbed; person key(s) kept: {', '.join(done.person_keys) or 'none'}.")
-        _say("Rebuilding every model from raw (dbt build --full-refresh)...")
-        build = run_dbt(["build", "--full-refresh", "--quiet"], url=url, capture=True)
-    if build.returncode != 0:
-        _say(db.redact(build.stdout[-3000:]))
-        _say("error: the rebuild failed; the raw records are already erased — rerun "
-             "`tallyhouse run` once the cause is fixed")
+             f"line(s), {done.break_rows} break row(s), {done.landing_files} landing file(s), "
+             f"{done.report_files} report file(s) scrubbed; person key(s) kept: "
+             f"{', '.join(done.person_keys) or 'none'}.")
+        forget.finish_pending(url, say=_say)
+        _say("Rebuilding every model from raw and checking the books (a full pass)...")
+        from orchestration.run import run_job
+
+        # inside the same lock: no other run comes between the erasure and its rebuild
+        result = run_job(landing, url, wait=True, full_pass=True)
+    if not result.success:
+        _say("error: the rebuild failed; the raw records are already erased and the next "
+             "`tallyhouse run` rebuilds from them before anything else")
         return 1
     _say(f"Done in {time.monotonic() - started:.0f}s. Audit: restricted.erasures "
          f"(erasure_id {done.erasure_id}).")
+    return 0
+
+
+# ---------------------------------------------------------------------------- sql
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    """One read-only query as the analyst role (never the warehouse owner's session)."""
+    import csv
+
+    from tallyhouse import readers
+
+    text = sys.stdin.read() if args.query == "-" else args.query
+    try:
+        found = readers.run_read_only(text, readers.reader_conninfo())
+    except readers.NotBuilt as error:
+        _say(f"tallyhouse sql: {error} — the marts are built by `tallyhouse run`")
+        return 2
+    except readers.RefusedQuery as error:
+        _say(f"tallyhouse sql: {error}")
+        return 2
+    if args.csv:
+        out = sys.stdout if args.csv == "-" else open(args.csv, "w", newline="")  # noqa: SIM115
+        try:
+            writer = csv.writer(out)
+            writer.writerow(found.columns)
+            writer.writerows(found.rows)
+        finally:
+            if out is not sys.stdout:
+                out.close()
+        if args.csv != "-":
+            _say(f"{len(found.rows)} rows written to {args.csv}")
+        return 0
+    from tallyhouse.metrics import Answer, format_table
+
+    _say(format_table(Answer(found.columns, found.rows)))
     return 0
 
 
@@ -350,8 +427,22 @@ def sign_in_configured(folder: Path | None = None) -> bool:
 
 def dashboard_auth_mode(host: str, no_auth: bool) -> str:
     """'oidc' when sign-in is configured; 'off' on loopback; 'open' (warned) with --no-auth
-    beyond it. Raises ValueError for a non-loopback address without either."""
+    beyond it. Raises ValueError for a non-loopback address without either, and for sign-in
+    without a well-formed TALLYHOUSE_DASHBOARD_ALLOWED (whatever the address: a proxy may
+    forward loopback to the world, and sign-in alone admits any account of the provider)."""
     if sign_in_configured():
+        from dashboards import access
+
+        try:
+            allowed = access.parse(os.environ.get(access.ALLOWED_ENV))
+        except ValueError as exc:
+            raise ValueError(f"refusing to serve the dashboards: {exc}") from None
+        if not allowed:
+            raise ValueError(
+                f"refusing to serve the dashboards: sign-in is configured but "
+                f"{access.ALLOWED_ENV} is not set, and sign-in alone lets in any account of "
+                f"the provider. Set it to who may see them, e.g. {access.ALLOWED_ENV}="
+                "'ana@example.com,@yourcompany.com.br' (see README 'Data protection')")
         return "oidc"
     if host in LOOPBACK:
         return "off"
@@ -386,7 +477,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         _say(f"WARNING: served on {args.host} WITHOUT sign-in (--no-auth): anyone who can "
              "reach this address sees the figures.")
     elif mode == "oidc":
-        _say("Sign-in: Streamlit OIDC ([auth] in .streamlit/secrets.toml).")
+        _say("Sign-in: Streamlit OIDC ([auth] in .streamlit/secrets.toml); only the "
+             "addresses and domains in TALLYHOUSE_DASHBOARD_ALLOWED are let in.")
     os.environ[DASHBOARD_AUTH_ENV] = mode
     os.chdir(project_root())  # Streamlit reads .streamlit/secrets.toml from here
     command = dashboard_command(args.port, args.host)
@@ -437,7 +529,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     dbp = sub.add_parser("db", help="the database in use")
     dbp.add_argument("action", choices=["url", "psql", "env", "start", "stop", "status", "roles"],
-                     help="roles: create the analyst / dashboard / restricted roles and grants")
+                     help="url: the connection in use (password hidden); psql: a psql prompt "
+                          "as the read-only analyst (--owner: as the warehouse owner); env: "
+                          "the connection as environment variables for plain dbt / mf; "
+                          "start / stop / status: the embedded PostgreSQL; roles: create the "
+                          "analyst / dashboard / restricted roles and grants")
+    dbp.add_argument("--owner", action="store_true",
+                     help="psql: connect as the warehouse owner (maintenance) instead of the "
+                          "analyst")
+    dbp.add_argument("--login", help="roles: give this person's own login the readers' "
+                                     "read-only settings")
     dbp.add_argument("psql_args", nargs=argparse.REMAINDER,
                      help="arguments passed to psql (after `psql`)")
     dbp.set_defaults(func=cmd_db)
@@ -464,6 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
     fgt.add_argument("--email", action="append", help="the person's e-mail (repeatable)")
     fgt.add_argument("--document", action="append",
                      help="the person's CPF / CNPJ, with or without punctuation (repeatable)")
+    fgt.add_argument("--landing", help="the landing folder whose files are rewritten too "
+                                       "(default: landing/ in the tallyhouse home)")
     fgt.set_defaults(func=cmd_forget)
 
     recv = sub.add_parser(
@@ -478,6 +581,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="close a file for loading after this many seconds (default 60)")
     recv.add_argument("--rotate-mib", type=float, default=64,
                       help="... or once it holds this many MiB (default 64)")
+    recv.add_argument("--header-timeout", type=float, default=10.0,
+                      help="seconds a client has to send a request's headers, from connecting "
+                           "or from its first byte; then 408 and closed (default 10)")
+    recv.add_argument("--body-timeout", type=float, default=30.0,
+                      help="seconds a client has to send the whole body once its headers are "
+                           "in; then 408 and closed (default 30)")
     recv.set_defaults(func=cmd_receive)
 
     fluff = sub.add_parser("sqlfluff", help="sqlfluff (dbt templater) on the database in use")
@@ -516,6 +625,16 @@ def build_parser() -> argparse.ArgumentParser:
     mets.add_argument("--explain", action="store_true", help="print the SQL instead of rows")
     mets.add_argument("--csv", help="write the rows to this CSV file (exact values)")
     mets.set_defaults(func=cmd_metrics)
+
+    sq = sub.add_parser(
+        "sql", help="run one read-only query as the analyst role",
+        description="One SQL statement, run as tallyhouse_analyst (reads the marts only, "
+                    "read-only session, one statement): never in the warehouse owner's "
+                    "session. Pass - to read the query from standard input.")
+    sq.add_argument("query", help="the SELECT to run, or - for standard input")
+    sq.add_argument("--csv", help="write the rows as CSV to this file (- for standard "
+                                  "output), every value exact")
+    sq.set_defaults(func=cmd_sql)
 
     docs = sub.add_parser("docs", help="generate and serve the dbt docs site on loopback")
     docs.add_argument("--port", type=int, default=8580)

@@ -88,24 +88,54 @@ def ddl_statements() -> list[str]:
         "create index if not exists quarantine_file_idx on raw._quarantine (file_sha256)",
         # size + modification time of a loaded file: seen again unchanged, it is not re-hashed
         "alter table raw._manifest add column if not exists mtime_ns bigint",
-        # Nothing ever deletes from a raw table (erasure rewrites in place): a delete or a
-        # truncate is noted here, and the next run recounts that feed's files in full
-        # instead of only the files it loaded (count_identity_breaks).
+        # a loaded file that tallyhouse forget rewrote in landing/: the same file, erased
+        "alter table raw._manifest add column if not exists erased_sha256 text",
+        "alter table raw._manifest add column if not exists erased_size bigint",
+        "alter table raw._manifest add column if not exists erased_mtime_ns bigint",
+        # Nothing ever deletes from or edits a raw table (erasure rewrites in place and says
+        # so in _rewritten_hash): a delete, truncate or update is noted here, and the next
+        # run recounts and rehashes that feed's rows in full instead of only the files it
+        # loaded (count_identity_breaks), and rebuilds the marts from raw (build_state).
         """
-        create table if not exists raw._row_losses (
+        create table if not exists raw._row_changes (
             feed text not null,
+            kind text not null,
             noticed_at timestamptz not null default now(),
             recounted_at timestamptz
         )
         """,
         """
-        create or replace function raw.note_row_loss() returns trigger
+        do $$
+        begin
+            if to_regclass('raw._row_losses') is not null then
+                insert into raw._row_changes (feed, kind, noticed_at, recounted_at)
+                select feed, 'delete', noticed_at, recounted_at from raw._row_losses;
+                drop table raw._row_losses;
+            end if;
+        end
+        $$
+        """,
+        """
+        create or replace function raw.note_row_change() returns trigger
         language plpgsql as $$
         begin
-            insert into raw._row_losses (feed) values (tg_table_name);
+            insert into raw._row_changes (feed, kind) values (tg_table_name, lower(tg_op));
             return null;
         end
         $$
+        """,
+        # what the last recount of each feed found: rows missing from a file, rows whose
+        # content no longer matches the hash they were landed with (the raw_intact check)
+        """
+        create table if not exists raw._integrity_breaks (
+            feed text not null,
+            source text not null,
+            file_name text not null,
+            line_no bigint,
+            kind text not null,
+            detail text not null,
+            found_at timestamptz not null default now()
+        )
         """,
     ]
     for feed in FEEDS:
@@ -137,11 +167,26 @@ def ddl_statements() -> list[str]:
         statements.append(
             f"create index if not exists {feed.name}_load_seq_idx on {feed.table} (_load_seq)"
         )
+        # the hash of a record's content after an erasure rewrote it (tallyhouse forget)
+        statements.append(f"alter table {feed.table} add column if not exists "
+                          "_rewritten_hash bytea")
+        statements.append(f"drop trigger if exists {feed.name}_row_loss on {feed.table}")
         statements.append(
-            f"create or replace trigger {feed.name}_row_loss after delete or truncate "
-            f"on {feed.table} for each statement execute function raw.note_row_loss()"
+            f"create or replace trigger {feed.name}_row_change after delete or truncate or "
+            f"update on {feed.table} for each statement execute function raw.note_row_change()"
         )
+    statements.append("drop function if exists raw.note_row_loss()")
     return statements
+
+
+def content_hash_sql(feed: Feed) -> str:
+    """The SQL that hashes a raw row's content the way the loader hashed the record it
+    landed (``_record_hash``): the line's bytes for JSON (the ``json`` type keeps the text
+    as delivered), the cells joined by the unit separator for CSV."""
+    if feed.fmt == "jsonl":
+        return "sha256(convert_to(payload::text, 'UTF8'))"
+    cells = " || chr(31) || ".join(f"coalesce({c}, '')" for c in feed.columns)
+    return f"sha256(convert_to({cells}, 'UTF8'))"
 
 
 def ensure_raw_schema(conn: psycopg2.extensions.connection) -> None:
@@ -182,15 +227,77 @@ class SourceResult:
         return [f for f in self.files if not f.skipped and (feed is None or f.feed == feed)]
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one delivered record or file may be, so that no file can stop the books.
+
+    A record (a line) longer than ``record_bytes`` is quarantined with its file, line and
+    size, never held in memory whole; a file that expands past ``expanded_bytes`` or, once
+    past ``ratio_floor_bytes``, to more than ``expansion_ratio`` times its compressed size
+    (a decompression bomb) is rejected whole and recorded once. Settings:
+    TALLYHOUSE_MAX_RECORD_BYTES, TALLYHOUSE_MAX_EXPANDED_BYTES, TALLYHOUSE_MAX_EXPANSION_RATIO.
+    """
+
+    record_bytes: int = 32 << 20
+    expanded_bytes: int = 16 << 30
+    expansion_ratio: float = 200.0
+    ratio_floor_bytes: int = 256 << 20
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        import os
+
+        def number(name: str, default, kind=int):
+            raw = os.environ.get(name)
+            if not raw:
+                return default
+            try:
+                value = kind(raw)
+            except ValueError as exc:
+                raise ValueError(f"{name}={raw!r} is not a number") from exc
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, not {raw!r}")
+            return value
+
+        base = cls()
+        return cls(record_bytes=number("TALLYHOUSE_MAX_RECORD_BYTES", base.record_bytes),
+                   expanded_bytes=number("TALLYHOUSE_MAX_EXPANDED_BYTES", base.expanded_bytes),
+                   expansion_ratio=number("TALLYHOUSE_MAX_EXPANSION_RATIO",
+                                          base.expansion_ratio, float),
+                   ratio_floor_bytes=min(base.ratio_floor_bytes,
+                                         number("TALLYHOUSE_MAX_RECORD_BYTES",
+                                                base.record_bytes) * 8))
+
+
+@dataclass(frozen=True)
+class Oversized:
+    """A line longer than the record limit: its first bytes and its whole size."""
+
+    head: bytes
+    size: int
+
+    def reason(self, limits: Limits) -> str:
+        return (f"record of {self.size:,} bytes exceeds the limit of {limits.record_bytes:,} "
+                "bytes per record (TALLYHOUSE_MAX_RECORD_BYTES): not landed")
+
+
 class _Delivered:
-    """A delivered file's lines, from a plain or a gzip (``.gz``) file, streamed.
+    """A delivered file's lines, from a plain or a gzip (``.gz``) file, streamed with every
+    line bounded (``Limits.record_bytes``): an over-long line comes out as :class:`Oversized`
+    and is read past in blocks, never held whole.
 
-    A damaged compressed stream stops the file, not the run: it is rejected whole."""
+    A damaged compressed stream, or one that expands past the limits, stops the file, not
+    the run: it is rejected whole."""
 
-    def __init__(self, path: Path):
+    READ_BLOCK = 1 << 20
+
+    def __init__(self, path: Path, limits: Limits | None = None):
         self.path = path
-        self._handle = (gzip.open(path, "rb") if path.name.endswith(".gz")
-                        else path.open("rb"))
+        self.limits = limits or Limits.from_env()
+        self.compressed = path.name.endswith(".gz")
+        self.size = path.stat().st_size if self.compressed else 0
+        self.expanded = 0
+        self._handle = gzip.open(path, "rb") if self.compressed else path.open("rb")
 
     def __enter__(self) -> _Delivered:
         return self
@@ -198,9 +305,40 @@ class _Delivered:
     def __exit__(self, *exc) -> None:
         self._handle.close()
 
-    def __iter__(self) -> Iterator[bytes]:
+    def _count(self, data: bytes) -> None:
+        self.expanded += len(data)
+        limits = self.limits
+        if self.expanded > limits.expanded_bytes:
+            raise _FileRejected(
+                f"the file expands past {limits.expanded_bytes:,} bytes "
+                "(TALLYHOUSE_MAX_EXPANDED_BYTES): rejected whole, not loaded")
+        if (self.compressed and self.expanded > limits.ratio_floor_bytes
+                and self.expanded > limits.expansion_ratio * max(self.size, 1)):
+            raise _FileRejected(
+                f"the compressed file ({self.size:,} bytes) expands to more than "
+                f"{limits.expansion_ratio:g} times its size ({self.expanded:,} bytes read so "
+                "far; TALLYHOUSE_MAX_EXPANSION_RATIO): rejected whole as a decompression "
+                "bomb, not loaded")
+
+    def __iter__(self) -> Iterator[bytes | Oversized]:
+        limit = self.limits.record_bytes
         try:
-            yield from self._handle
+            while True:
+                line = self._handle.readline(limit + 1)
+                if not line:
+                    return
+                self._count(line)
+                if len(line) <= limit or line.endswith(b"\n"):
+                    yield line
+                    continue
+                head, size = line[:QUARANTINE_TEXT_LIMIT], len(line)
+                while not line.endswith(b"\n"):
+                    line = self._handle.readline(self.READ_BLOCK)
+                    if not line:
+                        break
+                    self._count(line)
+                    size += len(line)
+                yield Oversized(head, size)
         except (OSError, EOFError, zlib.error) as exc:
             raise _FileRejected(f"the file cannot be read to its end: {exc}") from exc
 
@@ -290,8 +428,10 @@ def _stat_key(path: Path) -> tuple[int, int] | None:
 def _known_stats(conn, source: Source) -> dict[str, tuple[int, int]]:
     """Size and modification time of the files of a source already in the manifest."""
     with conn.cursor() as cur:
-        cur.execute("select distinct on (file_name) file_name, size_bytes, mtime_ns "
-                    "from raw._manifest where source = %s and mtime_ns is not null "
+        cur.execute("select distinct on (file_name) file_name, "
+                    "coalesce(erased_size, size_bytes), coalesce(erased_mtime_ns, mtime_ns) "
+                    "from raw._manifest where source = %s "
+                    "and coalesce(erased_mtime_ns, mtime_ns) is not null "
                     "and status <> 'rejected' order by file_name, file_id desc", (source.name,))
         rows = cur.fetchall()
     conn.commit()
@@ -335,11 +475,15 @@ def _load_file(
         # file waits here and then finds it in the manifest.
         _take_load_lock(cur)
         cur.execute(
-            "select file_id, file_name, file_sha256, status from raw._manifest "
-            "where source = %s and (file_sha256 = %s or file_name = %s) order by file_id",
-            (source.name, sha, rel),
+            "select file_id, file_name, file_sha256, status, erased_sha256 from raw._manifest "
+            "where source = %s and (file_sha256 = %s or file_name = %s or erased_sha256 = %s) "
+            "order by file_id",
+            (source.name, sha, rel, sha),
         )
-        known = cur.fetchall()
+        found = cur.fetchall()
+    # a file tallyhouse forget rewrote is the file that was loaded, erased
+    known = [(file_id, name, sha if erased == sha else digest, status)
+             for file_id, name, digest, status, erased in found]
     if any(name == rel and digest == sha for _, name, digest, _ in known):
         return FileResult(source.name, feed.name if feed else None, rel, "already_loaded",
                           skipped=True)
@@ -357,7 +501,8 @@ def _load_file(
         # how many records are out of the marts because of it (for the report)
         try:
             with _Delivered(path) as handle:
-                records = sum(1 for line in handle if line.strip())
+                records = sum(1 for line in handle
+                              if isinstance(line, Oversized) or line.strip())
         except _FileRejected:
             records = 0
         if feed is not None and feed.fmt == "csv":
@@ -377,6 +522,25 @@ def _load_file(
     except _FileRejected as exc:
         conn.rollback()
         return _reject(conn, source, feed, rel, sha, size, str(exc), started)
+    except psycopg2.Error as exc:
+        if _database_unavailable(conn, exc):
+            raise  # a step that cannot run: no database, no disk, shut down
+        # the database would not take this file (a limit, a value it refuses): the file is
+        # rejected whole and recorded once, the run goes on; it is tried again only when its
+        # content changes (another sha256)
+        conn.rollback()
+        message = (exc.pgerror or str(exc)).strip().splitlines()[0][:500]
+        log.warning("%s: rejected, the database refused it: %s", rel, message)
+        return _reject(conn, source, feed, rel, sha, size,
+                       f"the database refused the file ({exc.pgcode}): {message}", started)
+
+
+def _database_unavailable(conn, exc: psycopg2.Error) -> bool:
+    """The error says the database cannot go on (connection lost, out of disk or memory,
+    shutting down), not that it refuses this file's content."""
+    code = exc.pgcode or ""
+    return (conn.closed != 0 or not code or code.startswith(("08", "53", "57", "58", "XX"))
+            or isinstance(exc, psycopg2.InterfaceError))
 
 
 def _take_load_lock(cur) -> None:
@@ -472,7 +636,9 @@ def _load_jsonl(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str
     try:
         return _load_jsonl_staged(conn, source, feed, path, rel, sha, size, started,
                                   careful=False)
-    except psycopg2.DataError:
+    except psycopg2.Error as exc:
+        if _database_unavailable(conn, exc):
+            raise
         conn.rollback()
         log.info("%s: not every record is JSON; checking them one by one", rel)
         return _load_jsonl_staged(conn, source, feed, path, rel, sha, size, started,
@@ -536,6 +702,11 @@ def _load_jsonl_staged(conn, source: Source, feed: Feed, path: Path, rel: str, s
     def stage_rows(handle) -> Iterator[bytes]:
         batch: list[bytes] = []
         for line_no, raw_line in enumerate(handle, start=1):
+            if isinstance(raw_line, Oversized):
+                counts["records"] += 1
+                bad.append(_Quarantined(line_no, raw_line.reason(handle.limits),
+                                        _raw_text(raw_line.head)))
+                continue
             body = raw_line.rstrip(b"\r\n")
             if not body.strip():
                 continue
@@ -611,14 +782,21 @@ def _load_csv(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str, 
               started: float) -> FileResult:
     bad: list[_Quarantined] = []
     position = {"line": 0}
+    counts = {"unread": 0}  # lines quarantined before the CSV parser sees them
     records = 0
 
     def decoded_lines(handle) -> Iterator[str]:
         for raw_line in handle:
             position["line"] += 1
+            if isinstance(raw_line, Oversized):
+                counts["unread"] += 1
+                bad.append(_Quarantined(position["line"], raw_line.reason(handle.limits),
+                                        _raw_text(raw_line.head)))
+                continue
             body = raw_line.rstrip(b"\r\n")
             problem = _check_line(body)
             if problem:
+                counts["unread"] += 1
                 bad.append(_Quarantined(position["line"], problem, _raw_text(body)))
                 continue
             yield body.decode("utf-8") + "\n"
@@ -694,8 +872,8 @@ def _load_csv(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str, 
         landed = cur.rowcount
     _insert_quarantine(conn, source, feed, rel, sha, bad)
     result = FileResult(
-        source.name, feed.name, rel, STATUS_LOADED, records_in_file=records, landed=landed,
-        quarantined=len(bad), duplicates=len(rows) - landed,
+        source.name, feed.name, rel, STATUS_LOADED, records_in_file=records + counts["unread"],
+        landed=landed, quarantined=len(bad), duplicates=len(rows) - landed,
     )
     return _record_manifest(conn, result, sha, size, started)
 
@@ -776,21 +954,25 @@ def load_mark(conn, feed: Feed) -> LoadMark:
     return LoadMark(load_seq, file_id)
 
 
-def rows_lost_since_recount(conn, feed: Feed) -> bool:
-    """A delete or truncate on the feed's raw table not yet followed by a full recount."""
+def rows_changed_since_recount(conn, feed: Feed) -> bool:
+    """A delete, truncate or update on the feed's raw table not yet followed by a clean
+    full recount."""
     with conn.cursor() as cur:
-        cur.execute("select exists (select from raw._row_losses "
+        cur.execute("select exists (select from raw._row_changes "
                     "where feed = %s and recounted_at is null)", (feed.name,))
         return bool(cur.fetchone()[0])
 
 
 def count_identity_breaks(conn, feed: Feed, since: LoadMark | None = None) -> list[dict]:
-    """Files of a feed whose records in file != landed + quarantined + duplicates.
+    """Files of a feed whose records in file != landed + quarantined + duplicates, and (on a
+    full recount) rows whose content no longer matches the hash they were landed with.
 
     Counts come from the tables themselves, not from the loader's own tally, so a row
-    lost or deleted after loading is caught. ``since``: only the files a run loaded after
-    that mark (their rows read by the load-number index); a full recount otherwise, which
-    closes the feed's noted row losses when it finds every row.
+    lost or deleted after loading is caught; hashes come from the rows, so an edit is
+    caught. ``since``: only the files a run loaded after that mark (their rows read by the
+    load-number index); a full recount otherwise, which closes the feed's noted row changes
+    when it finds every row as it was landed. What is found is kept in
+    ``raw._integrity_breaks`` for the report (check ``raw_intact``).
     """
     scope = "" if since is None else f"where _load_seq > {since.load_seq}"
     files = "" if since is None else f"and m.file_id > {since.file_id}"
@@ -818,16 +1000,45 @@ def count_identity_breaks(conn, feed: Feed, since: LoadMark | None = None) -> li
              "rejected": STATUS_REJECTED},
         )
         breaks = [
-            {"file_name": r[0], "records_in_file": r[1], "landed": r[2], "quarantined": r[3],
-             "duplicates": r[4]}
+            {"kind": "rows_missing", "file_name": r[0], "records_in_file": r[1],
+             "landed": r[2], "quarantined": r[3], "duplicates": r[4]}
             for r in cur.fetchall()
         ]
+        if since is None:
+            cur.execute(
+                f"select _file_name, _line_no from {feed.table} "
+                f"where {content_hash_sql(feed)} <> coalesce(_rewritten_hash, _record_hash) "
+                "order by _file_name, _line_no")
+            breaks += [{"kind": "row_edited", "file_name": name, "line_no": line}
+                       for name, line in cur.fetchall()]
+            cur.execute("delete from raw._integrity_breaks where feed = %s", (feed.name,))
+        elif breaks:
+            cur.execute("delete from raw._integrity_breaks where feed = %s and file_name = "
+                        "any(%s)", (feed.name, [b["file_name"] for b in breaks]))
+        for found in breaks:
+            cur.execute("insert into raw._integrity_breaks (feed, source, file_name, line_no, "
+                        "kind, detail) values (%s, %s, %s, %s, %s, %s)",
+                        (feed.name, feed.source, found["file_name"], found.get("line_no"),
+                         found["kind"], _integrity_detail(feed, found)))
         if since is None and not breaks:
             # closed only by a clean recount: while rows are missing, every run recounts
-            cur.execute("update raw._row_losses set recounted_at = now() "
+            cur.execute("update raw._row_changes set recounted_at = now() "
                         "where feed = %s and recounted_at is null", (feed.name,))
     conn.commit()
     return breaks
+
+
+def _integrity_detail(feed: Feed, found: dict) -> str:
+    if found["kind"] == "row_edited":
+        return (f"the row of line {found['line_no']} in {feed.table} no longer matches the "
+                "record delivered (edited after landing): the marts are rebuilt from raw as "
+                "it is now")
+    missing = (found["records_in_file"] - found["landed"] - found["quarantined"]
+               - found["duplicates"])
+    return (f"{missing:,} record(s) missing from {feed.table}: in file "
+            f"{found['records_in_file']:,} = landed {found['landed']:,} + quarantined "
+            f"{found['quarantined']:,} + duplicates {found['duplicates']:,} no longer holds "
+            "(rows deleted after landing)")
 
 
 def load_all(conn, landing: Path, progress: Callable[[str], None] | None = None,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg2
+import psycopg2.extensions
 
 from tallyhouse import db
 
@@ -58,12 +59,26 @@ def holder(url: str) -> Holder | None:
     return Holder(run or "(unnamed)", since, pid)
 
 
+# the lock this process holds, per database URL: a command that took it (``tallyhouse run``,
+# ``tallyhouse forget``) runs the job inside it, and the job's own acquisition (join=True)
+# is then the same lock, renamed after the job's run id, not a second one it would wait for
+_HELD: dict[str, psycopg2.extensions.connection] = {}
+
+
 @contextmanager
 def run_lock(url: str, run_id: str, wait: bool = True,
-             say: Callable[[str], None] = lambda _m: None, poll_seconds: float = 2.0
-             ) -> Iterator[None]:
+             say: Callable[[str], None] = lambda _m: None, poll_seconds: float = 2.0,
+             join: bool = False) -> Iterator[None]:
     """Hold the run lock for the duration of the block; wait for it or raise
-    :class:`RunInProgress` when another run holds it."""
+    :class:`RunInProgress` when another run holds it. ``join``: when this process already
+    holds it (the command that started the job), the block runs under that lock."""
+    held = _HELD.get(url)
+    if join and held is not None and not held.closed:
+        with held.cursor() as cur:
+            cur.execute("select set_config('application_name', %s, false)",
+                        (APPLICATION_PREFIX + run_id,))
+        yield
+        return
     conn = psycopg2.connect(url, application_name=APPLICATION_PREFIX + run_id)
     conn.autocommit = True
     try:
@@ -84,6 +99,9 @@ def run_lock(url: str, run_id: str, wait: bool = True,
                         time.sleep(poll_seconds)
                 say(f"The other run ended; this run starts after waiting "
                     f"{time.monotonic() - started:.0f} s.")
+        _HELD[url] = conn
         yield
     finally:
+        if _HELD.get(url) is conn:
+            del _HELD[url]
         conn.close()  # closing the session releases the lock, also after a crash

@@ -300,6 +300,9 @@ def test_no_wait_exits_at_once_naming_the_run_in_progress(database_url, tmp_path
         done = _cli("run", "--no-wait", "--landing", str(tmp_path), home=tmp_path)
         assert done.returncode == 75, done.stdout + done.stderr
         assert "run test-holder" in done.stdout
+        # one line says so: no Dagster run started, no traceback
+        assert "Traceback" not in done.stdout + done.stderr and not done.stderr.strip()
+        assert sum("in progress" in line for line in done.stdout.splitlines()) == 1
         with pytest.raises(RunInProgress, match="test-holder"):
             with run_lock(database_url, "second", wait=False):
                 pass
@@ -322,3 +325,20 @@ def test_a_failed_run_marks_the_days_report(tmp_path):
     assert "No reconciliation report was written today" in fresh.read_text()
 
 
+
+
+def test_no_wait_losing_the_race_is_one_line_and_75(database_url, tmp_path, monkeypatch,
+                                                    capsys):
+    """A run that starts between the check for a holder and the job's start: the command's
+    own lock (taken before Dagster) says so in one line, never as a failed Dagster run."""
+    from tallyhouse import cli, runlock
+
+    monkeypatch.setenv("TALLYHOUSE_HOME", str(tmp_path))
+    monkeypatch.setattr(runlock, "holder", lambda _url: None)  # the check saw nobody...
+    with runlock.run_lock(database_url, "racer"):  # ...and then this run started
+        code = cli.main(["run", "--no-wait", "--landing", str(tmp_path)])
+    out = capsys.readouterr()
+    assert code == 75, out.out + out.err
+    assert "in progress" in out.out and "Traceback" not in out.out + out.err
+    assert not (tmp_path / ".tallyhouse" / "dagster").exists() or not any(
+        (tmp_path / ".tallyhouse" / "dagster").rglob("*.db")), "no Dagster run recorded"

@@ -259,3 +259,93 @@ def test_a_known_file_is_not_hashed_again_unless_asked(conn, landing_copy, monke
     rows = query(conn, "select status from raw._manifest where file_name = %s order by file_id",
                  (some.relative_to(landing_copy).as_posix(),))
     assert [s for (s,) in rows] == ["loaded", "changed_content"]
+
+
+def _gzip_of_one_long_line(path: Path, size: int, chunk: int = 1 << 20) -> None:
+    """A .jsonl.gz that expands to one line of ``size`` bytes, written without holding it."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip container
+    with path.open("wb") as out:
+        out.write(packer.compress(b'{"id": "bomb", "pad": "'))
+        block = b"a" * chunk
+        for _ in range(size // chunk):
+            out.write(packer.compress(block))
+        out.write(packer.compress(b'"}\n'))
+        out.write(packer.flush())
+
+
+def test_a_file_that_expands_to_one_huge_line_is_rejected_once(conn, tmp_path):
+    # what stopped every run: ~1 MB compressed, one line of 1 GiB once expanded
+    folder = tmp_path / "landing" / "hotmart"
+    folder.mkdir(parents=True)
+    bomb = folder / "hotmart_webhooks_bomb.jsonl.gz"
+    _gzip_of_one_long_line(bomb, 1 << 30)
+    assert bomb.stat().st_size < 2 << 20
+    (folder / "hotmart_webhooks_fine.jsonl").write_bytes(b'{"id": "fine-1"}\n')
+    ingest.load_all(conn, tmp_path / "landing")
+    rows = dict(query(conn, "select file_name, status from raw._manifest"))
+    assert rows == {"hotmart/hotmart_webhooks_bomb.jsonl.gz": "rejected",
+                    "hotmart/hotmart_webhooks_fine.jsonl": "loaded"}
+    (reason,), = query(conn, "select reason from raw._quarantine")
+    assert "decompression bomb" in reason and "TALLYHOUSE_MAX_EXPANSION_RATIO" in reason
+    # recorded once: later loads neither retry it nor add a second row
+    before = snapshot(conn)
+    ingest.load_all(conn, tmp_path / "landing", rehash=True)
+    assert snapshot(conn) == before
+    assert query(conn, "select count(*) from raw._manifest")[0][0] == 2
+    for feed in FEEDS:
+        assert ingest.count_identity_breaks(conn, feed) == []
+
+
+def test_an_over_long_record_is_quarantined_and_the_rest_of_its_file_lands(conn, tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.setenv("TALLYHOUSE_MAX_RECORD_BYTES", "1000")
+    (tmp_path / "hotmart").mkdir()
+    long_line = b'{"id": "long", "pad": "' + b"x" * 5000 + b'"}\n'
+    (tmp_path / "hotmart" / "hotmart_webhooks_long.jsonl").write_bytes(
+        b'{"id": "ok-1"}\n' + long_line + b'{"id": "ok-2"}\n')
+    # the limit holds for CSV lines too, beside a line that is not UTF-8
+    (tmp_path / "loyalty").mkdir()
+    header = ",".join(source_by_name("loyalty").feeds[0].columns)
+    (tmp_path / "loyalty" / "loyalty_entries_long.csv").write_bytes(
+        header.encode() + b"\n" + b"e1,LA-1,credit,100,,,,,,2026-05-01T00:00:00Z\n"
+        + b"e2,LA-1,credit,100,,,,,," + b"9" * 3000 + b"\n"
+        + b"e3,LA-1,cr\xe9dit,100,,,,,,2026-05-01T00:00:00Z\n"
+        + b"e4,LA-1,credit,7,,,,,,2026-05-02T00:00:00Z\n")
+    load(conn, tmp_path)
+    assert [r[0] for r in query(conn, "select payload->>'id' from raw.hotmart_webhooks "
+                                      "order by _line_no")] == ["ok-1", "ok-2"]
+    assert [r[0] for r in query(conn, "select entry_id from raw.loyalty_entries "
+                                      "order by _line_no")] == ["e1", "e4"]
+    found = {(f.rsplit("/", 1)[-1], line): (reason, text) for f, line, reason, text in query(
+        conn, "select file_name, line_no, reason, raw_text from raw._quarantine")}
+    reason, text = found[("hotmart_webhooks_long.jsonl", 2)]
+    assert reason.startswith(f"record of {len(long_line):,} bytes exceeds the limit of 1,000")
+    assert text.startswith('{"id": "long"')
+    assert found[("loyalty_entries_long.csv", 3)][0].startswith("record of")
+    assert found[("loyalty_entries_long.csv", 4)][0].startswith("invalid UTF-8")
+    manifest = {row[0].rsplit("/", 1)[-1]: row[1:] for row in query(
+        conn, "select file_name, records_in_file, records_landed, records_quarantined "
+              "from raw._manifest")}
+    assert manifest["hotmart_webhooks_long.jsonl"] == (3, 2, 1)
+    assert manifest["loyalty_entries_long.csv"] == (4, 2, 2)
+    for feed in FEEDS:
+        assert ingest.count_identity_breaks(conn, feed) == []
+
+
+def test_a_record_the_database_cannot_parse_rejects_its_file_not_the_run(conn, tmp_path):
+    # nested deeper than PostgreSQL's JSON parser's stack allows: not a data error, a limit
+    (tmp_path / "hotmart").mkdir()
+    deep = b'{"id": "deep", "x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}\n"
+    (tmp_path / "hotmart" / "hotmart_webhooks_deep.jsonl").write_bytes(b'{"id": "a"}\n' + deep)
+    (tmp_path / "hotmart" / "hotmart_webhooks_next.jsonl").write_bytes(b'{"id": "b"}\n')
+    load(conn, tmp_path)
+    rows = dict(query(conn, "select file_name, status from raw._manifest"))
+    assert rows["hotmart/hotmart_webhooks_deep.jsonl"] == "rejected"
+    assert rows["hotmart/hotmart_webhooks_next.jsonl"] == "loaded"
+    (reason,), = query(conn, "select reason from raw._quarantine")
+    assert reason.startswith("the database refused the file (54001)"), reason
+    before = snapshot(conn)
+    load(conn, tmp_path)
+    assert snapshot(conn) == before

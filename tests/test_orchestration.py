@@ -153,7 +153,7 @@ def test_job_materializes_every_feed_and_mart_and_checks_pass(database_url, smal
     assert len(carried) == len(evaluations) and all(e.passed for e in carried)
     reconciliation = {check.name for check in CHECKS if not check.live}
     live = {check.name for check in CHECKS if check.live}
-    assert live == {"stale_sources"}
+    assert live == {"stale_sources", "raw_intact"}
     for evaluation in carried:
         if evaluation.check_name in reconciliation:
             assert evaluation.metadata["carried_over_from_run"].value == result.run_id

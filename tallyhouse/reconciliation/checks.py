@@ -94,6 +94,21 @@ from {batch}
 """
 
 
+RAW_INTACT = """
+select
+    kind as break_kind,
+    'record' as entity_type,
+    file_name || coalesce(':' || line_no::text, '') as entity_id,
+    source as platform,
+    'records' as unit,
+    null::numeric as expected,
+    null::numeric as actual,
+    null::numeric as amount_at_stake,
+    detail,
+    feed
+from {batch}
+"""
+
 PERIOD_HOURS = {"minute": 1 / 60, "hour": 1, "day": 24}
 
 
@@ -222,8 +237,9 @@ left join refunds on breaks.payment_id = refunds.payment_id
 CHECKS: tuple[Check, ...] = (
     # 1. nothing lost
     Check("files_reconcile", 1, ERROR, "marts", "rpt_file_breaks",
-          "Per delivered file: records in the file = records landed + quarantined + exact "
-          "duplicates skipped, counted from the tables.", _rule("files_reconcile", feed=True),
+          "Per delivered file: records in the file = records landed + quarantined + "
+          "duplicates (exact copies, and ledger records re-exported with the same values in "
+          "other formatting), counted from the tables.", _rule("files_reconcile", feed=True),
           per_feed=True),
     Check("quarantined_records", 1, WARN, "raw", "_quarantine",
           "Records that could not be read are kept in raw._quarantine with file, line and "
@@ -233,14 +249,20 @@ CHECKS: tuple[Check, ...] = (
           "freshness window (dbt sources' warn_after) is a finding - the figures may miss "
           "the latest days.", stale_sources_query(freshness_hours()), per_feed=True,
           live=True),
+    Check("raw_intact", 1, ERROR, "raw", "_integrity_breaks",
+          "Every landed record is still in raw as it was delivered: no row deleted and no "
+          "content edited after landing (counted and hashed again by the loaders whenever a "
+          "raw table is changed, and on the weekly full pass).", RAW_INTACT, per_feed=True,
+          live=True),
     Check("conflicting_redeliveries", 1, WARN, "marts", "rpt_file_breaks",
           "An event delivered twice under the same id carries the same content; when it "
           "does not, both versions are listed and the marts use the one with the lowest "
           "record hash, whatever the order of delivery.", _rule("conflicting_redeliveries")),
     Check("data_issues", 1, ERROR, "marts", "rpt_data_issues",
           "Every field of every landed record was read: a value that does not cast, an "
-          "object of another type, a missing key or a re-exported record is listed with "
-          "file, line, field and reason.", DATA_ISSUES, per_feed=True),
+          "object of another type, a missing key or a ledger record re-exported with other "
+          "values is listed with file, line, field and reason (a raw value about a person "
+          "masked).", DATA_ISSUES, per_feed=True),
     Check("raw_reaches_marts", 1, ERROR, "marts", "rpt_status_breaks",
           "Every transaction delivered in the extracts is in fct_transactions.",
           _rule("raw_reaches_marts")),

@@ -11,7 +11,7 @@ from tallyhouse.ingest import (
     ensure_raw_schema,
     load_mark,
     load_source,
-    rows_lost_since_recount,
+    rows_changed_since_recount,
 )
 from tallyhouse.sources import SOURCES, Source
 
@@ -41,9 +41,10 @@ def build_loader(source: Source) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(
                 "nothing_lost", asset=key,
                 description="Per file: records in file = landed + quarantined + exact "
-                            "duplicates skipped, counted from the tables (the files a run "
-                            "loads; every file after a delete on the raw table, and on the "
-                            "weekly full pass)."),
+                            "duplicates skipped, counted from the tables, and every row as "
+                            "it was delivered (its hash) — the files a run loads; every file "
+                            "after a delete, truncate or update on the raw table, and on "
+                            "the weekly full pass."),
             dg.AssetCheckSpec(
                 "no_changed_files", asset=key,
                 description="No file was redelivered under a loaded name with other content."),
@@ -63,7 +64,7 @@ def build_loader(source: Source) -> dg.AssetsDefinition:
             # Where each feed stood: the run checks the files it loads, and recounts a feed
             # in full only when rows were deleted from it since (or on the full pass).
             full_pass = context.run.tags.get(FULL_PASS_TAG) == "true"
-            marks = {feed.name: None if full_pass or rows_lost_since_recount(conn, feed)
+            marks = {feed.name: None if full_pass or rows_changed_since_recount(conn, feed)
                      else load_mark(conn, feed) for feed in source.feeds}
             result = load_source(conn, landing.folder(), source, progress=context.log.info,
                                  rehash=landing.rehash)

@@ -50,9 +50,15 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     # dbt's lines go through Dagster's log: no terminal colour codes in them.
     os.environ.setdefault("DBT_USE_COLORS", "false")
     url = warehouse.url()
+    # an erasure killed after its commit left files to put in place and tables to vacuum
+    from tallyhouse import forget
+
+    if forget.finish_pending(url, say=context.log.info):
+        context.log.info("Finished the file work of an interrupted erasure.")
     state = build_state.current(url)
     full_pass = context.run.tags.get(FULL_PASS_TAG) == "true"
-    if not full_pass and build_state.up_to_date(url, state):
+    ready = build_state.readiness(url, state, dbt_project.manifest_path)
+    if not full_pass and ready.fresh:
         # Nothing loaded since the last build and the project is the same: the marts are
         # already what a build would make. Report them unchanged (same data version) so the
         # checks and the report still run, and change no row.
@@ -84,10 +90,18 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         context.log.info("Full pass: every model is rebuilt from raw (--full-refresh) and every "
                          "test runs over whole tables.")
         command.append("--full-refresh")
+    elif ready.needs_full_refresh:
+        # a no-op run may not trust a build that never completed, raw rows changed under it
+        # or relations that are gone: repair by rebuilding everything
+        context.log.warning(f"{ready.reason().capitalize()}: every model is rebuilt from raw "
+                            "(--full-refresh) before anything is reported.")
+        command.append("--full-refresh")
     elif build_state.project_changed(url, state):
         context.log.info("The dbt project (or the pseudonym key) changed since the last build: "
                          "every model is rebuilt from raw (--full-refresh).")
         command.append("--full-refresh")
+    # in progress until it completes: a build killed in the middle is never taken as done
+    build_state.begin(url)
     invocation = dbt.cli(command, context=context)
     for event in invocation.stream():
         if isinstance(event, dg.AssetCheckResult):
