@@ -23,7 +23,11 @@ final as (
         max(product_sku) as sku,
         coalesce(min(product_name), '(product not named)') as name,
         array_agg(distinct platform order by platform) as platforms,
-        jsonb_object_agg(platform, platform_product_id) as platform_product_ids
+        -- a platform that gave the product several ids: the highest, whatever the order of
+        -- the rows (a later key wins in an object)
+        jsonb_object_agg(
+            platform, platform_product_id order by platform, platform_product_id
+        ) as platform_product_ids
     from products
     group by product_key
 )

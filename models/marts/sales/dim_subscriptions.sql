@@ -79,16 +79,26 @@ charges as (
         ) as last_paid_charge_at,
         count(*) as charges,
         count(*) filter (where transactions.has_been_approved) as paid_charges,
-        (array_agg(transactions.transaction_key order by transactions.ordered_at))[1]
-            as initial_transaction_key,
-        (array_agg(transactions.plan_name order by transactions.ordered_at desc))[1]
-            as plan_name,
-        (array_agg(transactions.plan_id order by transactions.ordered_at desc))[1]
-            as plan_id,
-        (array_agg(transactions.customer_key order by transactions.ordered_at))[1]
-            as customer_key,
-        (array_agg(transactions.currency_code order by transactions.ordered_at desc))[1]
-            as currency_code,
+        (array_agg(
+            transactions.transaction_key
+            order by transactions.ordered_at, transactions.transaction_key
+        ))[1] as initial_transaction_key,
+        (array_agg(
+            transactions.plan_name
+            order by transactions.ordered_at desc, transactions.transaction_key desc
+        ))[1] as plan_name,
+        (array_agg(
+            transactions.plan_id
+            order by transactions.ordered_at desc, transactions.transaction_key desc
+        ))[1] as plan_id,
+        (array_agg(
+            transactions.customer_key
+            order by transactions.ordered_at, transactions.transaction_key
+        ))[1] as customer_key,
+        (array_agg(
+            transactions.currency_code
+            order by transactions.ordered_at desc, transactions.transaction_key desc
+        ))[1] as currency_code,
         max(last_paid.last_paid_amount) as last_paid_amount,
         bool_or(transactions.has_been_approved) as has_paid_charge
     from transactions
