@@ -21,6 +21,10 @@ class Feed:
     description: str = ""
     # JSON types a record of the feed may be; any other is quarantined at load time
     json_shapes: tuple[str, ...] = ("object",)
+    # "delivered" (webhooks, exports, ledgers: files named as their sender likes) or "api"
+    # (pages `tallyhouse backfill` fetched from a platform's API and names itself, see
+    # tallyhouse/backfill/landing.py); an API feed is recognised by its name prefix only
+    origin: str = "delivered"
 
     @property
     def table(self) -> str:
@@ -57,21 +61,52 @@ PAYOUT_COLUMNS = (
     "currency_code", "amount",
 )
 
+# The platforms' sales APIs, landed by `tallyhouse backfill` one file per page:
+# <feed>-<first day>-<last day>-<filter>-p<page>-<fetched at>.jsonl (API_PAGE_NAME below).
+# A sales feed's line is one element of the page's list, byte for byte as the API sent it;
+# a summary feed's line wraps one whole answer with the request it answers.
+API_PAGE_NAME = (r"^(?P<feed>[a-z_]+)-(?P<first_day>\d{8})-(?P<last_day>\d{8})-"
+                 r"(?P<filter>[A-Za-z_]+)-p(?P<page>\d{5})-(?P<fetched_at>\d{8}T\d{12}Z)"
+                 r"\.jsonl$")
+
 SOURCES: tuple[Source, ...] = (
-    Source("hotmart", "platform", "Hotmart webhook 2.0.0 events, one payload per line", (
+    Source("hotmart", "platform", "Hotmart webhook 2.0.0 events and sales API pages", (
         Feed("hotmart", "hotmart_webhooks", "jsonl",
              description="Hotmart webhook (v2) events: PURCHASE_*, SUBSCRIPTION_CANCELLATION, "
                          "SWITCH_PLAN, cart abandonment, member-area events"),
+        Feed("hotmart", "hotmart_sales_history", "jsonl", origin="api",
+             description="Hotmart sales API: GET /payments/api/v1/sales/history, one element "
+                         "of items[] per line as returned (buyer, producer, product, purchase "
+                         "with status, price, hotmart_fee), queried per transaction_status"),
+        Feed("hotmart", "hotmart_sales_commissions", "jsonl", origin="api",
+             description="Hotmart sales API: GET /payments/api/v1/sales/commissions, one "
+                         "element of items[] per line as returned (transaction, commissions[] "
+                         "by source), queried per transaction_status"),
+        Feed("hotmart", "hotmart_sales_summary", "jsonl", origin="api",
+             description="Hotmart sales API: GET /payments/api/v1/sales/summary per period and "
+                         "transaction_status, one line per answer: {request, response} with the "
+                         "answer's bytes as returned (total_items, total_value per currency)"),
     )),
-    Source("kiwify", "platform", "Kiwify order webhooks, one payload per line", (
+    Source("kiwify", "platform", "Kiwify order webhooks and sales API pages", (
         Feed("kiwify", "kiwify_webhooks", "jsonl",
              description="Kiwify order webhooks (order_status, Commissions, Subscription, "
                          "TrackingParameters); abandoned carts arrive as a JSON array",
              json_shapes=("object", "array")),
+        Feed("kiwify", "kiwify_sales", "jsonl", origin="api",
+             description="Kiwify sales API: GET /v1/sales?view_full_sale_details=true, one "
+                         "element of data[] per line as returned (status, payment breakdown in "
+                         "cents, revenue_partners, affiliate_commission, updated_at)"),
     )),
-    Source("eduzz", "platform", "Eduzz legacy invoice (fatura) postbacks, one payload per line", (
+    Source("eduzz", "platform", "Eduzz invoice postbacks and MyEduzz sales API pages", (
         Feed("eduzz", "eduzz_webhooks", "jsonl",
              description="Eduzz legacy webhook v2 invoice / contract / abandonment forms"),
+        Feed("eduzz", "eduzz_sales", "jsonl", origin="api",
+             description="MyEduzz API: GET /myeduzz/v1/sales, one element of items[] per line "
+                         "as returned (snake_case status, money as {currency, value})"),
+        Feed("eduzz", "eduzz_sales_summary", "jsonl", origin="api",
+             description="MyEduzz API: GET /myeduzz/v1/sales/summary per period and status, one "
+                         "line per answer: {request, response} with the answer's bytes as "
+                         "returned (grossGain, netGain, fee, total … as {currency, value})"),
     )),
     Source("pix", "platform", "Own-store PIX payments (Braspag/Cielo) and VTEX orders", (
         Feed("pix", "pix_payments", "jsonl",
@@ -112,14 +147,19 @@ def source_by_name(name: str) -> Source:
 
 
 def feed_for_file(source: Source, file_name: str) -> Feed | None:
-    """The feed a delivered file belongs to: by name prefix, or the only feed of its format."""
+    """The feed a delivered file belongs to: by name prefix (the longest that matches:
+    ``eduzz_sales_summary-…`` is not ``eduzz_sales``), or the only delivered feed of its
+    format (a webhook export named as its sender likes). API pages are named by tallyhouse
+    and recognised by their prefix only."""
     base = file_name.rsplit("/", 1)[-1]
     if base.endswith(".gz"):  # compressed extracts are read as they are (streamed)
         base = base[:-3]
-    for feed in source.feeds:
-        if base.startswith(feed.name) and base.endswith(feed.extension):
-            return feed
-    candidates = [f for f in source.feeds if base.endswith(f.extension)]
-    if len(candidates) == 1 and len(source.feeds) == 1:
+    matches = [feed for feed in source.feeds
+               if base.startswith(feed.name) and base.endswith(feed.extension)]
+    if matches:
+        return max(matches, key=lambda feed: len(feed.name))
+    delivered = [f for f in source.feeds if f.origin != "api"]
+    candidates = [f for f in delivered if base.endswith(f.extension)]
+    if len(candidates) == 1 and len(delivered) == 1:
         return candidates[0]
     return None

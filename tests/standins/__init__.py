@@ -1,0 +1,1 @@
+"""Loopback stand-ins for the platforms\x27 sales APIs (tests only)."""
