@@ -23,7 +23,7 @@ class Feed:
     json_shapes: tuple[str, ...] = ("object",)
     # "delivered" (webhooks, exports, ledgers: files named as their sender likes) or "api"
     # (pages `tallyhouse backfill` fetched from a platform's API and names itself, see
-    # tallyhouse/backfill/landing.py); an API feed is recognised by its name prefix only
+    # tallyhouse/backfill/pages.py); an API feed is recognised by its name prefix only
     origin: str = "delivered"
 
     @property

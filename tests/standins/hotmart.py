@@ -18,7 +18,7 @@ import copy
 import json
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from standins.base import Answer, Seen, StandIn, compact, reference
 
@@ -147,11 +147,11 @@ class HotmartStandIn(StandIn):
     def _sales(self, seen: Seen, kind: str):
         query = seen.query
         try:
-            start = int(query["start_date"])
-            end = int(query["end_date"])
-        except (KeyError, ValueError):
-            start, end = 0, 2**62
-        if end - start > MAX_PERIOD_MS:
+            start = int(query.get("start_date", 0))
+            end = int(query.get("end_date", 2**62))
+        except ValueError:
+            raise Answer(400, {"error": "invalid_value_parameter"}) from None
+        if "start_date" in query and "end_date" in query and end - start > MAX_PERIOD_MS:
             raise Answer(400, {"error": "invalid_parameter",
                                "error_description": "The period between start_date and "
                                                     "end_date must be at most 30 days"})
@@ -193,11 +193,3 @@ class HotmartStandIn(StandIn):
 
     def transactions(self, statuses: tuple[str, ...] | None = None) -> set[str]:
         return {s.transaction for s in self.sales if statuses is None or s.status in statuses}
-
-
-def epoch_ms(day: datetime) -> int:
-    return int(day.timestamp() * 1000)
-
-
-def days_after(start: datetime, days: int) -> datetime:
-    return start + timedelta(days=days)

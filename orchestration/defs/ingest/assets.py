@@ -4,6 +4,7 @@
 import dagster as dg
 
 from orchestration.constants import FULL_PASS_TAG
+from orchestration.defs.backfill.assets import resync_key
 from orchestration.resources import LandingResource, RunLockResource, WarehouseResource
 from tallyhouse.ingest import (
     STATUS_CHANGED,
@@ -23,6 +24,8 @@ def feed_key(source: str, feed: str) -> dg.AssetKey:
 
 
 def build_loader(source: Source) -> dg.AssetsDefinition:
+    # a platform with API feeds loads after its daily API re-sync (orchestration/defs/backfill)
+    upstream = [resync_key(source.name)] if any(f.origin == "api" for f in source.feeds) else []
     specs = [
         dg.AssetSpec(
             key=feed_key(source.name, feed.name),
@@ -31,6 +34,7 @@ def build_loader(source: Source) -> dg.AssetsDefinition:
             description=f"{feed.description}. Landed from landing/{source.name}/ into "
                         f"{feed.table}, one row per delivered record.",
             metadata={"table": feed.table, "format": feed.fmt},
+            deps=upstream,
         )
         for feed in source.feeds
     ]
