@@ -451,6 +451,56 @@ def test_a_second_backfill_lands_nothing_new_and_a_change_lands_once(
     assert re.match(API_PAGE_NAME, name.rsplit("/", 1)[-1])["filter"] == "REFUNDED"
 
 
+LATEST_SUMMARY = """
+with files as (
+    select m.file_id, coalesce(m.duplicate_of_file_id, m.file_id) as holder,
+           substring(m.file_name from '-([0-9]{8}T[0-9]{12}Z)[.]jsonl$') as fetched_at,
+           substring(m.file_name from '-[0-9]{8}-[0-9]{8}-([A-Za-z_]+)-p[0-9]{5}-') as status
+    from raw._manifest as m
+    where m.feed = 'hotmart_sales_summary' and m.status in ('loaded', 'duplicate_file')
+),
+latest as (
+    select distinct on (status) status, holder from files order by status, fetched_at desc
+)
+select latest.status, item -> 'total_value' ->> 'currency_code',
+       (item ->> 'total_items')::int
+from latest
+join raw._manifest as holder on holder.file_id = latest.holder
+join raw.hotmart_sales_summary as s on s._file_sha256 = holder.file_sha256
+cross join lateral jsonb_array_elements(s.payload::jsonb -> 'response' -> 'items') as item
+where latest.status in ('APPROVED', 'REFUNDED')
+order by 1, 2
+"""
+
+
+def test_the_latest_summary_of_a_period_is_found_even_when_it_repeats_an_earlier_one(
+        hotmart, tmp_path, database_url):
+    """APPROVED, then REFUNDED, then APPROVED again: the third summary is byte for byte the
+    first, so its record is not landed again — yet the latest summary of each status is
+    found, by the fetch time in the file names and the manifest's duplicate_of_file_id
+    (the rule platform_totals_match reads)."""
+    until = date(2026, 1, 30)
+    sale = next(s for s in hotmart.sales
+                if s.status == "APPROVED" and s.order_date < 1769742000000)
+
+    def expected() -> list[tuple]:
+        counts: dict[tuple, int] = {}
+        for other in hotmart.sales:
+            if other.order_date < 1769828400000 and other.status in ("APPROVED", "REFUNDED"):
+                key = (other.status, other.currency)
+                counts[key] = counts.get(key, 0) + 1
+        return sorted((status, currency, n) for (status, currency), n in counts.items())
+
+    for status in ("APPROVED", "REFUNDED", "APPROVED"):
+        hotmart.set_status(sale.transaction, status)
+        backfill(hotmart_env(hotmart), "hotmart", tmp_path, until=until)
+        load(database_url, tmp_path)
+        assert query(database_url, LATEST_SUMMARY) == expected()
+    [(duplicates,)] = query(database_url, "select count(*) from raw._manifest where feed = "
+                                          "'hotmart_sales_summary' and status = 'duplicate_file'")
+    assert duplicates >= 17  # the third fetch repeats the first, file for file
+
+
 # ------------------------------------------------------------------------------ secrets
 
 def test_secrets_never_reach_output_logs_or_files(hotmart, tmp_path, caplog):
