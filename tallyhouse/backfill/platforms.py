@@ -257,7 +257,27 @@ class Kiwify(Platform):
         return 1
 
     def next_cursor(self, parsed: dict, records: int, cursor, page_size: int):
-        return (cursor or 1) + 1 if records >= page_size else None
+        """The next page number, or None after the last page. The page size is the one the
+        answer states (a platform may serve fewer than asked); a ``count`` above it is the
+        total, else a full page means there may be more."""
+        page = cursor or 1
+        paging = parsed.get("pagination") if isinstance(parsed, dict) else None
+        paging = paging if isinstance(paging, dict) else {}
+        size = _positive_int(paging.get("page_size")) or page_size
+        count = _positive_int(paging.get("count"))
+        if not records:
+            return None
+        if count and count > size:
+            return page + 1 if page * size < count else None
+        return page + 1 if records >= size else None
+
+
+def _positive_int(value) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
 
 
 # ------------------------------------------------------------------------------ Eduzz
@@ -305,10 +325,13 @@ class Eduzz(Platform):
         if not isinstance(parsed, dict) or "items" not in parsed:
             return None  # a summary: one answer
         page = cursor or 1
-        pages = parsed.get("pages") or parsed.get("totalPages")
-        if isinstance(pages, int):
-            return page + 1 if page < pages and records else None
-        return page + 1 if records >= page_size else None
+        if not records:
+            return None
+        pages = _positive_int(parsed.get("pages") or parsed.get("totalPages"))
+        if pages:
+            return page + 1 if page < pages else None
+        size = _positive_int(parsed.get("itemsPerPage")) or page_size
+        return page + 1 if records >= size else None
 
 
 PLATFORMS: dict[str, Platform] = {p.name: p for p in (Hotmart(), Kiwify(), Eduzz())}

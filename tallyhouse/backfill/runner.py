@@ -172,6 +172,11 @@ def run_backfill(options: Options) -> Result:
             options.say(f"Backfill {platform.name} {options.since}..{options.until} "
                         f"({options.mode}): {len(spans)} windows, {len(queries):,} queries, "
                         f"into {folder}")
+            for other in cp.unfinished(folder, platform.name):
+                if other.plan_id != pid and other.plan.get("mode") == "history":
+                    options.say(f"  an unfinished backfill of {other.plan.get('since')}.."
+                                f"{other.plan.get('until')} (started {other.started_at}) "
+                                "stays resumable: run it again with those dates")
         else:
             state.resumed += 1
             result.resumed_at_query = state.query_index
