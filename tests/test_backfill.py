@@ -280,6 +280,16 @@ def test_server_errors_are_retried_with_backoff_and_jitter(hotmart, tmp_path):
     assert len(landed(tmp_path, "hotmart_sales_history")) == len(hotmart.sales)
 
 
+def test_a_timeout_is_retried(hotmart, tmp_path):
+    hotmart.stall = [0.0, 1.5, 1.5]  # the token answers; the next two calls are too slow
+    fake = FakeTime()
+    result = backfill(hotmart_env(hotmart), "hotmart", tmp_path, sleep=fake.sleep,
+                      clock=fake.clock, timeout=0.4, until=date(2026, 1, 20))
+    assert result.retries == {"timeout": 2} and len(fake.slept) == 2
+    assert result.feeds["hotmart_sales_history"].records == len(
+        [s for s in hotmart.sales if s.order_date < 1768964400000])
+
+
 def test_an_api_that_never_answers_gives_up_without_showing_a_secret(tmp_path):
     env = {"TALLYHOUSE_HOTMART_CLIENT_ID": HOTMART_ID,
            "TALLYHOUSE_HOTMART_CLIENT_SECRET": HOTMART_SECRET,

@@ -49,6 +49,7 @@ class Options:
     clock: Callable[[], float] = time.monotonic
     transport: httpx.BaseTransport | None = None
     max_attempts: int | None = None
+    timeout: float | None = None  # seconds for one request (default 60)
     # a test's way to stop a backfill in the middle: called after each landed page
     after_page: Callable[[int], None] | None = None
 
@@ -190,7 +191,8 @@ def run_backfill(options: Options) -> Result:
                            clock=options.clock, on_retry=reporter.retry,
                            transport=options.transport,
                            **({"max_attempts": options.max_attempts}
-                              if options.max_attempts else {}))
+                              if options.max_attempts else {}),
+                           **({"timeout": options.timeout} if options.timeout else {}))
         reporter.start(state.query_index)
         # windows done before the resume point count as done
         reporter.windows_done = len({q.window for q in queries[:state.query_index]})

@@ -59,6 +59,7 @@ class StandIn:
         self.requests: list[Seen] = []
         self.faults: list[Fault] = []
         self.delay = 0.0
+        self.stall: list[float] = []  # seconds to hold each of the next answers back
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -139,6 +140,10 @@ class StandIn:
     def _dispatch(self, seen: Seen) -> tuple[int, dict, bytes]:
         if self.delay:
             time.sleep(self.delay)
+        with self._lock:
+            stall = self.stall.pop(0) if self.stall else 0.0
+        if stall:
+            time.sleep(stall)
         with self._lock:
             self.requests.append(seen)
             for fault in self.faults:
