@@ -669,6 +669,23 @@ def test_the_daily_resync_is_a_step_before_the_loaders_when_credentials_are_set(
     assert not check.passed and "401" in check.metadata["error"].value
 
 
+def test_the_api_backfill_job_lands_a_period(hotmart, tmp_path, monkeypatch):
+    from orchestration.defs.backfill.jobs import api_backfill
+    from orchestration.resources import LandingResource
+
+    for name, value in hotmart_env(hotmart).items():
+        monkeypatch.setenv(name, value)
+    result = api_backfill.execute_in_process(
+        run_config={"ops": {"backfill_platform": {"config": {
+            "platform": "hotmart", "since": "2026-01-01", "until": "2026-01-31",
+            "requests_per_second": 0, "page_size": 50}}}},
+        resources={"landing": LandingResource(path=str(tmp_path))})
+    assert result.success
+    january = [s for s in hotmart.sales if s.order_date < 1769914800000]
+    assert result.output_for_node("backfill_platform") >= 2 * len(january)
+    assert len(landed(tmp_path, "hotmart_sales_history")) == len(january)
+
+
 # ------------------------------------------------------------------------------ benchmark
 
 def test_benchmark_records_per_second_against_the_stand_in(tmp_path, capsys):
