@@ -128,152 +128,176 @@ def plan_of(platform: Platform, options: Options, credentials: Credentials,
     """What identifies a backfill for its checkpoint: the same arguments resume it."""
     return {"platform": platform.name, "mode": options.mode, "since": str(options.since),
             "until": str(options.until), "page_size": page_size, "queries": len(queries),
+            "windows": len({q.window for q in queries}),
             "first": queries[0].key if queries else "", "last": queries[-1].key if queries
             else "", "urls": credentials.urls}
 
 
 def run_backfill(options: Options) -> Result:
+    """Every query of the plan, every page, each landed and checkpointed in turn."""
     if options.mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     if options.until < options.since:
         raise BackfillError(f"--until {options.until} is before --since {options.since}")
     platform = PLATFORMS[options.platform]
     credentials = credentials_from_env(platform.name, options.environ)
-    zone = business_zone(options)
     spans = windows(options.since, options.until, platform.window_days)
-    queries = platform.queries(spans, options.mode, zone)
+    queries = platform.queries(spans, options.mode, business_zone(options))
     page_size = options.page_size or platform.default_page_size
     folder = options.landing / platform.source
     plan = plan_of(platform, options, credentials, queries, page_size)
-    pid = cp.plan_id(plan)
     result = Result(platform.name, options.mode, options.since, options.until, options.landing,
                     len(spans), len(queries))
-    rate = (platform.default_rate if options.requests_per_second is None
-            else options.requests_per_second)
-    redactor = Redactor(list(credentials.values.values()))
-
     with cp.PlatformLock(folder, platform.name):
         remove_stale_temporaries(folder)
-        if options.restart:
-            cp.clear(folder, pid)
-        if options.mode == "resync":  # yesterday's re-sync is covered by today's
-            for stale in cp.unfinished(folder, platform.name):
-                if stale.plan.get("mode") == "resync" and stale.plan_id != pid:
-                    cp.clear(folder, stale.plan_id)
-        state = cp.load(folder, pid)
-        if state and state.query_index > len(queries):
-            state = None
-        if state and state.query_index < len(queries) and \
-                queries[state.query_index].key != state.query_key:
-            state = None  # not the plan it claims: start over (landed pages dedup)
-        reporter = Reporter(platform.name, len(queries), len(spans), options.say,
-                            options.interactive)
-        if state is None:
-            state = cp.Checkpoint(pid, plan, started_at=datetime.now(UTC).isoformat())
-            options.say(f"Backfill {platform.name} {options.since}..{options.until} "
-                        f"({options.mode}): {len(spans)} windows, {len(queries):,} queries, "
-                        f"into {folder}")
-            for other in cp.unfinished(folder, platform.name):
-                if other.plan_id != pid and other.plan.get("mode") == "history":
-                    options.say(f"  an unfinished backfill of {other.plan.get('since')}.."
-                                f"{other.plan.get('until')} (started {other.started_at}) "
-                                "stays resumable: run it again with those dates")
-        else:
-            state.resumed += 1
+        state = _starting_point(folder, plan, queries, options)
+        if state.resumed:
             result.resumed_at_query = state.query_index
-            options.say(f"Backfill {platform.name} {options.since}..{options.until} "
-                        f"({options.mode}): resuming at query {state.query_index + 1:,} of "
-                        f"{len(queries):,} ({state.query_key}, after {state.pages_done} pages "
-                        f"of it), started {state.started_at}")
-        started = time.monotonic()
-        client = ApiClient(redactor, platform.authenticator(credentials),
-                           requests_per_second=rate or None, sleep=options.sleep,
-                           clock=options.clock, on_retry=reporter.retry,
-                           transport=options.transport,
-                           **({"max_attempts": options.max_attempts}
-                              if options.max_attempts else {}),
-                           **({"timeout": options.timeout} if options.timeout else {}))
-        reporter.start(state.query_index)
-        # windows done before the resume point count as done
-        reporter.windows_done = len({q.window for q in queries[:state.query_index]})
-        try:
-            landed = 0
-            for index in range(state.query_index, len(queries)):
-                query = queries[index]
-                resume = index == state.query_index and state.pages_done > 0
-                page = state.pages_done + 1 if resume else 1
-                cursor = state.cursor if resume else platform.first_cursor()
-                reporter.query_started(query)
-                while True:
-                    answer = client.get(platform.url(credentials, query),
-                                        platform.page_params(query, cursor, page_size),
-                                        what=f"{platform.name} {query.path} {query.window} "
-                                             f"{query.filter} page {page}")
-                    fetched_at = datetime.now(UTC)
-                    if not answer.ok:
-                        code, text = answer.error_fields()
-                        if page > 1 and resume and platform.cursor_rejected(
-                                answer.status, code, text):
-                            reporter.note(f"  {platform.name}: the saved cursor of "
-                                          f"{query.key} is no longer accepted; that query "
-                                          "starts over (pages already landed are not "
-                                          "counted twice)")
-                            result.restarted_queries += 1
-                            resume, page, cursor = False, 1, platform.first_cursor()
-                            continue
-                        raise ApiError(redactor.redact(
-                            f"{answer.what}: HTTP {answer.status} {code or ''} {text}"),
-                            answer.status, code)
-                    try:
-                        if query.list_key is None:
-                            parsed = orjson.loads(answer.body)
-                            records = [wrap_answer({"path": query.path, **query.params},
-                                                   answer.body)]
-                        else:
-                            records, parsed = list_elements(answer.body, query.list_key)
-                    except (PageError, ValueError) as exc:
-                        raise ApiError(f"{answer.what}: the answer is not the page expected "
-                                       f"({redactor.redact(exc)})", answer.status) from None
-                    totals = result.feeds.setdefault(query.feed, FeedTotals())
-                    totals.pages += 1
-                    if records:
-                        land_page(folder, page_name(query.feed, query.window.first_day,
-                                                    query.window.last_day, query.filter,
-                                                    page, fetched_at), records)
-                        totals.files += 1
-                        totals.records += len(records)
-                    reporter.page_landed(query, page, len(records))
-                    listed = len(records) if query.list_key is not None else 0
-                    cursor = platform.next_cursor(parsed, listed, cursor, page_size)
-                    landed += 1
-                    if cursor is None:
-                        break
-                    state.query_index, state.query_key = index, query.key
-                    state.pages_done, state.cursor = page, cursor
-                    state.totals = _totals(result)
-                    cp.save(folder, state)
-                    if options.after_page:
-                        options.after_page(landed)
-                    page += 1
-                last_of_window = index + 1 == len(queries) or \
-                    queries[index + 1].window != query.window
-                reporter.query_done(query, last_of_window)
-                state.query_index = index + 1
-                state.query_key = queries[index + 1].key if index + 1 < len(queries) else ""
-                state.pages_done, state.cursor = 0, None
-                state.totals = _totals(result)
-                cp.save(folder, state)
-                if options.after_page:
-                    options.after_page(landed)
-            cp.clear(folder, pid)
-        finally:
-            reporter.stop()
-            result.requests = client.requests
-            result.retries = dict(client.retries)
-            result.waited_seconds = client.waited
-            result.seconds = time.monotonic() - started
-            client.close()
+        _Run(platform, credentials, options, folder, queries, page_size, state, result).go()
+        cp.clear(folder, state.plan_id)
     return result
+
+
+def _starting_point(folder: Path, plan: dict, queries: list[Query],
+                    options: Options) -> cp.Checkpoint:
+    """The checkpoint of this very backfill if one was stopped, else a fresh one."""
+    pid = cp.plan_id(plan)
+    name, span = plan["platform"], f"{options.since}..{options.until}"
+    if options.restart:
+        cp.clear(folder, pid)
+    others = [c for c in cp.unfinished(folder, name) if c.plan_id != pid]
+    if options.mode == "resync":  # yesterday's re-sync is covered by today's
+        for stale in (c for c in others if c.plan.get("mode") == "resync"):
+            cp.clear(folder, stale.plan_id)
+    state = cp.load(folder, pid)
+    if state and (state.query_index > len(queries) or (
+            state.query_index < len(queries)
+            and queries[state.query_index].key != state.query_key)):
+        state = None  # not the plan it claims: start over (pages landed twice dedup)
+    if state is not None:
+        state.resumed += 1
+        options.say(f"Backfill {name} {span} ({options.mode}): resuming at query "
+                    f"{state.query_index + 1:,} of {len(queries):,} ({state.query_key}, after "
+                    f"{state.pages_done} pages of it), started {state.started_at}")
+        return state
+    options.say(f"Backfill {name} {span} ({options.mode}): {plan['windows']} windows, "
+                f"{len(queries):,} queries, into {folder}")
+    for other in (c for c in others if c.plan.get("mode") == "history"):
+        options.say(f"  an unfinished backfill of {other.plan.get('since')}.."
+                    f"{other.plan.get('until')} (started {other.started_at}) stays "
+                    "resumable: run it again with those dates")
+    return cp.Checkpoint(pid, plan, started_at=datetime.now(UTC).isoformat())
+
+
+class _Run:
+    """One backfill in progress: the client, the checkpoint, the progress and the totals."""
+
+    def __init__(self, platform: Platform, credentials: Credentials, options: Options,
+                 folder: Path, queries: list[Query], page_size: int, state: cp.Checkpoint,
+                 result: Result):
+        self.platform, self.credentials, self.options = platform, credentials, options
+        self.folder, self.queries, self.page_size = folder, queries, page_size
+        self.state, self.result = state, result
+        self.redactor = Redactor(list(credentials.values.values()))
+        self.reporter = Reporter(platform.name, len(queries), result.windows, options.say,
+                                 options.interactive)
+        self.pages_landed = 0
+
+    def go(self) -> None:
+        options = self.options
+        rate = (self.platform.default_rate if options.requests_per_second is None
+                else options.requests_per_second)
+        extra = {key: value for key, value in (("max_attempts", options.max_attempts),
+                                               ("timeout", options.timeout)) if value}
+        started = time.monotonic()
+        client = ApiClient(self.redactor, self.platform.authenticator(self.credentials),
+                           requests_per_second=rate or None, sleep=options.sleep,
+                           clock=options.clock, on_retry=self.reporter.retry,
+                           transport=options.transport, **extra)
+        self.reporter.start(self.state.query_index)
+        # the windows before the resume point are done
+        self.reporter.windows_done = len({q.window for q in
+                                          self.queries[:self.state.query_index]})
+        try:
+            for index in range(self.state.query_index, len(self.queries)):
+                self._query(client, index)
+        finally:
+            self.reporter.stop()
+            self.result.requests = client.requests
+            self.result.retries = dict(client.retries)
+            self.result.waited_seconds = client.waited
+            self.result.seconds = time.monotonic() - started
+            client.close()
+
+    def _query(self, client: ApiClient, index: int) -> None:
+        """Every page of one query, from where the checkpoint says."""
+        query, state, platform = self.queries[index], self.state, self.platform
+        resume = index == state.query_index and state.pages_done > 0
+        page = state.pages_done + 1 if resume else 1
+        cursor = state.cursor if resume else platform.first_cursor()
+        self.reporter.query_started(query)
+        while True:
+            answer = client.get(platform.url(self.credentials, query),
+                                platform.page_params(query, cursor, self.page_size),
+                                what=f"{platform.name} {query.path} {query.window} "
+                                     f"{query.filter} page {page}")
+            fetched_at = datetime.now(UTC)
+            if not answer.ok:
+                if resume and page > 1 and platform.cursor_rejected(
+                        answer.status, *answer.error_fields()):
+                    self.reporter.note(f"  {platform.name}: the saved cursor of {query.key} "
+                                       "is no longer accepted; that query starts over (pages "
+                                       "already landed are not counted twice)")
+                    self.result.restarted_queries += 1
+                    resume, page, cursor = False, 1, platform.first_cursor()
+                    continue
+                code, text = answer.error_fields()
+                raise ApiError(self.redactor.redact(
+                    f"{answer.what}: HTTP {answer.status} {code or ''} {text}"),
+                    answer.status, code)
+            records, parsed = self._records(query, answer)
+            self._land(query, page, fetched_at, records)
+            listed = len(records) if query.list_key is not None else 0
+            cursor = platform.next_cursor(parsed, listed, cursor, self.page_size)
+            if cursor is None:
+                break
+            self._checkpoint(index, query.key, page, cursor)
+            page += 1
+        following = self.queries[index + 1] if index + 1 < len(self.queries) else None
+        self.reporter.query_done(query, following is None or following.window != query.window)
+        self._checkpoint(index + 1, following.key if following else "", 0, None)
+
+    def _records(self, query: Query, answer) -> tuple[list[bytes], dict]:
+        """The page's records: its list's elements as sent, or a summary with its request."""
+        try:
+            if query.list_key is None:
+                return [wrap_answer({"path": query.path, **query.params}, answer.body)], \
+                    orjson.loads(answer.body)
+            return list_elements(answer.body, query.list_key)
+        except (PageError, ValueError) as exc:
+            raise ApiError(f"{answer.what}: the answer is not the page expected "
+                           f"({self.redactor.redact(exc)})", answer.status) from None
+
+    def _land(self, query: Query, page: int, fetched_at: datetime, records: list[bytes]):
+        totals = self.result.feeds.setdefault(query.feed, FeedTotals())
+        totals.pages += 1
+        if records:  # an empty page leaves no file
+            land_page(self.folder, page_name(query.feed, query.window.first_day,
+                                             query.window.last_day, query.filter, page,
+                                             fetched_at), records)
+            totals.files += 1
+            totals.records += len(records)
+        self.reporter.page_landed(query, page, len(records))
+        self.pages_landed += 1
+
+    def _checkpoint(self, index: int, key: str, pages_done: int, cursor) -> None:
+        state = self.state
+        state.query_index, state.query_key = index, key
+        state.pages_done, state.cursor = pages_done, cursor
+        state.totals = _totals(self.result)
+        cp.save(self.folder, state)
+        if self.options.after_page:
+            self.options.after_page(self.pages_landed)
 
 
 def _totals(result: Result) -> dict:
