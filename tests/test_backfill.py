@@ -157,7 +157,8 @@ def test_list_elements_keeps_each_element_as_sent():
     pretty = b'{\n  "items": [\n    {\n      "a": 1\n    }\n  ]\n}'
     assert list_elements(pretty, "items")[0] == [b'{       "a": 1     }']
     assert list_elements(b'{"items":null}', "items")[0] == []
-    for broken in (b'{"items":[1,2', b"[1]", b'{"items":{}}', b'{"items":[1],"items":[1,2]}'):
+    for broken in (b'{"items":[1,2', b"[1]", b'{"items":{}}', b'{"items":[1],"items":[1,2]}',
+                   b'{"error":"invalid_token"}'):
         with pytest.raises(PageError):
             list_elements(broken, "items")
 
@@ -278,6 +279,20 @@ def test_server_errors_are_retried_with_backoff_and_jitter(hotmart, tmp_path):
     assert result.retries == {"500": 2, "502": 1, "503": 1}
     assert len(fake.slept) == 4 and all(0 <= s <= 30 for s in fake.slept)
     assert len(landed(tmp_path, "hotmart_sales_history")) == len(hotmart.sales)
+
+
+def test_an_answer_that_is_not_a_page_stops_the_backfill_and_a_rerun_resumes(
+        hotmart, tmp_path):
+    """A 200 whose body is an error, not a page, must not pass for "no sales"."""
+    hotmart.inject("/sales/history", 200, body=b'{"error":"internal","message":"try later"}',
+                   after=4)
+    with pytest.raises(ApiError) as error:
+        backfill(hotmart_env(hotmart), "hotmart", tmp_path)
+    assert "not the page expected" in str(error.value) and "'items'" in str(error.value)
+    result = backfill(hotmart_env(hotmart), "hotmart", tmp_path)
+    assert result.resumed_at_query is not None
+    assert sorted(set(landed(tmp_path, "hotmart_sales_history"))) == sorted(
+        s.history for s in hotmart.sales)
 
 
 def test_a_timeout_is_retried(hotmart, tmp_path):

@@ -78,14 +78,17 @@ def _value_end(body: bytes, i: int) -> int:
 
 def list_elements(body: bytes, key: str) -> tuple[list[bytes], dict]:
     """The byte slices of the elements of the list under top-level ``key``, and the whole
-    answer parsed. A missing or null list is an empty page."""
+    answer parsed. A null list is an empty page; an answer without the key is not a page (an
+    error told with a 200 must not pass for "no sales")."""
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise PageError(f"not JSON: {exc}") from None
     if not isinstance(parsed, dict):
         raise PageError(f"a JSON {type(parsed).__name__}, not an object")
-    wanted = parsed.get(key)
+    if key not in parsed:
+        raise PageError(f"no {key!r} in the answer (keys: {', '.join(sorted(parsed)[:8])})")
+    wanted = parsed[key]
     if wanted is None:
         return [], parsed
     if not isinstance(wanted, list):
