@@ -575,6 +575,26 @@ def test_the_command_shows_no_secret_when_it_fails_or_succeeds(hotmart, tmp_path
             assert secret not in run.stdout + run.stderr
 
 
+def test_the_command_resyncs_trailing_days_and_waits_for_no_second_backfill(
+        tmp_path, monkeypatch, capsys):
+    from tallyhouse.backfill.checkpoint import PlatformLock
+    from tallyhouse_cli.main import main
+
+    with KiwifyStandIn(KIWIFY_ID, KIWIFY_SECRET, KIWIFY_ACCOUNT) as kiwify:
+        for name, value in kiwify_env(kiwify).items():
+            monkeypatch.setenv(name, value)
+        arguments = ["backfill", "kiwify", "--trailing-days", "60", "--until", "2026-04-30",
+                     "--landing", str(tmp_path), "--rate", "0"]
+        assert main(arguments) == 0
+        out = capsys.readouterr().out
+        assert "kiwify (resync) 2026-03-02..2026-04-30" in out and "records/s" in out
+        assert {r.query.get("updated_at_start_date") for r in kiwify.seen("/v1/sales")} == {
+            "2026-03-02"}
+        with PlatformLock(tmp_path / "kiwify", "kiwify"):
+            assert main(arguments) == 75
+        assert "another backfill of this platform is running" in capsys.readouterr().out
+
+
 def test_redactor_hides_every_spelling():
     redactor = Redactor(["s3cr/et+x"])
     url = ("https://a.example/security/oauth/token?grant_type=client_credentials&client_id=ab"
