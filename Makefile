@@ -24,7 +24,7 @@ test: $(STAMP)  ## the whole test suite on an embedded PostgreSQL
 SQL := models data-tests analyses
 
 lint: manifest  ## ruff for Python, sqlfluff (dbt templater, postgres) for SQL, dg check defs
-	$(BIN)/ruff check tallyhouse orchestration dashboards tests
+	$(BIN)/ruff check tallyhouse tallyhouse_cli orchestration dashboards tests
 	$(BIN)/tallyhouse sqlfluff lint $(SQL)
 	PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" $(BIN)/dg check defs
 

@@ -3,4 +3,3 @@
 JOB_NAME = "tallyhouse"
 # A run tagged so rebuilds every model from raw and runs every test over whole tables.
 FULL_PASS_TAG = "tallyhouse/full_pass"
-BUSINESS_ZONE = "America/Sao_Paulo"

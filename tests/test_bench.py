@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_bench_prints_and_writes_every_figure(database_url, tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "tallyhouse.cli", "bench", "--transactions", "2000",
+        [sys.executable, "-m", "tallyhouse_cli", "bench", "--transactions", "2000",
          "--json", str(out), "--workdir", str(tmp_path / "work")],
         cwd=ROOT, env={**os.environ}, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -125,7 +125,7 @@ def _damaged_landing(base: Path, target: Path) -> list[tuple[str, str, str]]:
 
 def _cli(*args: str, home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "TALLYHOUSE_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "tallyhouse.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "tallyhouse_cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
 
 
@@ -331,7 +331,8 @@ def test_no_wait_losing_the_race_is_one_line_and_75(database_url, tmp_path, monk
                                                     capsys):
     """A run that starts between the check for a holder and the job's start: the command's
     own lock (taken before Dagster) says so in one line, never as a failed Dagster run."""
-    from tallyhouse import cli, runlock
+    import tallyhouse_cli.main as cli
+    from tallyhouse import runlock
 
     monkeypatch.setenv("TALLYHOUSE_HOME", str(tmp_path))
     monkeypatch.setattr(runlock, "holder", lambda _url: None)  # the check saw nobody...

@@ -73,7 +73,7 @@ def test_the_list_is_parsed_strictly():
 
 
 def test_the_command_will_not_serve_sign_in_without_a_list(monkeypatch):
-    from tallyhouse import cli
+    import tallyhouse_cli.main as cli
 
     monkeypatch.setattr(cli, "sign_in_configured", lambda folder=None: True)
     monkeypatch.delenv(access.ALLOWED_ENV, raising=False)

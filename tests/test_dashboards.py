@@ -231,7 +231,7 @@ def _free_port() -> int:
 def test_every_page_in_headless_chromium(built, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     browser_path = _chromium()
-    from tallyhouse.cli import dashboard_command
+    from tallyhouse_cli.main import dashboard_command
 
     port = _free_port()
     server = subprocess.Popen(dashboard_command(port), cwd=ROOT, env={**os.environ},

@@ -244,9 +244,11 @@ def test_a_damaged_gzip_is_rejected_whole_and_the_rest_loads(conn, tmp_path):
 
 def test_a_known_file_is_not_hashed_again_unless_asked(conn, landing_copy, monkeypatch):
     ingest.load_all(conn, landing_copy)
+    from tallyhouse.ingest import loading
+
     hashed = []
-    real = ingest.file_sha256
-    monkeypatch.setattr(ingest, "file_sha256", lambda p: hashed.append(p) or real(p))
+    real = loading.file_sha256
+    monkeypatch.setattr(loading, "file_sha256", lambda p: hashed.append(p) or real(p))
     ingest.load_all(conn, landing_copy)
     assert hashed == [], "name, size and modification time match: not read again"
     some = sorted((landing_copy / "pix").glob("pix_orders_*.jsonl"))[0]

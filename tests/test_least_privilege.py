@@ -54,7 +54,7 @@ def test_metric_filters_cannot_write_or_run_a_command(warehouse, tmp_path):
     assert _state(warehouse) == before
     # the same through the command line a person types it into
     env = dict(os.environ, TALLYHOUSE_DATABASE_URL=warehouse)
-    done = subprocess.run([sys.executable, "-m", "tallyhouse.cli", "metrics", "query",
+    done = subprocess.run([sys.executable, "-m", "tallyhouse_cli", "metrics", "query",
                            "--metrics", "gross_revenue", "--group-by", "platform",
                            "--currency", "BRL", "--where", _shapes(marker)[0]],
                           capture_output=True, text=True, env=env, timeout=300)
@@ -81,7 +81,7 @@ def test_tallyhouse_sql_refuses_every_injection_shape(warehouse, tmp_path, text)
     marker = tmp_path / "ran.txt"
     before = _state(warehouse)
     env = dict(os.environ, TALLYHOUSE_DATABASE_URL=warehouse)
-    done = subprocess.run([sys.executable, "-m", "tallyhouse.cli", "sql",
+    done = subprocess.run([sys.executable, "-m", "tallyhouse_cli", "sql",
                            text.format(marker=marker)],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
@@ -93,7 +93,7 @@ def test_tallyhouse_sql_refuses_every_injection_shape(warehouse, tmp_path, text)
 def test_tallyhouse_sql_answers_as_the_read_only_analyst(warehouse):
     env = dict(os.environ, TALLYHOUSE_DATABASE_URL=warehouse)
     done = subprocess.run(
-        [sys.executable, "-m", "tallyhouse.cli", "sql",
+        [sys.executable, "-m", "tallyhouse_cli", "sql",
          "select current_user as who, current_setting('transaction_read_only') as ro, "
          "count(*) as n, '100%' as literal from marts.fct_transactions", "--csv", "-"],
         capture_output=True, text=True, env=env, timeout=120)

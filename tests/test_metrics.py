@@ -157,7 +157,7 @@ def test_saved_refund_rate_by_product_equals_the_analysis(warehouse):
 
 def test_the_cli_prints_a_table_and_refuses_an_unknown_metric(warehouse):
     env = dict(os.environ, TALLYHOUSE_DATABASE_URL=warehouse)
-    cli = [sys.executable, "-m", "tallyhouse.cli", "metrics", "query"]
+    cli = [sys.executable, "-m", "tallyhouse_cli", "metrics", "query"]
     done = subprocess.run([*cli, "--metrics", "gross_revenue,refund_rate", "--group-by",
                            "platform"], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -239,7 +239,7 @@ def _free_port() -> int:
 def test_docs_serves_a_site_that_lists_the_marts(warehouse):
     port = _free_port()
     env = dict(os.environ, TALLYHOUSE_DATABASE_URL=warehouse)
-    server = subprocess.Popen([sys.executable, "-m", "tallyhouse.cli", "docs", "--port",
+    server = subprocess.Popen([sys.executable, "-m", "tallyhouse_cli", "docs", "--port",
                                str(port)], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     try:

@@ -76,9 +76,12 @@ def test_schedule_asks_for_a_run_every_morning():
     from zoneinfo import ZoneInfo
 
     from orchestration.definitions import defs
+    from tallyhouse.config import business_time_zone
 
     schedule = defs.resolve_schedule_def("daily_reconciliation")
     assert schedule.cron_schedule == "0 6 * * *"
+    # the clock and the marts' days follow one zone: the dbt var business_time_zone
+    assert schedule.execution_timezone == business_time_zone() == "America/Sao_Paulo"
     requests = {}
     with dg.instance_for_test() as instance:
         # a Tuesday builds what changed; Sunday's run is the weekly full pass
@@ -220,7 +223,7 @@ def test_loader_checks_pass_on_quarantined_records_and_fail_on_a_lost_row(databa
 
 def _cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "tallyhouse.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "tallyhouse_cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
 
 

@@ -135,7 +135,7 @@ def test_each_role_reads_what_it_should_and_nothing_else(clean_copy):
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tallyhouse.cli", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "tallyhouse_cli", *args], cwd=ROOT,
                           env={**os.environ, **env}, capture_output=True, text=True,
                           timeout=900)
 
@@ -234,7 +234,7 @@ def test_dashboards_refuse_the_network_without_sign_in(tmp_path):
     assert done.returncode == 2
     assert "refusing to serve the dashboards on 0.0.0.0 without sign-in" in done.stdout
 
-    from tallyhouse.cli import dashboard_auth_mode
+    from tallyhouse_cli.main import dashboard_auth_mode
 
     assert dashboard_auth_mode("127.0.0.1", no_auth=False) == "off"
     assert dashboard_auth_mode("0.0.0.0", no_auth=True) == "open"

@@ -21,7 +21,7 @@ from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
 
-from tallyhouse.receiver.bench import free_port, start_receiver
+from tallyhouse_cli.receiver_bench import free_port, start_receiver
 
 from conftest import REFERENCE, execute_job, query
 

@@ -247,3 +247,28 @@ def test_a_check_that_cannot_run_fails_with_its_error(clean_build, broken):
     check = replace(CHECKS[3], query=broken)
     [outcome] = run_checks(url, [check])
     assert not outcome.passed and "no_such_column" in outcome.error
+
+
+def test_a_settlement_statement_that_stops_arriving_is_a_stale_feed(clean_copy):
+    """Every source that delivers has a freshness window: payouts, gift cards and
+    redemptions too. Ten days without a payout statement is reported; a feed within its
+    window is not."""
+    from tallyhouse.reconciliation.checks import freshness_hours
+    from tallyhouse.reconciliation.runner import run_directly
+    from tallyhouse.sources import FEEDS
+
+    windows = freshness_hours()
+    # the platforms' APIs are asked by tallyhouse itself: a re-sync with nothing new lands
+    # nothing, which is not a feed going quiet
+    delivered = {feed.name for feed in FEEDS if feed.origin != "api"}
+    assert delivered <= set(windows), "a feed without a window"
+    stale = next(c for c in CHECKS if c.name == "stale_sources")
+    assert run_directly(clean_copy, stale).passed
+    query(clean_copy, "update raw._manifest set loaded_at = loaded_at - interval '10 days' "
+                      "where source = 'payouts'")
+    query(clean_copy, "update raw._manifest set loaded_at = loaded_at - interval '5 days' "
+                      "where source in ('giftcards', 'redemptions')")
+    outcome = run_directly(clean_copy, stale)
+    found = {b["entity_id"]: b["detail"] for b in outcome.breaks}
+    assert set(found) == {"payout_lines"}
+    assert found["payout_lines"].startswith("no new payout_lines data for 10 days")

@@ -28,14 +28,14 @@ def _env(url: str, home: Path) -> dict[str, str]:
 
 
 def _cli(url: str, home: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "tallyhouse.cli", *args], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "tallyhouse_cli", *args], cwd=ROOT,
                           env=_env(url, home), capture_output=True, text=True, timeout=900)
     return done
 
 
 def _start(url: str, home: Path, *args: str) -> subprocess.Popen:
     """A command in a session of its own, so that kill -9 reaches dbt's process too."""
-    return subprocess.Popen([sys.executable, "-m", "tallyhouse.cli", *args], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "tallyhouse_cli", *args], cwd=ROOT,
                             env=_env(url, home), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
 

@@ -1,5 +1,6 @@
-"""When the job runs on a clock: every morning at 06:00 São Paulo time; Sunday's run is
-the full pass.
+"""When the job runs on a clock: every morning at 06:00 in the business time zone (the dbt
+var ``business_time_zone``, the zone the marts' days follow; America/Sao_Paulo by default);
+Sunday's run is the full pass.
 
 The job is idempotent (files are loaded once, by content; marts rebuild incrementally), so a
 run started by both the schedule and the new-files sensor does no harm and loads nothing
@@ -10,7 +11,11 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from orchestration.constants import BUSINESS_ZONE, FULL_PASS_TAG, JOB_NAME
+from orchestration.constants import FULL_PASS_TAG, JOB_NAME
+from tallyhouse.config import business_time_zone
+
+# one business time zone for the clock and the marts: read from the dbt project
+BUSINESS_ZONE = business_time_zone()
 
 
 @dg.schedule(
@@ -20,9 +25,9 @@ from orchestration.constants import BUSINESS_ZONE, FULL_PASS_TAG, JOB_NAME
     job_name=JOB_NAME,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Load, build, check and write the reconciliation report every day at 06:00 "
-                "(America/Sao_Paulo). Weekdays and Saturday build what changed; Sunday's run "
-                "is the full pass: every model rebuilt from raw and every test and check "
-                "over whole tables.",
+                f"({BUSINESS_ZONE}, the marts' business time zone). Weekdays and Saturday "
+                "build what changed; Sunday's run is the full pass: every model rebuilt from "
+                "raw and every test and check over whole tables.",
 )
 def daily_schedule(context: dg.ScheduleEvaluationContext):
     when = context.scheduled_execution_time

@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_BUSY
         _say(f"Another run is in progress: {busy.describe()}. Waiting for it to end...")
     from orchestration.run import run_job
-    from tallyhouse.summary import print_run_summary
+    from tallyhouse_cli.summary import print_run_summary
 
     run_started = datetime.now(UTC)
     try:
@@ -215,11 +215,11 @@ def cmd_sqlfluff(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.receiver:
-        from tallyhouse.receiver.bench import main_receiver_bench
+        from tallyhouse_cli.receiver_bench import main_receiver_bench
 
         levels = tuple(int(n) for n in args.senders.split(","))
         return main_receiver_bench(args.seconds, levels, args.json, say=_say)
-    from tallyhouse.bench import main_bench
+    from tallyhouse_cli.bench import main_bench
 
     return main_bench(args)
 
@@ -240,6 +240,14 @@ def cmd_receive(args: argparse.Namespace) -> int:
                                  header_timeout=args.header_timeout,
                                  body_timeout=args.body_timeout)
     return serve(settings, args.host, args.port)
+
+
+# ---------------------------------------------------------------------------- backfill
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from tallyhouse_cli.backfill import cmd_backfill as backfill
+
+    return backfill(args, say=_say)
 
 
 # ---------------------------------------------------------------------------- forget
@@ -588,6 +596,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seconds a client has to send the whole body once its headers are "
                            "in; then 408 and closed (default 30)")
     recv.set_defaults(func=cmd_receive)
+
+    from tallyhouse_cli.backfill import add_parser as add_backfill_parser
+
+    add_backfill_parser(sub).set_defaults(func=cmd_backfill)
 
     fluff = sub.add_parser("sqlfluff", help="sqlfluff (dbt templater) on the database in use")
     fluff.add_argument("sqlfluff_args", nargs=argparse.REMAINDER)

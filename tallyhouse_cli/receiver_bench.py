@@ -64,7 +64,7 @@ def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 30.0) ->
 
 def start_receiver(landing: Path, port: int, env: dict[str, str], *extra: str,
                    log_path: Path | None = None) -> subprocess.Popen:
-    command = [sys.executable, "-m", "tallyhouse.cli", "receive", "--port", str(port),
+    command = [sys.executable, "-m", "tallyhouse_cli", "receive", "--port", str(port),
                "--landing", str(landing), *extra]
     log_handle = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(command, env={**os.environ, **env}, stdout=log_handle,
