@@ -5,12 +5,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint manifest dev dashboard receive bench bench-receiver generate db-stop clean
+.PHONY: install run test lint manifest dev up down status backup dashboard receive bench bench-receiver generate db-stop clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "Installing tallyhouse and its dependencies into $(VENV) (minutes the first time)..."
+	@$(BIN)/python -m pip install -qq --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install -qq --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install tallyhouse with its dependencies
@@ -43,8 +44,20 @@ receive: $(STAMP)  ## the webhook receiver on http://127.0.0.1:8000 (secrets fro
 dashboard: $(STAMP)  ## the Streamlit dashboards on http://127.0.0.1:8501
 	$(BIN)/tallyhouse dashboard
 
-dev: $(STAMP)  ## the Dagster UI on these definitions
-	$(BIN)/tallyhouse dev
+dev: $(STAMP)  ## the Dagster UI and daemon in one process on http://127.0.0.1:3000 (PORT=3001 for another)
+	$(BIN)/tallyhouse dev $(if $(PORT),--port $(PORT))
+
+up: $(STAMP)  ## the database and every service, supervised (tallyhouse up; see README "Run it for real")
+	$(BIN)/tallyhouse up
+
+down: $(STAMP)  ## stop every service and the database
+	$(BIN)/tallyhouse down
+
+status: $(STAMP)  ## one screen: database, runs, services, feeds, disk; exit 1 when something is wrong
+	$(BIN)/tallyhouse status
+
+backup: $(STAMP)  ## warehouse, landing, reports and run history into backups/ (TALLYHOUSE_BACKUP_DIR)
+	$(BIN)/tallyhouse backup
 
 generate: $(STAMP)  ## e.g. make generate OUT=/tmp/extracts N=100000
 	$(BIN)/tallyhouse generate --out $(OUT) --transactions $(N)
@@ -53,5 +66,5 @@ db-stop: $(STAMP)
 	$(BIN)/tallyhouse db stop
 
 clean:
-	-$(BIN)/tallyhouse db stop
+	-$(BIN)/tallyhouse down
 	rm -rf .tallyhouse landing reports target logs

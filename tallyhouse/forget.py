@@ -46,6 +46,7 @@ from pathlib import Path
 
 from tallyhouse import db, pseudonym
 from tallyhouse.config import reports_dir
+from tallyhouse.retention import ARCHIVE
 from tallyhouse.sources import FEEDS
 
 ERASED = "[erased]"
@@ -281,9 +282,12 @@ def erase(url: str, emails: Iterable[str] = (), documents: Iterable[str] = (),
             # the files: rewritten copies prepared beside the originals (dot names, which
             # the loaders never read), put in place after the commit
             landing_root = landing or default_landing_dir()
-            for original, rewritten in _prepare_landing(landing_root, eraser):
+            # loaded files that retention moved to landing/.archive/ (same relative paths)
+            roots = [landing_root, landing_root / ARCHIVE]
+            for root, original, rewritten in ((top, *pair) for top in roots
+                                              for pair in _prepare_landing(top, eraser)):
                 prepared.append((rewritten, original))
-                rel = original.relative_to(landing_root).as_posix()
+                rel = original.relative_to(root).as_posix()
                 source = rel.split("/", 1)[0]
                 cur.execute("update raw._manifest set erased_sha256 = %s, erased_size = %s "
                             "where source = %s and file_name = %s and file_sha256 = %s",

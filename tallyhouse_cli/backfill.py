@@ -32,7 +32,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                            f"{DEFAULT_TRAILING_DAYS})")
     parser.add_argument("--until", type=date.fromisoformat,
                         help="last day of the period (default: today)")
-    parser.add_argument("--landing", help="landing folder (default: ./landing)")
+    parser.add_argument("--landing", help="landing folder (default: landing/ in the home)")
     parser.add_argument("--page-size", type=int, help="records per page asked (default 100)")
     parser.add_argument("--rate", type=float, metavar="PER_SECOND",
                         help="at most this many requests a second (default: hotmart 6, "

@@ -103,12 +103,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tallyhouse_cli.summary import print_run_summary
 
     run_started = datetime.now(UTC)
+    log_file = run_log_path(run_started)
+    _say(f"  log:      {log_file}" + ("" if args.verbose else "  (Dagster and dbt, in full)"))
     try:
         # taken here, before Dagster starts: a run that begins in between is said in one
         # line, never as a failed Dagster run; the job's own lock is this one (re-entrant)
         with run_lock(url, "starting", wait=args.wait, say=_say):
-            result = run_job(landing, url, wait=args.wait, rehash=args.rehash,
-                             full_pass=args.full_pass)
+            if args.verbose:
+                result = run_job(landing, url, wait=args.wait, rehash=args.rehash,
+                                 full_pass=args.full_pass, log_file=log_file)
+            else:
+                result = _quiet_run(landing, url, args, log_file)
     except RunInProgress as exc:
         _say(f"Another run started first: {exc} (--no-wait).")
         return EXIT_BUSY
@@ -128,6 +133,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 EXIT_BUSY = 75  # EX_TEMPFAIL: try again later
+
+
+def run_log_path(started: datetime) -> Path:
+    from tallyhouse.config import state_dir
+
+    folder = state_dir() / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"run-{started:%Y%m%dT%H%M%S}Z.log"
+
+
+def _quiet_run(landing: Path, url: str, args: argparse.Namespace, log_file: Path):
+    """The job with its whole Dagster / dbt stream in the log file and a few progress lines
+    (stage, feed, model count, elapsed) here."""
+    from orchestration.run import run_job
+    from tallyhouse_cli.run_output import RunProgress, quiet_output
+
+    with quiet_output(log_file) as console:
+        from orchestration.defs.transform.assets import dbt_models
+
+        progress = RunProgress(console, dbt_models=len(dbt_models.keys))
+        try:
+            return run_job(landing, url, wait=args.wait, rehash=args.rehash,
+                           full_pass=args.full_pass, on_event=progress)
+        finally:
+            progress.finish_stage()
 
 
 # ---------------------------------------------------------------------------- db
@@ -398,8 +428,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
     os.environ.setdefault("TALLYHOUSE_LANDING", str(default_landing_dir()))
     url = db.database_url()
     executable = Path(sys.executable).parent / "dagster"
-    command = [str(executable), "dev", "-m", "orchestration.definitions", "-p", str(args.port)]
-    _say(f"Dagster UI on http://127.0.0.1:{args.port} (database: {db.redact(url)})")
+    command = [str(executable), "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1",
+               "-p", str(args.port)]
+    _say(f"Dagster UI on http://127.0.0.1:{args.port} (database: {db.redact(url)}); Ctrl+C "
+         "stops it. For a server that runs unattended: tallyhouse up.")
     os.chdir(project_root())
     os.execv(command[0], command)
     return 0  # pragma: no cover
@@ -505,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="load every landing source and run the whole job")
-    run.add_argument("--landing", help="folder of extracts (default: ./landing)")
+    run.add_argument("--landing", help="folder of extracts (default: landing/ in the home: "
+                                       "$TALLYHOUSE_HOME, else the project folder)")
     run.add_argument("--demo", action="store_true",
                      help="generate demo extracts into --landing when it is empty")
     run.add_argument("--strict", action="store_true",
@@ -520,12 +553,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--full-pass", action="store_true",
                      help="rebuild every model from raw and run every test over whole tables "
                           "(the scheduled Sunday run does this; other runs build what changed)")
+    run.add_argument("--verbose", action="store_true",
+                     help="stream Dagster's and dbt's whole log here (by default it goes to "
+                          ".tallyhouse/logs/run-<time>.log and only progress is shown)")
     run.set_defaults(func=cmd_run)
 
     gen = sub.add_parser("generate", help="write realistic extracts for every source")
     gen.add_argument("--out", required=True, help="empty folder to write into")
-    gen.add_argument("--transactions", type=int, default=DEMO_TRANSACTIONS)
-    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--transactions", type=int, default=DEMO_TRANSACTIONS,
+                     help="transactions to generate")
+    gen.add_argument("--seed", type=int, default=42, help="the same seed gives the same bytes")
     gen.add_argument("--anomalies", action="store_true",
                      help="inject one break of each reconciliation kind (_anomalies.json)")
     gen.add_argument("--start", type=date.fromisoformat, default=date(2026, 5, 1),
@@ -535,26 +572,35 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the extracts gzip-compressed (<name>.jsonl.gz, <name>.csv.gz)")
     gen.set_defaults(func=cmd_generate)
 
-    dbp = sub.add_parser("db", help="the database in use")
-    dbp.add_argument("action", choices=["url", "psql", "env", "start", "stop", "status", "roles"],
-                     help="url: the connection in use (password hidden); psql: a psql prompt "
-                          "as the read-only analyst (--owner: as the warehouse owner); env: "
-                          "the connection as environment variables for plain dbt / mf; "
-                          "start / stop / status: the embedded PostgreSQL; roles: create the "
-                          "analyst / dashboard / restricted roles and grants")
-    dbp.add_argument("--owner", action="store_true",
-                     help="psql: connect as the warehouse owner (maintenance) instead of the "
-                          "analyst")
-    dbp.add_argument("--login", help="roles: give this person's own login the readers' "
-                                     "read-only settings")
-    dbp.add_argument("psql_args", nargs=argparse.REMAINDER,
-                     help="arguments passed to psql (after `psql`)")
-    dbp.set_defaults(func=cmd_db)
+    dbp = sub.add_parser(
+        "db", help="the database in use",
+        description="The warehouse database: the embedded PostgreSQL in .tallyhouse/pgdata, "
+                    f"or any PostgreSQL named by {DATABASE_URL_ENV}.")
+    dbp.set_defaults(func=cmd_db, owner=False, login=None, psql_args=[])
+    db_actions = dbp.add_subparsers(dest="action", required=True, metavar="ACTION")
+    db_actions.add_parser("url", help="the connection in use (password hidden)")
+    psql = db_actions.add_parser(
+        "psql", help="a psql prompt as the read-only analyst (--owner: as the owner)",
+        description="psql on the warehouse as tallyhouse_analyst (reads marts only); any "
+                    "further arguments go to psql, e.g. tallyhouse db psql -c 'select 1'.")
+    psql.add_argument("--owner", action="store_true",
+                      help="connect as the warehouse owner (maintenance) instead of the analyst")
+    psql.add_argument("psql_args", nargs=argparse.REMAINDER, help="arguments passed to psql")
+    db_actions.add_parser("env", help="the connection as environment variables for plain "
+                                      "dbt / mf: eval \"$(tallyhouse db env)\"")
+    db_actions.add_parser("start", help="start the embedded PostgreSQL")
+    db_actions.add_parser("stop", help="stop the embedded PostgreSQL")
+    db_actions.add_parser("status", help="whether the embedded PostgreSQL runs")
+    roles_parser = db_actions.add_parser(
+        "roles", help="create the analyst / dashboard / restricted roles and grants")
+    roles_parser.add_argument("--login", help="give this person's own login the readers' "
+                                              "read-only settings")
 
     bench = sub.add_parser(
         "bench", help="time every stage of the job against a bare baseline (COPY + CTAS)")
-    bench.add_argument("--transactions", type=int, default=100_000)
-    bench.add_argument("--seed", type=int, default=1)
+    bench.add_argument("--transactions", type=int, default=100_000,
+                       help="transactions to generate")
+    bench.add_argument("--seed", type=int, default=1, help="the generator's seed")
     bench.add_argument("--json", help="write the figures to this file")
     bench.add_argument("--workdir", help="where to generate extracts (default: a temp folder)")
     bench.add_argument("--keep", action="store_true", help="keep the generated extracts")
@@ -581,32 +627,36 @@ def build_parser() -> argparse.ArgumentParser:
         "receive", help="receive the platforms' webhooks into landing/ (fsynced before 200)")
     recv.add_argument("--host", default="127.0.0.1",
                       help="address to listen on (behind a TLS reverse proxy: keep loopback)")
-    recv.add_argument("--port", type=int, default=8000)
-    recv.add_argument("--landing", help="landing folder (default: ./landing)")
+    recv.add_argument("--port", type=int, default=8000, help="port to listen on")
+    recv.add_argument("--landing", help="landing folder (default: landing/ in the home)")
     recv.add_argument("--max-body-bytes", type=int, default=1 << 20,
-                      help="larger bodies answer 413 (default 1 MiB)")
+                      help="larger bodies answer 413")
     recv.add_argument("--rotate-seconds", type=float, default=60.0,
-                      help="close a file for loading after this many seconds (default 60)")
+                      help="close a file for loading after this many seconds")
     recv.add_argument("--rotate-mib", type=float, default=64,
-                      help="... or once it holds this many MiB (default 64)")
+                      help="... or once it holds this many MiB")
     recv.add_argument("--header-timeout", type=float, default=10.0,
                       help="seconds a client has to send a request's headers, from connecting "
-                           "or from its first byte; then 408 and closed (default 10)")
+                           "or from its first byte; then 408 and closed")
     recv.add_argument("--body-timeout", type=float, default=30.0,
                       help="seconds a client has to send the whole body once its headers are "
-                           "in; then 408 and closed (default 30)")
+                           "in; then 408 and closed")
     recv.set_defaults(func=cmd_receive)
 
     from tallyhouse_cli.backfill import add_parser as add_backfill_parser
 
     add_backfill_parser(sub).set_defaults(func=cmd_backfill)
 
-    fluff = sub.add_parser("sqlfluff", help="sqlfluff (dbt templater) on the database in use")
-    fluff.add_argument("sqlfluff_args", nargs=argparse.REMAINDER)
+    fluff = sub.add_parser(
+        "sqlfluff", help="sqlfluff (dbt templater) on the database in use",
+        description="sqlfluff with the dbt templater and this project's connection, e.g. "
+                    "tallyhouse sqlfluff lint models (what make lint runs).")
+    fluff.add_argument("sqlfluff_args", nargs=argparse.REMAINDER,
+                       help="arguments passed to sqlfluff, e.g. lint models")
     fluff.set_defaults(func=cmd_sqlfluff)
 
     dash = sub.add_parser("dashboard", help="serve the Streamlit dashboards")
-    dash.add_argument("--port", type=int, default=8501)
+    dash.add_argument("--port", type=int, default=8501, help="port to serve on")
     dash.add_argument("--host", default="127.0.0.1",
                       help="address to serve on; beyond loopback, sign-in is required")
     dash.add_argument("--no-auth", action="store_true",
@@ -620,23 +670,30 @@ def build_parser() -> argparse.ArgumentParser:
                     "payment_method, status, day, week, month, year). Money is never added "
                     "across currencies: without --currency XXX, money metrics are grouped "
                     "by currency too.")
-    mets.add_argument("action", choices=["query", "list", "saved"],
-                      help="query: ask for metrics; list: the metrics and their definitions; "
-                           "saved NAME: run a saved query")
-    mets.add_argument("name", nargs="?", help="saved query name (with `saved`)")
-    mets.add_argument("--metrics", help="comma-separated metric names, e.g. gross_revenue,"
-                                        "refund_rate")
-    mets.add_argument("--group-by", dest="group_by",
-                      help="comma-separated dimensions, e.g. platform,metric_time__month")
-    mets.add_argument("--where", action="append", default=[],
-                      help="a MetricFlow filter, e.g. \"{{ Dimension('transaction__platform') "
-                           "}} = 'hotmart'\" (repeatable)")
-    mets.add_argument("--currency", help="only this currency (ISO 4217 code)")
-    mets.add_argument("--order", help="comma-separated order, prefix - for descending")
-    mets.add_argument("--limit", type=int)
-    mets.add_argument("--explain", action="store_true", help="print the SQL instead of rows")
-    mets.add_argument("--csv", help="write the rows to this CSV file (exact values)")
-    mets.set_defaults(func=cmd_metrics)
+    mets.set_defaults(func=cmd_metrics, name=None, metrics=None, group_by=None, where=[],
+                      currency=None, order=None, limit=None, explain=False, csv=None)
+    actions = mets.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="the metrics and their definitions")
+    mq = actions.add_parser("query", help="ask for metrics, grouped and filtered",
+                            description=mets.description)
+    mq.add_argument("--metrics", required=True,
+                    help="comma-separated metric names, e.g. gross_revenue,refund_rate")
+    mq.add_argument("--group-by", dest="group_by",
+                    help="comma-separated dimensions, e.g. platform,month or "
+                         "transaction__platform,metric_time__month")
+    mq.add_argument("--where", action="append", default=[],
+                    help="a MetricFlow filter, e.g. \"{{ Dimension('transaction__platform') "
+                         "}} = 'hotmart'\" (repeatable)")
+    mq.add_argument("--currency", help="only this currency (ISO 4217 code); without it money "
+                                       "metrics are grouped by currency")
+    mq.add_argument("--order", help="comma-separated order, prefix - for descending")
+    mq.add_argument("--limit", type=int, help="at most this many rows (default: all)")
+    mq.add_argument("--explain", action="store_true", help="print the SQL instead of rows")
+    mq.add_argument("--csv", help="write the rows to this CSV file (exact values)")
+    ms = actions.add_parser("saved", help="run a saved query")
+    ms.add_argument("name", help="the saved query, e.g. refund_rate_by_product")
+    ms.add_argument("--limit", type=int, help="at most this many rows (default: all)")
+    ms.add_argument("--csv", help="write the rows to this CSV file (exact values)")
 
     sq = sub.add_parser(
         "sql", help="run one read-only query as the analyst role",
@@ -649,18 +706,75 @@ def build_parser() -> argparse.ArgumentParser:
     sq.set_defaults(func=cmd_sql)
 
     docs = sub.add_parser("docs", help="generate and serve the dbt docs site on loopback")
-    docs.add_argument("--port", type=int, default=8580)
+    docs.add_argument("--port", type=int, default=8580, help="port to serve on (loopback)")
     docs.add_argument("--no-serve", action="store_true", help="only generate the site")
     docs.set_defaults(func=cmd_docs)
 
-    dev = sub.add_parser("dev", help="open the Dagster UI on these definitions")
-    dev.add_argument("--port", type=int, default=3000)
+    dev = sub.add_parser("dev", help="the Dagster UI and daemon in one process (dagster dev), "
+                                     "for development; servers use `tallyhouse up`")
+    dev.add_argument("--port", type=int, default=3000, help="port of the Dagster UI")
     dev.set_defaults(func=cmd_dev)
+
+    from tallyhouse_cli.operate import add_parsers
+
+    add_parsers(sub)
+    _every_parser(parser)
     return parser
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's default in its help, unless the help says it already or there is
+    none worth saying (a flag, an unset value)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default in (None, argparse.SUPPRESS) or isinstance(default, bool)
+                or default == [] or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+
+def _every_parser(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _every_parser(child)
+
+
+def _venv_on_path() -> None:
+    """Child processes (dagster dev's code server, dbt, sqlfluff) find the venv's tools
+    without an activated venv: its bin folder goes first on PATH."""
+    bin_dir = str(Path(sys.executable).parent)
+    parts = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p]
+    if not parts or parts[0] != bin_dir:
+        os.environ["PATH"] = os.pathsep.join([bin_dir, *[p for p in parts if p != bin_dir]])
+
+
+# commands whose further arguments go to another program as they are (argparse would read
+# a first one that starts with "-", e.g. `db psql -tAc ...`, as its own option)
+PASS_THROUGH = {("db", "psql"): "psql_args", ("sqlfluff",): "sqlfluff_args"}
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    for prefix, dest in PASS_THROUGH.items():
+        if tuple(argv[:len(prefix)]) == prefix:
+            rest = argv[len(prefix):]
+            if rest and rest[0] in ("-h", "--help"):
+                break
+            own = [a for a in rest if a == "--owner"] if dest == "psql_args" else []
+            args = parser.parse_args([*prefix, *own])
+            setattr(args, dest, [a for a in rest if a not in own])
+            return args
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    _venv_on_path()
+    args = parse(argv)
     try:
         return args.func(args)
     except db.DatabaseError as exc:

@@ -65,10 +65,23 @@ def print_run_summary(url: str, since: datetime, outcome, elapsed: float) -> lis
         out.print(loaded)
     if mart_rows:
         out.print()
-        out.print("Marts (schema marts):")
-        table = _table(("mart", "left"), ("rows", "right"))
-        for name, count in mart_rows:
-            table.add_row(name, f"{count:,}")
+        out.print(f"Marts (schema marts): {len(mart_rows)} tables, rows:")
+        # three to a line: the whole summary fits a screen
+        columns = 3
+        table = Table(box=None, show_header=False, show_edge=False, pad_edge=False,
+                      padding=(0, 1))
+        for _ in range(columns):
+            table.add_column(justify="left", no_wrap=True)
+            table.add_column(justify="right", no_wrap=True)
+        height = -(-len(mart_rows) // columns)
+        for row in range(height):
+            cells = []
+            for column in range(columns):
+                index = column * height + row
+                name, count = mart_rows[index] if index < len(mart_rows) else ("", None)
+                cells += ["  " + name if column == 0 else "   " + name,
+                          "" if count is None else f"{count:,}"]
+            table.add_row(*cells)
         out.print(table)
     result = outcome.dagster_result
     failed_checks: dict[tuple[str, str], list[str]] = {}
@@ -91,8 +104,9 @@ def print_run_summary(url: str, since: datetime, outcome, elapsed: float) -> lis
     out.print(f"  Quarantine: {quarantine_total:,} records in raw._quarantine "
               "(file, line, reason, raw text)")
     out.print("  Inspect:    tallyhouse db psql   (tables raw.*, raw._manifest, raw._quarantine)")
-    out.print(f"  Run history: {state_dir() / 'dagster'}  (tallyhouse dev opens the Dagster UI)")
-    out.print("  Dashboards: make dashboard   (or: tallyhouse dashboard; http://127.0.0.1:8501)")
+    out.print(f"  Run history: {state_dir() / 'dagster'}  (tallyhouse up: the Dagster UI on "
+              "http://127.0.0.1:3000)")
+    out.print("  Dashboards: tallyhouse up (or: tallyhouse dashboard; http://127.0.0.1:8501)")
     return structural
 
 

@@ -106,6 +106,8 @@ class Receiver:
         self.writers: dict[str, FeedWriter] = {}
         self.counts: dict[str, Counter] = {name: Counter() for name in PLATFORMS}
         self.connections: Counter = Counter()  # cut off / dropped, by the protocol
+        # platform -> when it last had a body stored (ISO 8601, UTC): `tallyhouse status`
+        self.last_accepted: dict[str, str] = {}
         self._ticker: asyncio.Task | None = None
         self.recovered = []
 
@@ -197,6 +199,7 @@ class Receiver:
             log.error("%s: 503 could not store a body: %s", platform.name, exc)
             return _json(503, {"error": "not stored; deliver again"})
         counts["accepted"] += 1
+        self.last_accepted[platform.name] = datetime.now(UTC).isoformat(timespec="seconds")
         return ACK
 
     async def _keep_unreadable(self, platform: Platform, parsed: Parsed, body: bytes,
@@ -227,6 +230,7 @@ class Receiver:
                 for name in PLATFORMS
             },
             "connections": dict(self.connections),
+            "last_accepted": dict(self.last_accepted),
             "writers": {
                 feed: {"lines": w.lines_written, "fsyncs": w.fsyncs,
                        "files_closed": w.files_closed,

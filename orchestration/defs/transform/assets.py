@@ -12,17 +12,27 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from dagster_dbt.dbt_project import using_dagster_dev
 
 from orchestration.constants import FULL_PASS_TAG
 from orchestration.resources import RunLockResource, WarehouseResource
 from tallyhouse import build_state, db, pseudonym
 from tallyhouse.config import project_root
-from tallyhouse.dbt import dbt_executable, keep_partial_parse, prune_invocation_dirs
+from tallyhouse.dbt import (
+    dbt_executable,
+    ensure_manifest,
+    keep_partial_parse,
+    prune_invocation_dirs,
+)
 
 dbt_project = DbtProject(project_dir=project_root(), profiles_dir=project_root())
-# Under `dagster dev` dagster-dbt parses the project itself; everywhere else the manifest is
-# prepared before the definitions load (tallyhouse.dbt.ensure_manifest), never on import.
-dbt_project.prepare_if_dev()
+# Under `dagster dev` the project is parsed when the definitions load. Not by dagster-dbt's
+# own preparer (`dbt_project.prepare_if_dev()`): it looks `dbt` up on PATH, which lacks it
+# when the venv is not activated (`make dev`). tallyhouse's parse runs the venv's dbt by
+# absolute path, one parse at a time, only when the project files changed. Everywhere else
+# the manifest is prepared before the definitions load, never on import.
+if using_dagster_dev():
+    ensure_manifest()
 
 
 class Translator(DagsterDbtTranslator):
@@ -39,7 +49,10 @@ class Translator(DagsterDbtTranslator):
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     dagster_dbt_translator=Translator(
-        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
+        # dbt's tests on sources (record hashes unique in raw) are checks of the loader
+        # assets; without this dagster-dbt logs each as an observation with a warning
+        settings=DagsterDbtTranslatorSettings(enable_asset_checks=True,
+                                              enable_source_tests_as_checks=True)),
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                warehouse: WarehouseResource, run_lock: RunLockResource):
