@@ -1,8 +1,10 @@
 """The dbt project as Dagster assets: every model downstream of the loader assets whose keys
 equal its sources' keys; dbt data tests show as asset checks."""
 
+import json
 import os
 from graphlib import TopologicalSorter
+from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import (
@@ -45,8 +47,25 @@ class Translator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "marts"
 
 
+def manifest_with_check_targets(path: Path) -> dict:
+    """The dbt manifest, with each singular test that reads several relations attached to
+    the first model it reads (unless its config says `meta: {dagster: {ref: …}}`): an asset
+    check of that model, rather than an observation dagster-dbt warns about on every run."""
+    manifest = json.loads(Path(path).read_text())
+    for node in manifest.get("nodes", {}).values():
+        deps = node.get("depends_on", {}).get("nodes", [])
+        models = [d for d in deps if d.startswith("model.")]
+        if node.get("resource_type") != "test" or node.get("attached_node") or len(deps) < 2 \
+                or not models:
+            continue
+        dagster_meta = node.setdefault("config", {}).setdefault("meta", {}).setdefault(
+            "dagster", {})
+        dagster_meta.setdefault("ref", {"name": manifest["nodes"][models[0]]["name"]})
+    return manifest
+
+
 @dbt_assets(
-    manifest=dbt_project.manifest_path,
+    manifest=manifest_with_check_targets(dbt_project.manifest_path),
     project=dbt_project,
     dagster_dbt_translator=Translator(
         # dbt's tests on sources (record hashes unique in raw) are checks of the loader
