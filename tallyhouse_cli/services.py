@@ -122,7 +122,7 @@ def select(only: list[str] | None = None, without: list[str] | None = None,
            ) -> dict[str, Service]:
     """The services to run: every one (the receiver only when a platform's secret is set),
     or those named by ``only``, less those named by ``without``."""
-    unknown = sorted(set(only or ()) | set(without or ()) | set(ports or ()) - set(SERVICES))
+    unknown = sorted((set(only or ()) | set(without or ()) | set(ports or ())) - set(SERVICES))
     if unknown:
         raise ValueError(f"unknown service(s): {', '.join(unknown)} (known: "
                          f"{', '.join(SERVICES)})")
@@ -376,17 +376,19 @@ def _apply(proxy, chosen: dict[str, Service], say) -> None:
 def _wait_until_up(chosen: dict[str, Service], say, timeout: float) -> dict[str, str]:
     deadline = time.monotonic() + timeout
     waiting = dict.fromkeys(chosen, "starting")
+    given_up: dict[str, str] = {}
     while waiting and time.monotonic() < deadline:
         states = processes()
         for name in list(waiting):
             info = states.get(name, {})
             state = info.get("statename", "absent")
-            if state in ("FATAL", "EXITED", "STOPPED", "absent"):
-                waiting[name] = f"{state.lower()} — see {logs_dir() / (name + '.log')}"
-                if state in ("FATAL", "absent"):
-                    continue
+            if state in ("FATAL", "absent"):
+                # supervisord gave up on it (or never had it): waiting longer changes nothing
+                given_up[name] = f"{state.lower()} — see {logs_dir() / (name + '.log')}"
+                del waiting[name]
+                continue
             if state != "RUNNING":
-                waiting[name] = f"{state.lower()}"
+                waiting[name] = f"{state.lower()} — see {logs_dir() / (name + '.log')}"
                 continue
             svc = chosen[name]
             if svc.port and not http_health(name, svc.port)[0]:
@@ -397,7 +399,7 @@ def _wait_until_up(chosen: dict[str, Service], say, timeout: float) -> dict[str,
             del waiting[name]
         if waiting:
             time.sleep(0.5)
-    return waiting
+    return {**given_up, **waiting}
 
 
 def stop(names: list[str] | None, say: Callable[[str], None]) -> list[int]:
