@@ -44,7 +44,16 @@ EMBEDDED_SETTINGS = {
     "checkpoint_timeout": "'15min'",
     "effective_cache_size": "'8GB'",
     "jit": "off",
+    # no record's content in the server's log: an error's CONTEXT (a COPY line) and the
+    # statement that failed (with its literals) are not written, only the message
+    "log_error_verbosity": "'terse'",
+    "log_min_error_statement": "'panic'",
+    # a WAL segment no longer needed is removed, not renamed for reuse with its old content
+    # (tallyhouse forget: the rows it rewrote do not linger in recycled segments)
+    "wal_recycle": "off",
 }
+# settings that take effect on a reload: applied to an existing server at start
+RELOADABLE = ("log_error_verbosity", "log_min_error_statement", "wal_recycle")
 
 
 class DatabaseError(RuntimeError):
@@ -72,7 +81,33 @@ def _embedded_server():
     server = get_server(pgdata, cleanup_mode=None)
     if fresh:
         _configure_embedded(server.get_uri())
+    else:
+        _reload_settings(server.get_uri())
     return server
+
+
+def _reload_settings(admin_uri: str) -> None:
+    """Settings added since the server was configured, on a reload (no restart)."""
+    try:
+        conn = psycopg2.connect(admin_uri)
+    except psycopg2.Error:
+        return
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select name, setting from pg_settings where name = any(%s)",
+                        (list(RELOADABLE),))
+            current = dict(cur.fetchall())
+            changed = False
+            for name in RELOADABLE:
+                wanted = EMBEDDED_SETTINGS[name].strip("'")
+                if current.get(name) != wanted:
+                    cur.execute(f"alter system set {name} = {EMBEDDED_SETTINGS[name]}")
+                    changed = True
+            if changed:
+                cur.execute("select pg_reload_conf()")
+    finally:
+        conn.close()
 
 
 def _configure_embedded(admin_uri: str) -> None:
@@ -134,7 +169,8 @@ def connect(url: str | None = None) -> psycopg2.extensions.connection:
         return psycopg2.connect(url)
     except psycopg2.OperationalError as exc:
         hint = (f"check {DATABASE_URL_ENV}" if not is_embedded()
-                else "try `tallyhouse db stop` then rerun")
+                else "the embedded server is not answering (stopped?): `tallyhouse db status`; "
+                     "a rerun starts it again")
         raise DatabaseError(
             f"cannot connect to the database ({redact(url)}): {exc}; {hint}") from exc
 
@@ -246,4 +282,25 @@ def run_psql(args: list[str], url: str | None = None) -> int:
     # the pseudonym key's pads are for dbt's sessions only
     env["PGOPTIONS"] = " ".join(part for part in env.get("PGOPTIONS", "").split(" -c ")
                                 if "tallyhouse.key_" not in part).strip()
+    # the password goes through the environment, never the command line (which any local
+    # user can read in the process list)
+    url, password = without_password(url)
+    if password:
+        env["PGPASSWORD"] = password
     return subprocess.call([psql_executable(), url, *args], env=env)
+
+
+def without_password(url: str) -> tuple[str, str]:
+    """The URL without its password (user:password@ or ?password=), and the password."""
+    from urllib.parse import parse_qsl, urlencode
+
+    parsed = urlparse(url)
+    password = unquote(parsed.password or "")
+    netloc = parsed.netloc
+    if parsed.password is not None:
+        userinfo, _, hostport = netloc.rpartition("@")
+        netloc = userinfo.split(":", 1)[0] + "@" + hostport
+    query = parse_qsl(parsed.query, keep_blank_values=True)
+    password = password or next((v for k, v in query if k == "password"), "")
+    kept = urlencode([(k, v) for k, v in query if k != "password"])
+    return parsed._replace(netloc=netloc, query=kept).geturl(), password

@@ -183,7 +183,10 @@ class Erasure:
     break_rows: int = 0
     landing_files: int = 0
     report_files: int = 0
+    log_files: int = 0
     person_keys: list[str] = field(default_factory=list)
+    # files the receiver still writes that hold the person: not touched, said
+    open_files: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -192,7 +195,7 @@ class Erasure:
     @property
     def found(self) -> bool:
         return bool(self.total or self.quarantined or self.break_rows or self.landing_files
-                    or self.report_files)
+                    or self.report_files or self.log_files)
 
 
 AUDIT_COLUMNS = (
@@ -297,6 +300,9 @@ def erase(url: str, emails: Iterable[str] = (), documents: Iterable[str] = (),
             for original, rewritten in _prepare_reports(reports or reports_dir(), eraser):
                 prepared.append((rewritten, original))
                 result.report_files += 1
+            # the embedded server's own log (an error's context can quote a record)
+            result.log_files = _scrub_server_log(eraser)
+            result.open_files = [str(p) for p in open_files_holding(landing_root, eraser)]
             say(f"  also: {result.quarantined} quarantined line(s), {result.break_rows} break "
                 f"row(s), {result.landing_files} landing file(s), {result.report_files} "
                 "report file(s)")
@@ -370,7 +376,14 @@ def finish_pending(url: str, say: Callable[[str], None] = lambda _m: None) -> in
                     schema, name = table.split(".", 1)
                     cur.execute(f'vacuum (full, analyze) "{schema}"."{name}"')
                 try:
-                    cur.execute("checkpoint")  # the WAL holding the old rows can be recycled
+                    # the WAL holding the old rows (and the full pages written with the
+                    # rewrite) is left behind: checkpoints and segment switches until the
+                    # segments before the erasure are no longer needed and are removed (the
+                    # embedded server does not recycle segments: wal_recycle = off)
+                    for _ in range(2):
+                        cur.execute("checkpoint")
+                        cur.execute("select pg_switch_wal()")
+                    cur.execute("checkpoint")
                 except Exception:  # noqa: BLE001 - a role that may not checkpoint: it happens later
                     pass
         with db.cursor(url) as cur:
@@ -449,10 +462,56 @@ def _holds(eraser: Eraser, text: str) -> bool:
     return any(n.lower() in lowered for n in eraser.needles()) or eraser.contains(text)
 
 
+def _landing_paths(folder: Path) -> list[Path]:
+    """Every file under a source folder that may hold what was delivered: also the dot
+    folders (the receiver's set-aside torn lines, checkpoints), never a link (its target is
+    not landing's), never forget's own prepared copies nor a file the receiver still writes
+    (``.open``: said, not touched)."""
+    return sorted(p for p in folder.rglob("*")
+                  if not p.is_symlink() and p.is_file()
+                  and not p.name.endswith((".erasing", ".open")))
+
+
+class _Reading:
+    """A landing file read line by line as far as it can be read, with bounded memory: a
+    damaged or truncated compressed file ends where it breaks, a decompression bomb at the
+    loader's limit. ``complete`` says whether the end was reached."""
+
+    def __init__(self, path: Path):
+        from tallyhouse.ingest.files import Delivered
+
+        self.path = path
+        self.complete = True
+        self._delivered = Delivered(path)
+
+    def lines(self):
+        from tallyhouse.ingest.files import FileRejected, Oversized
+
+        limit = self._delivered.limits.record_bytes
+        try:
+            with self._delivered as handle:
+                for line in handle:
+                    if isinstance(line, Oversized):
+                        # a line longer than a record: kept only as far as a record goes
+                        yield line.head[:limit] + b"\n", False
+                    else:
+                        yield line, True
+        except (FileRejected, OSError, EOFError):
+            self.complete = False
+
+
+def _holds_file(eraser: Eraser, path: Path) -> bool:
+    reading = _Reading(path)
+    return any(_holds(eraser, line.decode("utf-8", errors="surrogateescape"))
+               for line, _whole in reading.lines())
+
+
 def _prepare_landing(root: Path, eraser: Eraser) -> list[tuple[Path, Path]]:
     """(original, rewritten copy) of every landing file that holds the subject. JSON lines
     are rewritten like the raw records (the same bytes, so a reload lands the same rows);
-    CSV rows cell by cell; a line that is neither has its identifiers replaced."""
+    CSV rows cell by cell; a line that is neither has its identifiers replaced. Streamed:
+    a file is never held whole; what cannot be read (past a damage, past the bomb limit, a
+    line over the record limit) is not written back."""
     import csv
     import io
 
@@ -463,51 +522,94 @@ def _prepare_landing(root: Path, eraser: Eraser) -> list[tuple[Path, Path]]:
         folder = root / source.name
         if not folder.is_dir():
             continue
-        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()
-                           and not any(part.startswith(".")
-                                       for part in p.relative_to(folder).parts)):
-            compressed = path.name.endswith(".gz")
-            try:
-                data = gzip.decompress(path.read_bytes()) if compressed else path.read_bytes()
-            except (OSError, EOFError):
-                continue  # unreadable: never loaded either
-            text = data.decode("utf-8", errors="surrogateescape")
-            if not _holds(eraser, text):
+        for path in _landing_paths(folder):
+            if not _holds_file(eraser, path):
                 continue
-            feed = feed_for_file(source, path.relative_to(root).as_posix())
-            if feed is not None and feed.fmt == "csv":
-                rows = list(csv.reader(io.StringIO(text)))
-                out = io.StringIO()
-                writer = csv.writer(out, lineterminator="\n")
-                header = rows[0] if rows else []
-                writer.writerow(header)
-                for row in rows[1:]:
-                    if len(row) == len(header):
-                        record = eraser.rewrite(dict(zip(header, row, strict=True)))
-                        writer.writerow([record[h] for h in header])
-                    else:
-                        writer.writerow([eraser.scrub_text(cell) for cell in row])
-                new_text = out.getvalue()
-            else:
-                lines = []
-                for line in text.split("\n"):
-                    if not _holds(eraser, line):
-                        lines.append(line)
-                        continue
-                    try:
-                        value = json.loads(line)
-                    except ValueError:
-                        lines.append(eraser.scrub_text(line))
-                        continue
-                    rewritten_value = eraser.rewrite(value)
-                    lines.append(line if rewritten_value == value else json.dumps(
-                        rewritten_value, ensure_ascii=False, separators=(",", ":")))
-                new_text = "\n".join(lines)
-            payload = new_text.encode("utf-8", errors="surrogateescape")
+            rel = path.relative_to(root).as_posix()
+            feed = feed_for_file(source, rel)
+            csv_feed = feed is not None and feed.fmt == "csv"
             rewritten = path.with_name(f".{path.name}.erasing")
-            rewritten.write_bytes(gzip.compress(payload) if compressed else payload)
+            compressed = path.name.endswith(".gz")
+            raw_out = rewritten.open("wb")
+            out = gzip.GzipFile(fileobj=raw_out, mode="wb") if compressed else raw_out
+            try:
+                reading = _Reading(path)
+                if csv_feed:
+                    text_lines = (line.decode("utf-8", errors="surrogateescape")
+                                  for line, _whole in reading.lines())
+                    buffer = io.StringIO()
+                    writer = csv.writer(buffer, lineterminator="\n")
+                    header: list[str] | None = None
+                    for row in csv.reader(text_lines):
+                        if header is None:
+                            header = row
+                            writer.writerow(row)
+                        elif len(row) == len(header):
+                            record = eraser.rewrite(dict(zip(header, row, strict=True)))
+                            writer.writerow([record[h] for h in header])
+                        else:
+                            writer.writerow([eraser.scrub_text(cell) for cell in row])
+                        out.write(buffer.getvalue().encode("utf-8", errors="surrogateescape"))
+                        buffer.seek(0)
+                        buffer.truncate()
+                else:
+                    for line, whole in reading.lines():
+                        text = line.decode("utf-8", errors="surrogateescape")
+                        end = "\n" if text.endswith("\n") else ""
+                        body = text[:-1] if end else text
+                        if _holds(eraser, body):
+                            try:
+                                value = json.loads(body) if whole else None
+                            except ValueError:
+                                value = None
+                            if value is None:
+                                body = eraser.scrub_text(body)
+                            else:
+                                rewritten_value = eraser.rewrite(value)
+                                if rewritten_value != value:
+                                    body = json.dumps(rewritten_value, ensure_ascii=False,
+                                                      separators=(",", ":"))
+                        out.write((body + end).encode("utf-8", errors="surrogateescape"))
+            finally:
+                if out is not raw_out:
+                    out.close()
+                raw_out.close()
             prepared.append((path, rewritten))
     return prepared
+
+
+def open_files_holding(root: Path, eraser: Eraser) -> list[Path]:
+    """Files the receiver is still writing (``.open``) that hold the subject: not rewritten
+    under it, said to the user (a forget after they close erases them)."""
+    return sorted(p for p in root.rglob("*.open")
+                  if p.is_file() and not p.is_symlink() and _holds_file(eraser, p))
+
+
+def _scrub_server_log(eraser: Eraser) -> int:
+    """The embedded server's log (an error's context could quote a record): scrubbed in
+    place — the server appends to the same file, which a replacement would leave holding
+    the old bytes until it restarts. Another PostgreSQL's log is its operator's (README).
+    The number of files changed."""
+    if not db.is_embedded():
+        return 0
+    log = db.pgdata_dir() / "log"
+    files = [log] if log.is_file() else sorted(p for p in log.glob("*") if p.is_file()) \
+        if log.is_dir() else []
+    changed = 0
+    for path in files:
+        try:
+            with path.open("r+", encoding="utf-8", errors="surrogateescape") as handle:
+                text = handle.read()
+                scrubbed = eraser.scrub_text(text)
+                if scrubbed == text:
+                    continue
+                handle.seek(0)
+                handle.write(scrubbed)
+                handle.truncate()
+        except OSError:
+            continue
+        changed += 1
+    return changed
 
 
 def _prepare_reports(folder: Path, eraser: Eraser) -> list[tuple[Path, Path]]:

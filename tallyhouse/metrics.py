@@ -48,6 +48,14 @@ SHORT_NAMES = {
 class MetricsError(Exception):
     """A query that cannot or must not run, said in words an analyst can act on."""
 
+    def __init__(self, message: str):
+        # MetricFlow's messages can carry a Python traceback: the analyst gets the words
+        if "Traceback (most recent call last)" in message:
+            before, _, after = message.partition("Traceback (most recent call last)")
+            last = [line for line in after.strip().splitlines() if line.strip()][-1:]
+            message = " ".join([before.strip(), *last]).strip()
+        super().__init__(message)
+
 
 @dataclass
 class Answer:

@@ -43,6 +43,28 @@ READER_SETTINGS = {"default_transaction_read_only": "on", "statement_timeout": "
                    "idle_in_transaction_session_timeout": "10min"}
 
 
+# PostgreSQL lets every role take any advisory lock: a reader could hold the run lock and
+# stop the books. The lock functions on one key are the owner's alone.
+ADVISORY_LOCKS = ("pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock",
+                  "pg_try_advisory_lock_shared", "pg_advisory_xact_lock",
+                  "pg_advisory_xact_lock_shared", "pg_try_advisory_xact_lock",
+                  "pg_try_advisory_xact_lock_shared")
+
+
+def _keep_the_run_lock(cur) -> list[str]:
+    """Advisory locks (the run lock, the load lock) only for the warehouse owner: revoked
+    from PUBLIC where this session may (a superuser), granted back to the owner."""
+    cur.execute("select rolsuper from pg_roles where rolname = current_user")
+    if not cur.fetchone()[0]:
+        return ["advisory locks stay open to every role (revoking them needs a superuser): "
+                "readers could hold the run lock for up to their statement timeout"]
+    functions = sql.SQL(", ").join(sql.SQL("{}(bigint)").format(sql.Identifier(name))
+                                   for name in ADVISORY_LOCKS)
+    cur.execute(sql.SQL("revoke execute on function {} from public").format(functions))
+    cur.execute(sql.SQL("grant execute on function {} to current_user").format(functions))
+    return ["advisory locks (the run lock): the warehouse owner's only"]
+
+
 def reader_settings_sql(role: str) -> list[sql.Composed]:
     """ALTER ROLE statements that make a login read-only by its own settings."""
     return [sql.SQL("alter role {} set {} = {}").format(
@@ -80,6 +102,7 @@ def ensure_roles(url: str | None = None) -> list[str]:
         readers = sql.SQL(", ").join(sql.Identifier(r) for r in READ_MARTS)
         cur.execute(sql.SQL("grant connect on database {} to {}").format(
             sql.Identifier(database), readers))
+        done += _keep_the_run_lock(cur)
         for schema, roles in (("marts", READ_MARTS), ("restricted", (RESTRICTED,))):
             who = sql.SQL(", ").join(sql.Identifier(r) for r in roles)
             name = sql.Identifier(schema)

@@ -169,16 +169,16 @@ def cmd_db(args: argparse.Namespace) -> int:
         _say(db.redact(db.database_url()))
         return 0
     if action == "psql":
-        from tallyhouse import readers
-
-        # what is typed at this prompt runs as the analyst, read-only; --owner for the
-        # warehouse owner's own maintenance
+        # psql is the warehouse owner's maintenance prompt, said so by --owner: psql can
+        # switch users (\c) and settings, so it is never offered as the analysts' prompt
+        # (that is `tallyhouse sql`, whose every statement runs as the read-only analyst)
         extra = list(args.psql_args or [])
-        owner = args.owner or "--owner" in extra
-        extra = [a for a in extra if a != "--owner"]
-        if owner:
-            return db.run_psql(extra)
-        return db.run_psql(extra, readers.reader_conninfo())
+        if not (args.owner or "--owner" in extra):
+            _say("tallyhouse db psql opens psql as the warehouse OWNER (maintenance): say so "
+                 "with `tallyhouse db psql --owner`. To query the marts as the read-only "
+                 "analyst: `tallyhouse sql` (a prompt) or `tallyhouse sql \"select ...\"`.")
+            return 2
+        return db.run_psql([a for a in extra if a != "--owner"])
     if action == "env":
         # for plain dbt / mf in the project folder: eval "$(tallyhouse db env)"
         import shlex
@@ -332,7 +332,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     from tallyhouse import readers
 
-    text = sys.stdin.read() if args.query == "-" else args.query
+    if args.query is None and sys.stdin.isatty():
+        return _sql_prompt(readers.reader_conninfo())
+    text = sys.stdin.read() if args.query in (None, "-") else args.query
     try:
         found = readers.run_read_only(text, readers.reader_conninfo())
     except readers.NotBuilt as error:
@@ -357,6 +359,45 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     _say(format_table(Answer(found.columns, found.rows)))
     return 0
+
+
+def _sql_prompt(conninfo: str) -> int:
+    """The analysts' prompt: each statement (ended by ``;``) runs on its own, as the
+    read-only analyst, like ``tallyhouse sql "..."``. Nothing typed here can switch user
+    or keep a setting: every statement gets a session of its own."""
+    from tallyhouse import readers
+    from tallyhouse.metrics import Answer, format_table
+
+    try:
+        import readline  # noqa: F401 - line editing and history at the prompt
+    except ImportError:  # pragma: no cover
+        pass
+    _say("tallyhouse sql — the marts, read-only, as tallyhouse_analyst. End a statement "
+         "with ; — \\q or Ctrl-D leaves.")
+    pending: list[str] = []
+    while True:
+        try:
+            line = input("sql> " if not pending else "...> ")
+        except EOFError:
+            _say()
+            return 0
+        except KeyboardInterrupt:
+            _say()
+            pending = []
+            continue
+        if not pending and line.strip() in ("\\q", "quit", "exit"):
+            return 0
+        pending.append(line)
+        text = "\n".join(pending).strip()
+        if not text.endswith(";"):
+            continue
+        pending = []
+        try:
+            found = readers.run_read_only(text.rstrip(";"), conninfo)
+        except readers.RefusedQuery as error:
+            _say(f"refused: {error}")
+            continue
+        _say(format_table(Answer(found.columns, found.rows)))
 
 
 # ---------------------------------------------------------------------------- dev
@@ -580,11 +621,14 @@ def build_parser() -> argparse.ArgumentParser:
     db_actions = dbp.add_subparsers(dest="action", required=True, metavar="ACTION")
     db_actions.add_parser("url", help="the connection in use (password hidden)")
     psql = db_actions.add_parser(
-        "psql", help="a psql prompt as the read-only analyst (--owner: as the owner)",
-        description="psql on the warehouse as tallyhouse_analyst (reads marts only); any "
-                    "further arguments go to psql, e.g. tallyhouse db psql -c 'select 1'.")
+        "psql", help="psql as the warehouse owner, for maintenance (--owner required; "
+                     "analysts: tallyhouse sql)",
+        description="psql on the warehouse as its OWNER, for maintenance: say so with "
+                    "--owner. Any further arguments go to psql, e.g. tallyhouse db psql "
+                    "--owner -c 'select 1'. Analysts query the marts with tallyhouse sql "
+                    "(read-only, as tallyhouse_analyst).")
     psql.add_argument("--owner", action="store_true",
-                      help="connect as the warehouse owner (maintenance) instead of the analyst")
+                      help="yes, connect as the warehouse owner")
     psql.add_argument("psql_args", nargs=argparse.REMAINDER, help="arguments passed to psql")
     db_actions.add_parser("env", help="the connection as environment variables for plain "
                                       "dbt / mf: eval \"$(tallyhouse db env)\"")
@@ -696,11 +740,13 @@ def build_parser() -> argparse.ArgumentParser:
     ms.add_argument("--csv", help="write the rows to this CSV file (exact values)")
 
     sq = sub.add_parser(
-        "sql", help="run one read-only query as the analyst role",
-        description="One SQL statement, run as tallyhouse_analyst (reads the marts only, "
-                    "read-only session, one statement): never in the warehouse owner's "
-                    "session. Pass - to read the query from standard input.")
-    sq.add_argument("query", help="the SELECT to run, or - for standard input")
+        "sql", help="read-only queries as the analyst role (one statement, or a prompt)",
+        description="SQL run as tallyhouse_analyst (reads the marts only, read-only session, "
+                    "one statement per execution): never in the warehouse owner's session. "
+                    "Without a query in a terminal: a prompt; - reads the query from "
+                    "standard input.")
+    sq.add_argument("query", nargs="?",
+                    help="the SELECT to run; - for standard input; none: a prompt")
     sq.add_argument("--csv", help="write the rows as CSV to this file (- for standard "
                                   "output), every value exact")
     sq.set_defaults(func=cmd_sql)

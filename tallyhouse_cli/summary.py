@@ -95,15 +95,20 @@ def print_run_summary(url: str, since: datetime, outcome, elapsed: float) -> lis
         for (severity, name), keys in sorted(failed_checks.items()):
             where = keys[0] if len(keys) == 1 else f"{keys[0]} and {len(keys) - 1} more"
             out.print(f"  [{severity}] {name} on {where}")
-    else:
+    elif outcome.success:
         out.print("All checks passed.")
+    else:
+        # a run that failed never says its checks passed: some did not run at all
+        out.print("The run failed before every check could run: no verdict on the books "
+                  "from this run.")
     structural = print_reconciliation(url, outcome, out)
     status = "succeeded" if outcome.success else "FAILED"
     out.print()
     out.print(f"Run {outcome.run_id[:8]} {status} in {elapsed:.1f}s.")
     out.print(f"  Quarantine: {quarantine_total:,} records in raw._quarantine "
               "(file, line, reason, raw text)")
-    out.print("  Inspect:    tallyhouse db psql   (tables raw.*, raw._manifest, raw._quarantine)")
+    out.print("  Inspect:    tallyhouse sql   (the marts, read-only); tallyhouse db psql --owner "
+              "(raw.*, raw._manifest, raw._quarantine)")
     out.print(f"  Run history: {state_dir() / 'dagster'}  (tallyhouse up: the Dagster UI on "
               "http://127.0.0.1:3000)")
     out.print("  Dashboards: tallyhouse up (or: tallyhouse dashboard; http://127.0.0.1:8501)")

@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from tallyhouse import ingest
 from tallyhouse.sources import FEEDS, SOURCES, source_by_name
 
@@ -351,3 +353,122 @@ def test_a_record_the_database_cannot_parse_rejects_its_file_not_the_run(conn, t
     before = snapshot(conn)
     load(conn, tmp_path)
     assert snapshot(conn) == before
+
+
+def test_paths_that_are_not_files_are_refused_once_and_never_read(conn, tmp_path):
+    import os
+
+    landing = tmp_path / "landing"
+    folder = landing / "hotmart"
+    folder.mkdir(parents=True)
+    (folder / "hotmart_webhooks_fine.jsonl").write_bytes(b'{"id": "fine"}\n')
+    # a link to a folder (the source folder itself), a FIFO, a device through a link
+    (folder / "hotmart_webhooks_dirlink.jsonl").symlink_to(folder)
+    os.mkfifo(folder / "hotmart_webhooks_pipe.jsonl")
+    os.mkfifo(folder / ".pipe")
+    (folder / "hotmart_webhooks_piped.jsonl").symlink_to(folder / ".pipe")
+    (folder / "hotmart_webhooks_zero.jsonl").symlink_to("/dev/zero")
+    ingest.load_all(conn, landing)  # returns: nothing was opened
+    rows = dict(query(conn, "select file_name, status from raw._manifest"))
+    assert rows == {"hotmart/hotmart_webhooks_fine.jsonl": "loaded",
+                    "hotmart/hotmart_webhooks_dirlink.jsonl": "rejected",
+                    "hotmart/hotmart_webhooks_pipe.jsonl": "rejected",
+                    "hotmart/hotmart_webhooks_piped.jsonl": "rejected",
+                    "hotmart/hotmart_webhooks_zero.jsonl": "rejected"}
+    reasons = dict(query(conn, "select file_name, reason from raw._quarantine"))
+    assert "a directory" in reasons["hotmart/hotmart_webhooks_dirlink.jsonl"]
+    assert "a FIFO" in reasons["hotmart/hotmart_webhooks_pipe.jsonl"]
+    assert reasons["hotmart/hotmart_webhooks_zero.jsonl"].startswith("refused, not read:")
+    # recorded once: the next loads neither fail nor record them again
+    before = snapshot(conn)
+    ingest.load_all(conn, landing)
+    ingest.load_all(conn, landing, rehash=True)
+    assert snapshot(conn) == before
+    assert query(conn, "select count(*) from raw._manifest") == [(5,)]
+
+
+def test_a_file_still_being_written_is_loaded_whole_in_the_end(conn, tmp_path):
+    from tallyhouse.ingest.files import Delivered, FileChanged, file_sha256
+
+    folder = tmp_path / "hotmart"
+    folder.mkdir()
+    path = folder / "hotmart_webhooks_growing.jsonl"
+    path.write_bytes(b'{"id": "g-1"}\n{"id": "g-2"}\n{"id": "g-')  # a writer in the middle
+    load(conn, tmp_path)
+    assert [r[0] for r in query(conn, "select payload->>'id' from raw.hotmart_webhooks "
+                                      "order by _line_no")] == ["g-1", "g-2"]
+    with path.open("ab") as out:  # the writer goes on
+        out.write(b'3"}\n{"id": "g-4"}\n')
+    load(conn, tmp_path)
+    assert [r[0] for r in query(conn, "select payload->>'id' from raw.hotmart_webhooks "
+                                      "order by _load_seq, _line_no")] == [
+        "g-1", "g-2", "g-3", "g-4"]
+    assert query(conn, "select status, records_in_file, records_landed, records_duplicate "
+                       "from raw._manifest order by file_id") == [
+        ("loaded", 3, 2, 0), ("loaded", 4, 2, 2)]
+    assert query(conn, "select count(*) from raw._manifest where status = 'changed_content'"
+                 ) == [(0,)]
+    for feed in FEEDS:
+        assert ingest.count_identity_breaks(conn, feed) == []
+    # bytes that change between the hash and the read are never recorded as that file
+    sha = file_sha256(path)
+    with Delivered(path) as handle:
+        list(handle)
+        with path.open("ab") as out:
+            out.write(b'{"id": "g-5"}\n')
+        with pytest.raises(FileChanged):
+            handle.verify(sha)
+
+
+def test_a_quoted_field_never_turns_into_records(conn, tmp_path, monkeypatch):
+    feed = source_by_name("redemptions").feeds[0]
+    header = ",".join(feed.columns)
+    row = ("RO-{n},C1,Company,LA-1,AM-1,am@example.com,Manager,100,COMPLETED,"
+           "2026-05-01T00:00:00Z,2026-05-01T00:00:00Z")
+    inside = "\n".join(row.format(n=n) for n in range(3000))
+    folder = tmp_path / "redemptions"
+    folder.mkdir()
+    # one record whose second cell quotes 3 000 lines shaped like records
+    (folder / "redemption_orders_quoted.csv").write_text(
+        header + "\n" + row.format(n="REAL").replace(",C1,", f',"{inside}",', 1) + "\n")
+    # a quote left open: the rest of the file is that one field
+    (folder / "redemption_orders_open.csv").write_text(
+        header + '\n"RO-OPEN,C1\n' + inside + "\n")
+    load(conn, tmp_path)
+    assert query(conn, "select order_number from raw.redemption_orders") == [("RO-REAL",)]
+    (reason,), = query(conn, "select reason from raw._quarantine")
+    assert "a quote left open" in reason
+    # a field longer than a record may be: where records end is unknown, the file is refused
+    monkeypatch.setenv("TALLYHOUSE_MAX_RECORD_BYTES", "200000")
+    many_lines = "\n".join("x" * 99 for _ in range(3000))  # 300 000 characters, short lines
+    (folder / "redemption_orders_huge.csv").write_text(
+        header + "\n" + row.format(n="HUGE").replace(",C1,", f',"{many_lines}",', 1)
+        + "\n" + row.format(n="AFTER") + "\n")
+    load(conn, tmp_path)
+    assert query(conn, "select status from raw._manifest where file_name like %s",
+                 ("%huge%",)) == [("rejected",)]
+    assert query(conn, "select count(*) from raw.redemption_orders") == [(1,)]
+
+
+def test_a_dropped_raw_table_and_a_rehashed_row_are_found_by_the_recount(conn,
+                                                                         small_landing):
+    load(conn, small_landing)
+    kiwify = source_by_name("kiwify").feeds[0]
+    pix = source_by_name("pix").feeds[0]
+    # a row edited and its hash recomputed to match: the file's digest no longer holds
+    victim = query(conn, f"update {pix.table} set payload = regexp_replace(payload::text, "
+                         "'^\\{', '{ ')::json where ctid = (select min(ctid) from "
+                         f"{pix.table}) returning _file_name")[0][0]
+    query(conn, f"update {pix.table} set _record_hash = {ingest.content_hash_sql(pix)} "
+                "where _file_name = %s", (victim,))
+    conn.commit()
+    assert ingest.rows_changed_since_recount(conn, pix)
+    found = ingest.count_identity_breaks(conn, pix)
+    assert [(b["kind"], b["file_name"]) for b in found] == [("rows_replaced", victim)]
+    # a feed's table dropped by hand: noticed when the schema is made again
+    query(conn, f"drop table {kiwify.table}")
+    conn.commit()
+    ingest.ensure_raw_schema(conn)
+    assert ingest.rows_changed_since_recount(conn, kiwify)
+    missing = ingest.count_identity_breaks(conn, kiwify)
+    assert missing and {b["kind"] for b in missing} == {"rows_missing"}

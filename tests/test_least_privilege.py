@@ -76,6 +76,9 @@ def test_metric_filters_cannot_write_or_run_a_command(warehouse, tmp_path):
     "select pg_read_file('/etc/hostname')",
     "select current_setting('tallyhouse.key_ipad')",
     "select * from restricted.customers",
+    # the run lock is the owner's: a reader holding it would stop every run
+    "select pg_advisory_lock(7312000), pg_sleep(1)",
+    "select pg_try_advisory_lock_shared(7312000)",
 ])
 def test_tallyhouse_sql_refuses_every_injection_shape(warehouse, tmp_path, text):
     marker = tmp_path / "ran.txt"

@@ -221,10 +221,11 @@ def test_loader_checks_pass_on_quarantined_records_and_fail_on_a_lost_row(databa
     assert counted["hotmart/hotmart_webhooks"] == "the files of this run"
 
 
-def _cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+def _cli(*args: str, env_extra: dict | None = None,
+         stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "tallyhouse_cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, input=stdin)
 
 
 def test_tallyhouse_run_loads_and_summarizes(database_url, small_landing, tmp_path):
@@ -270,8 +271,13 @@ def test_generate_command_writes_truth_and_anomalies(tmp_path):
 def test_db_url_follows_the_environment(database_url):
     done = _cli("db", "url")
     assert done.stdout.strip() == database_url
-    psql = _cli("db", "psql", "-tAc", "select 40 + 2")
-    assert psql.stdout.strip() == "42"
+    psql = _cli("db", "psql", "--owner", "-tAc", "select current_user, 40 + 2")
+    assert psql.stdout.strip() == "postgres|42"
+    # psql is the owner's prompt only when asked for by name; analysts have tallyhouse sql
+    refused = _cli("db", "psql", "-tAc", "select 1")
+    assert refused.returncode == 2 and "tallyhouse sql" in refused.stdout
+    prompt = _cli("sql", stdin="select current_user as who;\n")
+    assert prompt.returncode == 0 and "tallyhouse_analyst" in prompt.stdout
 
 
 def test_embedded_database_starts_on_demand_and_stops(tmp_path, monkeypatch):

@@ -278,3 +278,92 @@ def test_an_identifier_in_a_malformed_person_field_is_erased(text):
     assert rewritten["data"]["purchase"] == record["data"]["purchase"]
     # an e-mail spelled with a JSON escape is found by the text search too
     assert any("\\u0040" in needle for needle in eraser.needles())
+
+
+def test_forget_leaves_nothing_in_logs_wal_damaged_or_set_aside_files(tmp_path, monkeypatch):
+    """On the embedded server: the person is gone from the server's log, from the WAL
+    segments, from a truncated .gz the loader rejected and from the receiver's set-aside
+    lines; a corrupted .gz elsewhere does not stop the erasure."""
+    import gzip
+    import json
+
+    from tallyhouse import db, forget, ingest
+
+    monkeypatch.delenv("TALLYHOUSE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("TALLYHOUSE_HOME", str(tmp_path))
+    email, document = "ana.wal@example.com", "123.456.789-09"
+    try:
+        url = db.database_url()  # the project's own embedded server, its settings applied
+        assert query(url, "show log_error_verbosity") == [("terse",)]
+        assert query(url, "show wal_recycle") == [("off",)]
+        landing = tmp_path / "landing"
+        folder = landing / "hotmart"
+        (folder / ".torn").mkdir(parents=True)
+        event = {"id": "w-1", "event": "PURCHASE_APPROVED", "creation_date": 1780000000000,
+                 "data": {"buyer": {"email": email, "name": "Ana Wal", "document": document},
+                          "purchase": {"transaction": "HP-WAL-1", "status": "APPROVED"}}}
+        line = json.dumps(event) + "\n"
+        (folder / "hotmart_webhooks_1.jsonl").write_text(line + "{not json " + email + "\n")
+        (folder / "hotmart_webhooks_cut.jsonl.gz").write_bytes(
+            gzip.compress((line.replace("w-1", "w-2") * 200).encode())[:-30])
+        (folder / "hotmart_webhooks_bad.jsonl.gz").write_bytes(
+            b"\x1f\x8b\x08\x00garbage that is not deflate")
+        (folder / ".torn" / "hotmart_webhooks-torn.jsonl").write_text(line[:-40])
+        connection = psycopg2_connect(url)
+        ingest.load_all(connection, landing)
+        connection.close()
+        query(url, "create schema if not exists restricted")
+        query(url, "create table if not exists restricted.erased_subjects (subject_key text "
+                   "primary key, erasures integer not null default 1)")
+        query(url, "create table if not exists restricted.erasures (erasure_id bigserial "
+                   "primary key, erased_at timestamptz not null default now(), "
+                   "identifier_kinds text[] not null, person_keys text[] not null, "
+                   "records_touched jsonb not null, record_hashes jsonb not null)")
+        # the server's log, as an error's context would have written the record
+        server_log = db.pgdata_dir() / "log"  # pg_ctl -l: the server appends to it
+        with server_log.open("a") as out:
+            out.write(f"CONTEXT: COPY _stage, line 2: {line}")
+        wal = db.pgdata_dir() / "pg_wal"
+
+        def wal_holding() -> list[str]:
+            return [p.name for p in wal.iterdir() if p.is_file()
+                    and email.encode() in p.read_bytes()]
+
+        assert wal_holding(), "the load wrote the person into the WAL"
+        done = forget.erase(url, [email], [document], landing=landing)
+        assert done.total >= 1 and done.quarantined >= 1 and done.log_files == 1
+        assert done.landing_files == 3  # the loaded file, the truncated .gz, the torn line
+        forget.finish_pending(url)
+        holding = [str(p) for p in tmp_path.rglob("*") if p.is_file() and "pg_wal" not in
+                   p.parts and not p.name.startswith("postmaster")
+                   and email.encode() in _maybe_gunzip(p)]
+        assert holding == []
+        assert wal_holding() == []
+        # the corrupted file is untouched (it holds no one), and nothing is left to do
+        assert (folder / "hotmart_webhooks_bad.jsonl.gz").read_bytes().startswith(b"\x1f\x8b")
+        assert forget.erase(url, [email], [document], landing=landing).found is False
+    finally:
+        db.stop_embedded()
+
+
+def psycopg2_connect(url: str):
+    import psycopg2
+
+    return psycopg2.connect(url)
+
+
+def _maybe_gunzip(path: Path) -> bytes:
+    import gzip
+    import zlib
+
+    data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            decompressor = zlib.decompressobj(31)
+            try:
+                return decompressor.decompress(data)
+            except zlib.error:
+                return data
+    return data

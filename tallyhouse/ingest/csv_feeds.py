@@ -23,6 +23,7 @@ from tallyhouse.ingest.manifest import (
     FileResult,
     Quarantined,
     insert_quarantine,
+    landed_digest,
     lock_and_number,
     record_manifest,
 )
@@ -54,6 +55,9 @@ def load_csv(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str, s
 
     width = len(feed.columns)
     with Delivered(path) as handle:
+        # a quoted field may hold line breaks, up to a record's size: the parser never stops
+        # in the middle of a field and goes on reading its inside as records
+        csv.field_size_limit(handle.limits.record_bytes)
         reader = csv.reader(decoded_lines(handle))
         try:
             header = next(reader)
@@ -75,18 +79,22 @@ def load_csv(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str, s
             except StopIteration:
                 break
             except csv.Error as exc:
-                records += 1
-                bad.append(Quarantined(start_line, f"CSV cannot be parsed: {exc}", None))
-                start_line = position["line"] + 1
-                continue
+                # where a record ends is no longer known: reading on would take the inside
+                # of a field for records, so the file is rejected whole
+                raise FileRejected(
+                    f"CSV cannot be parsed from line {start_line} on ({exc}): where its "
+                    "records end is not known, rejected whole") from exc
             line_no = start_line
             start_line = position["line"] + 1
             if not row or all(not cell.strip() for cell in row):
                 continue
             records += 1
             if len(row) != width:
+                spans = start_line - line_no
+                where = (f" (one record read over lines {line_no}–{start_line - 1}: a quote "
+                         "left open?)" if spans > 1 else "")
                 bad.append(Quarantined(
-                    line_no, f"expected {width} columns, got {len(row)}",
+                    line_no, f"expected {width} columns, got {len(row)}{where}",
                     kept_text(",".join(row).encode()),
                 ))
                 continue
@@ -96,6 +104,8 @@ def load_csv(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str, s
                 b"%d\t\\\\x%s\t%s\n" % (line_no, digest,
                                        b"\t".join(copy_escape(c) for c in encoded))
             )
+
+        handle.verify(sha)  # what was read is the file the manifest will describe
 
     with conn.cursor() as cur:
         cols = ", ".join(f"{c} text" for c in feed.columns)
@@ -121,9 +131,11 @@ def load_csv(conn, source: Source, feed: Feed, path: Path, rel: str, sha: str, s
             {"file": rel, "sha": sha, "seq": seq},
         )
         landed = cur.rowcount
+        digest = landed_digest(cur, feed, seq)
     insert_quarantine(conn, source, feed, rel, sha, bad)
     result = FileResult(
-        source.name, feed.name, rel, STATUS_LOADED, records_in_file=records + counts["unread"],
+        source.name, feed.name, rel, STATUS_LOADED, records_digest=digest,
+        records_in_file=records + counts["unread"],
         landed=landed, quarantined=len(bad), duplicates=len(rows) - landed,
     )
     return record_manifest(conn, result, sha, size, started)

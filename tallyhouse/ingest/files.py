@@ -97,13 +97,26 @@ class Delivered:
         self.compressed = path.name.endswith(".gz")
         self.size = path.stat().st_size if self.compressed else 0
         self.expanded = 0
-        self._handle = gzip.open(path, "rb") if self.compressed else path.open("rb")
+        # the bytes actually read are hashed on the way: a file that changed after it was
+        # hashed (still being written) is told from the one the manifest describes
+        self._raw = _Hashing(path.open("rb"))
+        self._handle = gzip.GzipFile(fileobj=self._raw, mode="rb") if self.compressed \
+            else self._raw
 
     def __enter__(self) -> Delivered:
         return self
 
     def __exit__(self, *exc) -> None:
         self._handle.close()
+        self._raw.close()
+
+    def verify(self, sha: str) -> None:
+        """The bytes read were the file whose sha256 is ``sha`` (to its end): else the file
+        changed while it was read, and nothing of it may be recorded."""
+        self._raw.read_to_end()
+        if self._raw.hexdigest() != sha:
+            raise FileChanged("the file changed while it was read (still being written?): "
+                              "not loaded this time; the next run loads it")
 
     def _count(self, data: bytes) -> None:
         self.expanded += len(data)
@@ -143,6 +156,56 @@ class Delivered:
             raise FileRejected(f"the file cannot be read to its end: {exc}") from exc
 
 
+class FileChanged(Exception):
+    """The file is not the bytes it was hashed as: it is being written. Loaded later."""
+
+
+class _Hashing(io.RawIOBase):
+    """A read-only file that hashes what is read from it."""
+
+    def __init__(self, handle):
+        self._handle = handle
+        self._digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:  # type: ignore[override]
+        count = self._handle.readinto(target)
+        if count:
+            self._digest.update(memoryview(target)[:count])
+        return count or 0
+
+    def read_to_end(self) -> None:
+        for block in iter(lambda: self._handle.read(1 << 20), b""):
+            self._digest.update(block)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+def not_a_regular_file(path: Path) -> str | None:
+    """Why a delivered path is not a file to read (a directory, a FIFO, a device, a socket
+    — also through a link), or None. Such a path is never opened: reading a device or a
+    FIFO would never end."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode  # follows links
+    except OSError as exc:
+        return f"refused, not read: cannot read its status ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    return f"refused, not read: {kind}, not a regular file"
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -157,8 +220,9 @@ def landing_files(landing: Path, source: Source) -> list[Path]:
         return []
     # A name starting with a dot, or a dot folder, is not delivered yet or not for loading:
     # the receiver's open files, its set-aside torn lines, editors' temporary files.
-    # links are listed too (a link out of the landing folder is refused when loaded)
-    return sorted(p for p in folder.rglob("*") if (p.is_file() or p.is_symlink())
+    # links are listed too (a link out of the landing folder is refused when loaded), and
+    # anything else that is not a folder (a FIFO, a device, a socket: refused, never read)
+    return sorted(p for p in folder.rglob("*") if (p.is_symlink() or not p.is_dir())
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tallyhouse.ingest.manifest import STATUS_LOADED, STATUS_REJECTED
+from tallyhouse.ingest.manifest import RECORDS_DIGEST, STATUS_LOADED, STATUS_REJECTED
 from tallyhouse.ingest.schema import content_hash_sql
 from tallyhouse.sources import Feed
 
@@ -87,6 +87,24 @@ def count_identity_breaks(conn, feed: Feed, since: LoadMark | None = None) -> li
                 "order by _file_name, _line_no")
             breaks += [{"kind": "row_edited", "file_name": name, "line_no": line}
                        for name, line in cur.fetchall()]
+            # the records a file landed are still those records (their hashes' digest): a
+            # row replaced by another, or an edit whose hash was recomputed to match
+            missing_files = {b["file_name"] for b in breaks if b["kind"] == "rows_missing"}
+            cur.execute(
+                f"""
+                with now as (
+                    select _file_sha256, {RECORDS_DIGEST} as digest
+                    from {feed.table} group by _file_sha256
+                )
+                select m.file_name
+                from raw._manifest as m
+                left join now on now._file_sha256 = m.file_sha256
+                where m.feed = %s and m.status = %s and m.records_digest is not null
+                  and m.records_digest is distinct from now.digest
+                order by m.file_name
+                """, (feed.name, STATUS_LOADED))
+            breaks += [{"kind": "rows_replaced", "file_name": name}
+                       for (name,) in cur.fetchall() if name not in missing_files]
             cur.execute("delete from raw._integrity_breaks where feed = %s", (feed.name,))
         elif breaks:
             cur.execute("delete from raw._integrity_breaks where feed = %s and file_name = "
@@ -105,6 +123,10 @@ def count_identity_breaks(conn, feed: Feed, since: LoadMark | None = None) -> li
 
 
 def _integrity_detail(feed: Feed, found: dict) -> str:
+    if found["kind"] == "rows_replaced":
+        return (f"the rows of this file in {feed.table} are not the records it landed (their "
+                "hashes no longer add up to the file's digest): replaced or re-hashed after "
+                "landing")
     if found["kind"] == "row_edited":
         return (f"the row of line {found['line_no']} in {feed.table} no longer matches the "
                 "record delivered (edited after landing): the marts are rebuilt from raw as "

@@ -28,6 +28,7 @@ from tallyhouse.ingest.manifest import (
     Quarantined,
     database_unavailable,
     insert_quarantine,
+    landed_digest,
     lock_and_number,
     record_manifest,
 )
@@ -156,6 +157,7 @@ def _load_jsonl_staged(conn, source: Source, feed: Feed, path: Path, rel: str, s
         cur.copy_expert("copy _stage from stdin", stream, COPY_READ_SIZE)
         if stream.failure is not None:
             raise stream.failure
+        handle.verify(sha)  # the bytes staged are the file the manifest will describe
         cur.execute(
             f"""
             insert into raw._quarantine (source, feed, file_name, file_sha256, line_no, reason,
@@ -183,9 +185,11 @@ def _load_jsonl_staged(conn, source: Source, feed: Feed, path: Path, rel: str, s
             {"file": rel, "sha": sha, "bad": rejected, "seq": seq},
         )
         landed = cur.rowcount
+        digest = landed_digest(cur, feed, seq)
     insert_quarantine(conn, source, feed, rel, sha, bad)
     result = FileResult(
-        source.name, feed.name, rel, STATUS_LOADED, records_in_file=counts["records"],
+        source.name, feed.name, rel, STATUS_LOADED, records_digest=digest,
+        records_in_file=counts["records"],
         landed=landed, quarantined=len(bad) + len(rejected),
         duplicates=counts["staged"] - len(rejected) - landed,
     )

@@ -16,10 +16,12 @@ import psycopg2.extensions
 from tallyhouse.ingest.csv_feeds import load_csv
 from tallyhouse.ingest.files import (
     Delivered,
+    FileChanged,
     FileRejected,
     Oversized,
     file_sha256,
     landing_files,
+    not_a_regular_file,
     outside_landing,
 )
 from tallyhouse.ingest.jsonl import load_jsonl
@@ -117,17 +119,20 @@ def _load_file(
     rel = path.relative_to(landing).as_posix()
     started = time.monotonic()
     feed = feed_for_file(source, rel)
+    # a path that is refused is never opened: a name-based hash stands in for its content,
+    # so it is recorded once and not tried again
     outside = outside_landing(landing, path)
-    try:
-        if outside:  # never opened: a name-based hash stands in for its content
-            sha, size = "outside:" + hashlib.sha256(rel.encode()).hexdigest(), 0
-        else:
-            sha = file_sha256(path)
+    refused = outside or not_a_regular_file(path)
+    size = 0
+    if refused:
+        sha = ("outside:" if outside else "refused:") + hashlib.sha256(rel.encode()).hexdigest()
+    else:
+        try:
             size = path.stat().st_size
-    except OSError as exc:
-        # Unreadable: quarantine the file whole under a synthetic hash of its name.
-        sha = "unreadable:" + hashlib.sha256(rel.encode()).hexdigest()
-        return reject(conn, source, feed, rel, sha, 0, f"file cannot be read: {exc}", started)
+            sha = file_sha256(path)
+        except OSError as exc:
+            sha = "unreadable:" + hashlib.sha256(rel.encode()).hexdigest()
+            refused, size = f"file cannot be read: {exc}", 0
 
     with conn.cursor() as cur:
         # Held until this file's transaction commits; a concurrent loader of the same
@@ -146,14 +151,17 @@ def _load_file(
     if any(name == rel and digest == sha for _, name, digest, _ in known):
         return FileResult(source.name, feed.name if feed else None, rel, "already_loaded",
                           skipped=True)
-    if outside:
-        return reject(conn, source, feed, rel, sha, 0, outside, started)
+    if refused:
+        conn.commit()  # the load lock's transaction: nothing written yet
+        return reject(conn, source, feed, rel, sha, 0, refused, started)
     same_bytes = [row for row in known if row[2] == sha and row[3] == STATUS_LOADED]
     if same_bytes:
         original_id, original_name = same_bytes[0][0], same_bytes[0][1]
         return record_duplicate_file(conn, source, feed, rel, sha, size, original_id,
                                       original_name, started)
     same_name = [row for row in known if row[1] == rel and row[3] == STATUS_LOADED]
+    if same_name and grew_from(path, same_name[-1][2], conn):
+        same_name = []  # the loaded file, with records appended: loaded again (see grew_from)
     if same_name:
         note = (f"content changed since it was loaded (was sha256 {same_name[0][2][:12]}…): "
                 "not merged; deliver corrections under a new file name")
@@ -181,6 +189,10 @@ def _load_file(
     except FileRejected as exc:
         conn.rollback()
         return reject(conn, source, feed, rel, sha, size, str(exc), started)
+    except FileChanged as exc:
+        conn.rollback()
+        log.info("%s: %s", rel, exc)
+        return FileResult(source.name, feed.name, rel, "deferred", note=str(exc), skipped=True)
     except psycopg2.Error as exc:
         if database_unavailable(conn, exc):
             raise  # a step that cannot run: no database, no disk, shut down
@@ -192,3 +204,36 @@ def _load_file(
         log.warning("%s: rejected, the database refused it: %s", rel, message)
         return reject(conn, source, feed, rel, sha, size,
                        f"the database refused the file ({exc.pgcode}): {message}", started)
+
+
+def grew_from(path: Path, loaded_sha: str, conn) -> bool:
+    """The file under a loaded name is that file with lines appended (it was loaded while it
+    was still being written): its first bytes are the loaded file's. Its
+    records are loaded again; those already landed count as duplicates, the rest land, so
+    nothing that arrived late is left out as a "changed file". A compressed file is never
+    taken as grown."""
+    if path.name.endswith(".gz"):
+        return False
+    with conn.cursor() as cur:
+        cur.execute("select size_bytes from raw._manifest where file_sha256 = %s "
+                    "order by file_id limit 1", (loaded_sha,))
+        row = cur.fetchone()
+    if row is None or not row[0]:
+        return False
+    loaded_size = int(row[0])
+    try:
+        with path.open("rb") as handle:
+            if path.stat().st_size <= loaded_size:
+                return False
+            digest = hashlib.sha256()
+            left = loaded_size
+            while left:
+                block = handle.read(min(left, 1 << 20))
+                if not block:
+                    return False
+                digest.update(block)
+                left -= len(block)
+    except OSError:
+        return False
+    # (a last line cut in the middle was quarantined as truncated; complete now, it lands)
+    return digest.hexdigest() == loaded_sha

@@ -42,6 +42,8 @@ class FileResult:
     seconds: float = 0.0
     note: str = ""
     skipped: bool = False  # already in the manifest: nothing written at all
+    # digest of the record hashes the file landed (the recount knows them again by it)
+    records_digest: str | None = None
 
 
 @dataclass
@@ -136,15 +138,26 @@ def record_manifest(conn, result: FileResult, sha: str, size: int, started: floa
             """
             insert into raw._manifest (source, feed, file_name, file_sha256, size_bytes, status,
                 duplicate_of_file_id, records_in_file, records_landed, records_quarantined,
-                records_duplicate, load_seconds, note)
-            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                records_duplicate, load_seconds, note, records_digest)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             """,
             (result.source, result.feed, result.file_name, sha, size, result.status,
              duplicate_of, result.records_in_file, result.landed, result.quarantined,
-             result.duplicates, round(result.seconds, 3), result.note or None),
+             result.duplicates, round(result.seconds, 3), result.note or None,
+             result.records_digest),
         )
     conn.commit()
     return result
+
+# the record hashes of a set of raw rows, in one value (also computed by the recount)
+RECORDS_DIGEST = "md5(string_agg(encode(_record_hash, 'hex'), ',' order by _record_hash))"
+
+
+def landed_digest(cur, feed: Feed, seq: int) -> str | None:
+    """Digest of the record hashes one load landed (its load number, by its index)."""
+    cur.execute(f"select {RECORDS_DIGEST} from {feed.table} where _load_seq = %s", (seq,))
+    return cur.fetchone()[0]
+
 
 def database_unavailable(conn, exc: psycopg2.Error) -> bool:
     """The error says the database cannot go on (connection lost, out of disk or memory,

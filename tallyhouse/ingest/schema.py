@@ -53,6 +53,9 @@ def ddl_statements() -> list[str]:
         "alter table raw._manifest add column if not exists erased_sha256 text",
         "alter table raw._manifest add column if not exists erased_size bigint",
         "alter table raw._manifest add column if not exists erased_mtime_ns bigint",
+        # the record hashes a file landed, as one digest: a row replaced with another record
+        # (and a recomputed hash) no longer adds up to it
+        "alter table raw._manifest add column if not exists records_digest text",
         # Nothing ever deletes from or edits a raw table (erasure rewrites in place and says
         # so in _rewritten_hash): a delete, truncate or update is noted here, and the next
         # run recounts and rehashes that feed's rows in full instead of only the files it
@@ -154,6 +157,22 @@ def ensure_raw_schema(conn: psycopg2.extensions.connection) -> None:
     with conn.cursor() as cur:
         # One loader at a time creates the schema; concurrent `create if not exists` races.
         cur.execute("select pg_advisory_xact_lock(hashtext('tallyhouse.raw_ddl'))")
+        # a feed's table gone while the manifest says files landed in it (dropped by hand):
+        # created again below, and noted as a change, so its files are recounted in full
+        cur.execute("select to_regclass('raw._manifest') is not null")
+        dropped = []
+        if cur.fetchone()[0]:
+            cur.execute("select distinct feed from raw._manifest where status = 'loaded' "
+                        "and records_landed > 0 and feed is not null")
+            landed = {row[0] for row in cur.fetchall()}
+            for feed in FEEDS:
+                if feed.name in landed:
+                    cur.execute("select to_regclass(%s) is null", (feed.table,))
+                    if cur.fetchone()[0]:
+                        dropped.append(feed.name)
         for statement in ddl_statements():
             cur.execute(statement)
+        for name in dropped:
+            cur.execute("insert into raw._row_changes (feed, kind) values (%s, 'drop')",
+                        (name,))
     conn.commit()
