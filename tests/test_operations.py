@@ -237,3 +237,30 @@ def location_status(port: int) -> tuple[str, str] | None:
     if not entries or not entries[0]["locationOrLoadError"]:
         return None
     return entries[0]["loadStatus"], entries[0]["locationOrLoadError"]["__typename"]
+
+
+def test_prune_moves_only_files_loaded_long_ago_into_the_archive(warehouse):
+    """Runs after the status test, which made the payouts feed's files 20 days old."""
+    home = warehouse["home"]
+    env = plain_env(home, warehouse["url"], TALLYHOUSE_ARCHIVE_LANDING_DAYS="10")
+    before = sorted(p.relative_to(home / "landing") for p in (home / "landing").rglob("*")
+                    if p.is_file())
+    dry = cli("prune", "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert sorted(p.relative_to(home / "landing") for p in (home / "landing").rglob("*")
+                  if p.is_file()) == before
+    done = cli("prune", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    archive = home / "landing" / ".archive"
+    moved = sorted(p.relative_to(archive) for p in archive.rglob("*") if p.is_file())
+    assert moved and all(p.parts[0] == "payouts" for p in moved), moved
+    after = sorted(p.relative_to(home / "landing") for p in (home / "landing").rglob("*")
+                   if p.is_file())
+    # nothing deleted: every file is where it was or in the archive, under the same path
+    assert sorted([*(p for p in after if p.parts[0] != ".archive"), *moved]) == before
+    assert f"moved to {archive}: {len(moved)}" in done.stdout
+    # the loaders and the sensor do not see the archive: nothing new to load
+    from orchestration.defs.sensors.new_landing_files import new_files
+
+    known = {name for (name,) in query(warehouse["url"], "select file_name from raw._manifest")}
+    assert new_files(home / "landing", known) == []
