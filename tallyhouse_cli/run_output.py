@@ -34,19 +34,24 @@ def quiet_output(log_file: Path) -> Iterator[TextIO]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved_out, saved_err = os.dup(1), os.dup(2)
+    python_out, python_err = sys.stdout, sys.stderr
     log_fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     console = os.fdopen(os.dup(saved_out), "w", buffering=1)
+    # Python's own streams too, whatever they were (a test's capture, say)
+    log = os.fdopen(os.dup(log_fd), "w", buffering=1, encoding="utf-8", errors="replace")
     try:
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
+        sys.stdout = sys.stderr = log
         yield console
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        log.flush()
+        sys.stdout, sys.stderr = python_out, python_err
         os.dup2(saved_out, 1)
         os.dup2(saved_err, 2)
         for fd in (saved_out, saved_err, log_fd):
             os.close(fd)
+        log.close()
         console.close()
 
 
