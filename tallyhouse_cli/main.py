@@ -150,6 +150,9 @@ def _quiet_run(landing: Path, url: str, args: argparse.Namespace, log_file: Path
     from tallyhouse_cli.run_output import RunProgress, quiet_output
 
     with quiet_output(log_file) as console:
+        from tallyhouse.dbt import ensure_manifest
+
+        ensure_manifest()  # the definitions read it (a fresh clone has none yet)
         from orchestration.defs.transform.assets import dbt_models
 
         progress = RunProgress(console, dbt_models=len(dbt_models.keys))
