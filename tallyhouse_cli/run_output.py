@@ -72,6 +72,7 @@ class RunProgress:
         self.stage: str | None = None
         self.counts: dict[str, int] = {}
         self.sources: list[str] = []
+        self.names: dict[str | None, bool] = {}
         self.live = False
 
     # -- output ------------------------------------------------------------------------
@@ -102,6 +103,7 @@ class RunProgress:
                 self.stage = stage
                 self.counts = {}
                 self.sources = []
+                self.names = {}
             self.step_started(stage, event.step_key)
         elif kind == "ASSET_MATERIALIZATION":
             self.materialized(stage, event)
@@ -111,6 +113,10 @@ class RunProgress:
             self.counts["checks"] = self.counts.get("checks", 0) + 1
             if not passed:
                 self.counts["failed"] = self.counts.get("failed", 0) + 1
+            # a reconciliation check is reported on each table (or feed) it reads: count it once
+            name = getattr(data, "check_name", None)
+            self.names.setdefault(name, True)
+            self.names[name] = self.names[name] and passed
         elif kind == "STEP_FAILURE":
             self.line(stage, f"FAILED at {event.step_key} (the log says why)")
         elif kind in ("RUN_SUCCESS", "RUN_FAILURE", "PIPELINE_SUCCESS", "PIPELINE_FAILURE"):
@@ -178,10 +184,8 @@ class RunProgress:
                         + (f" ({failed} did not pass)" if failed else " passed"))
             self.line(stage, text)
         elif stage == "check":
-            checks = counts.get("checks", 0)
-            failed = counts.get("failed", 0)
-            self.line(stage, f"{checks} reconciliation check results, "
-                             f"{failed} with findings")
+            failed = sum(1 for passed in self.names.values() if not passed)
+            self.line(stage, f"{len(self.names)} reconciliation checks, {failed} with findings")
         elif stage == "report":
             self.line(stage, "reconciliation report written")
         self.stage = None
