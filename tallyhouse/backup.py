@@ -266,6 +266,23 @@ def _holds_files(folder: Path) -> bool:
     return folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
 
 
+def _extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Regular files and folders only, each inside ``dest`` (a link or device in a backup
+    is never made); modification times kept (the loaders know files by them)."""
+    root = dest.resolve()
+    members = []
+    for member in tar.getmembers():
+        if not (member.isfile() or member.isdir()):
+            continue
+        if not (root / member.name).resolve().is_relative_to(root):
+            raise RestoreRefused(f"the backup holds a path outside its folder: {member.name}")
+        members.append(member)
+    if hasattr(tarfile, "tar_filter"):  # Python 3.11.4 and later
+        tar.extractall(dest, members=members, filter="tar")
+    else:
+        tar.extractall(dest, members=members)
+
+
 def restore(folder: Path, url: str | None = None, force: bool = False,
             key_file: Path | None = None, say: Callable[[str], None] = lambda _m: None
             ) -> dict:
@@ -319,7 +336,7 @@ def restore(folder: Path, url: str | None = None, force: bool = False,
             target.parent.mkdir(parents=True, exist_ok=True)
             say(f"  {target.name}...")
             with tarfile.open(folder / part) as tar:
-                tar.extractall(target.parent, filter="tar")
+                _extract(tar, target.parent)
     try:
         from tallyhouse import roles
 
