@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.constants import FULL_PASS_TAG, JOB_NAME
+from orchestration.constants import FULL_PASS_TAG, JOB_NAME, NOTIFY_TAG
 from tallyhouse.config import project_root, state_dir
 
 # The database URL reaches the run through an environment variable: Dagster's run history
@@ -97,11 +97,12 @@ def _event_logger(on_event: Callable[[dg.DagsterEvent], None]) -> dg.LoggerDefin
 def run_job(landing: Path, url: str, wait: bool = True, rehash: bool = False,
             full_pass: bool = False, log_file: Path | None = None,
             on_event: Callable[[dg.DagsterEvent], None] | None = None,
-            console: bool = True) -> RunOutcome:
+            console: bool = True, notify: bool = True) -> RunOutcome:
     """Materialize the whole job in process. ``full_pass``: every model rebuilt from raw
     and every test over whole tables (what Sunday's scheduled run does). ``log_file``: the
     run's Dagster log also goes there; ``on_event``: each Dagster event is handed to it;
-    ``console``: Dagster's own console logger (off for a quiet run)."""
+    ``console``: Dagster's own console logger (off for a quiet run); ``notify``: the digest
+    and a failed-run alert go to the configured channels (``--no-notify``: they do not)."""
     from tallyhouse.dbt import ensure_manifest
 
     dagster_home()
@@ -134,7 +135,8 @@ def run_job(landing: Path, url: str, wait: bool = True, rehash: bool = False,
                                                    wait=wait),
                        "landing": LandingResource(path=str(landing), rehash=rehash)},
             raise_on_error=False,
-            tags={FULL_PASS_TAG: "true"} if full_pass else None,
+            tags={**({FULL_PASS_TAG: "true"} if full_pass else {}),
+                  **({} if notify else {NOTIFY_TAG: "false"})} or None,
             run_config={"loggers": logger_config},
         )
         steps = {

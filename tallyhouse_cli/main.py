@@ -111,7 +111,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         with run_lock(url, "starting", wait=args.wait, say=_say):
             if args.verbose:
                 result = run_job(landing, url, wait=args.wait, rehash=args.rehash,
-                                 full_pass=args.full_pass, log_file=log_file)
+                                 full_pass=args.full_pass, log_file=log_file,
+                                 notify=args.notify)
             else:
                 result = _quiet_run(landing, url, args, log_file)
     except RunInProgress as exc:
@@ -158,7 +159,7 @@ def _quiet_run(landing: Path, url: str, args: argparse.Namespace, log_file: Path
         progress = RunProgress(console, dbt_models=len(dbt_models.keys))
         try:
             return run_job(landing, url, wait=args.wait, rehash=args.rehash,
-                           full_pass=args.full_pass, on_event=progress)
+                           full_pass=args.full_pass, on_event=progress, notify=args.notify)
         finally:
             progress.finish_stage()
 
@@ -600,6 +601,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true",
                      help="stream Dagster's and dbt's whole log here (by default it goes to "
                           ".tallyhouse/logs/run-<time>.log and only progress is shown)")
+    run.add_argument("--no-notify", dest="notify", action="store_false",
+                     help="send no digest and no failed-run alert for this run (by default "
+                          "they go to the configured channels: tallyhouse notify --test)")
     run.set_defaults(func=cmd_run)
 
     gen = sub.add_parser("generate", help="write realistic extracts for every source")
@@ -693,6 +697,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tallyhouse_cli.backfill import add_parser as add_backfill_parser
 
     add_backfill_parser(sub).set_defaults(func=cmd_backfill)
+
+    from tallyhouse_cli.notify import add_parser as add_notify_parser
+
+    add_notify_parser(sub)
 
     fluff = sub.add_parser(
         "sqlfluff", help="sqlfluff (dbt templater) on the database in use",

@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from tallyhouse import db
 from tallyhouse.config import business_time_zone, reports_dir
-from tallyhouse.money import format_amount
-from tallyhouse.reconciliation.runner import stakes
+from tallyhouse.money import format_amount, format_count, format_date, is_currency
+from tallyhouse.reconciliation.facts import ControlTotal, Period, RunFacts, age_days
+from tallyhouse.reconciliation.facts import read as read_facts
 
 LOCAL_TZ = ZoneInfo(business_time_zone())
 TEMPLATES = Environment(loader=PackageLoader("tallyhouse.reconciliation", "templates"),
@@ -104,59 +104,27 @@ def run_folder(run_at: datetime, root: Path | None = None) -> Path:
     return (root or reports_dir()) / run_at.astimezone(LOCAL_TZ).date().isoformat()
 
 
-def write_report(url: str, run_id: str, root: Path | None = None) -> Written:
-    with db.cursor(url) as cur:
-        cur.execute("select check_name, invariant, severity, checked_table, description, "
-                    "passed, break_count, error, duration_seconds, run_at, carried_over_from "
-                    "from marts.rpt_reconciliation_summary where run_id = %s "
-                    "order by invariant, check_name", (run_id,))
-        summary = [dict(zip([d.name for d in cur.description], r, strict=True))
-                   for r in cur.fetchall()]
-        if not summary:
-            raise LookupError(f"no reconciliation checks stored for run {run_id}")
-        run_at = summary[0]["run_at"]
-        cur.execute(f"select {', '.join(CSV_COLUMNS)} from marts.rpt_reconciliation_breaks "
-                    "where run_id = %s order by invariant, check_name, "
-                    "amount_at_stake desc nulls last, entity_id", (run_id,))
-        breaks = [dict(zip(CSV_COLUMNS, r, strict=True)) for r in cur.fetchall()]
-        cur.execute("select run_id, max(run_at) from marts.rpt_reconciliation_summary "
-                    "where run_at < %s group by run_id order by 2 desc limit 1", (run_at,))
-        previous = cur.fetchone()
-        before: dict[str, dict] = {}
-        if previous:
-            cur.execute("select check_name, passed, break_count "
-                        "from marts.rpt_reconciliation_summary where run_id = %s",
-                        (previous[0],))
-            before_stakes = stakes(cur, previous[0], by=("check_name",))
-            before = {name: {"passed": passed, "breaks": count,
-                             "stakes": before_stakes.get((name,), {})}
-                      for name, passed, count in cur.fetchall()}
-        now = {"total": stakes(cur, run_id),
-               "per_check": stakes(cur, run_id, by=("check_name",))}
-        cur.execute("select platform, unit, sum(breaks), sum(amount_at_stake) "
-                    "from marts.rpt_reconciliation_stakes where run_id = %s "
-                    "group by 1, 2 order by 1, 2", (run_id,))
-        now["per_platform"] = cur.fetchall()
-        cur.execute("select platform, currency_code, count(*), "
-                    "sum(offer_price) filter (where has_been_approved) "
-                    "from marts.fct_transactions group by 1, 2 order by 1, 2")
-        books = cur.fetchall()
-
-    folder = run_folder(run_at, root)
+def write_report(url: str, run_id: str, root: Path | None = None,
+                 period: Period | None = None) -> Written:
+    """The run's report and breaks.csv, from what the run stored (``facts.read``)."""
+    facts = read_facts(url, run_id, period)
+    folder = run_folder(facts.run_at, root)
     folder.mkdir(parents=True, exist_ok=True)
     csv_path = folder / "breaks.csv"  # cells through spreadsheet_safe: data is never a formula
-    with csv_path.open("w", newline="", encoding="utf-8") as handle:
+    write_breaks_csv(facts.breaks, csv_path)
+    html_path = folder / "reconciliation.html"
+    html_path.write_text(
+        TEMPLATES.get_template("reconciliation.html.j2").render(context(facts, folder)),
+        encoding="utf-8")
+    return Written(html_path, csv_path, len(facts.summary), len(facts.failed), len(facts.breaks))
+
+
+def write_breaks_csv(breaks: list[dict], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         for row in breaks:
             writer.writerow([spreadsheet_safe(row[c]) for c in CSV_COLUMNS])
-    html_path = folder / "reconciliation.html"
-    html_path.write_text(
-        TEMPLATES.get_template("reconciliation.html.j2").render(
-            context(run_id, run_at, summary, breaks, previous, before, now, books, folder)),
-        encoding="utf-8")
-    failed = [s for s in summary if not s["passed"]]
-    return Written(html_path, csv_path, len(summary), len(failed), len(breaks))
 
 
 FAILED_MARK = "<!-- tallyhouse: latest run failed -->"
@@ -228,7 +196,8 @@ def not_covered(breaks: list[dict], structural: set[str]) -> str:
 
 
 def _amounts(totals: dict) -> list[str]:
-    return [format_amount(v, u) for u, v in sorted(totals.items())]
+    return [format_amount(totals[u], u) for u in sorted(
+        totals, key=lambda u: (u != "BRL", not is_currency(u), u))]
 
 
 def _change(old: dict | None, count: int) -> str:
@@ -236,6 +205,8 @@ def _change(old: dict | None, count: int) -> str:
         return "new check"
     if old["breaks"] == count:
         return "unchanged"
+    if count == 0:
+        return "resolved"
     return f"{count - old['breaks']:+d} break(s)"
 
 
@@ -245,51 +216,72 @@ def _result(check: dict) -> tuple[str, str]:
     if check["error"]:
         return "fail", f"could not run: {check['error']}"
     if check["severity"] == "ERROR":
-        return "fail", f"FAILED: {check['break_count']} break(s)"
-    return "finding", f"{check['break_count']} break(s)"
+        return "fail", f"FAILED: {format_count(check['break_count'])} break(s)"
+    return "finding", f"{format_count(check['break_count'])} break(s)"
 
 
-def context(run_id, run_at, summary, breaks, previous, before, now, books, folder) -> dict:
+def verdict(facts: RunFacts) -> tuple[str, str]:
+    summary, breaks = facts.summary, facts.breaks
+    if facts.structural:
+        return ("bad", f"{len(facts.structural)} structural finding(s): "
+                + not_covered(breaks, {s['check_name'] for s in facts.structural})
+                + " Every other figure below is complete.")
+    if facts.failed:
+        return ("warn", f"{len(facts.failed)} of {len(summary)} checks found "
+                f"{format_count(len(breaks))} break(s). The books do not fully agree; each "
+                "break is listed below with the amount at stake.")
+    return ("ok", f"All {len(summary)} checks passed: the books agree. No break found.")
+
+
+def control_rows(totals: list[ControlTotal]) -> list[dict]:
+    """Control totals as the report and the digest show them, each amount in its currency."""
+    return [{
+        "platform": platform_name(t.platform), "currency": t.currency,
+        "sales": format_count(t.sales),
+        "gross": format_amount(t.gross, t.currency),
+        "fees": format_amount(-t.fees, t.currency),
+        "commissions": format_amount(-t.commissions, t.currency),
+        "refunds": format_amount(-t.refunded, t.currency),
+        "refund_count": format_count(t.refunds),
+        "net": format_amount(t.net, t.currency),
+        "payouts": format_amount(t.paid_out, t.currency) if t.payouts else "—",
+    } for t in totals]
+
+
+def context(facts: RunFacts, folder: Path) -> dict:
     """Everything the report template shows, formatted for a reader in the business time
-    zone; amounts at stake come from the view ``marts.rpt_reconciliation_stakes``."""
-    local = run_at.astimezone(LOCAL_TZ)
-    failed = [s for s in summary if not s["passed"]]
-    structural = [s for s in failed if s["severity"] == "ERROR"]
+    zone (pt-BR numbers, each amount in its own currency); amounts at stake come from the
+    view ``marts.rpt_reconciliation_stakes``."""
+    local = facts.local
     by_check: dict[str, list[dict]] = {}
-    for row in breaks:
+    for row in facts.breaks:
         by_check.setdefault(row["check_name"], []).append(row)
-    per_check = now["per_check"]
-
-    if structural:
-        verdict = ("bad", f"{len(structural)} structural finding(s): "
-                          + not_covered(breaks, {s['check_name'] for s in structural})
-                          + " Every other figure below is complete.")
-    elif failed:
-        verdict = ("warn", f"{len(failed)} of {len(summary)} checks found {len(breaks)} "
-                           "break(s). The books do not fully agree; each break is listed "
-                           "below with the amount at stake.")
-    else:
-        verdict = ("ok", f"All {len(summary)} checks passed: the books agree. No break found.")
+    per_check = facts.stakes_per_check
+    kind, text = verdict(facts)
 
     compared = None
-    if previous:
+    if facts.previous:
         rows = []
-        for s in summary:
-            old = before.get(s["check_name"])
+        for s in facts.summary:
+            old = facts.before.get(s["check_name"])
             if old is None or old["breaks"] or s["break_count"]:
                 rows.append({
                     "check": s["check_name"],
-                    "breaks_before": "—" if old is None else old["breaks"],
+                    "breaks_before": "—" if old is None else format_count(old["breaks"]),
                     "stakes_before": _amounts(old["stakes"] if old else {}),
-                    "breaks_now": s["break_count"],
+                    "breaks_now": format_count(s["break_count"]),
                     "stakes_now": _amounts(per_check.get((s["check_name"],), {})),
                     "change": _change(old, s["break_count"]),
                 })
-        compared = {"id": previous[0], "rows": rows,
-                    "local": f"{previous[1].astimezone(LOCAL_TZ):%d/%m/%Y %H:%M}"}
+        new = sum(1 for b in facts.breaks
+                  if (b.get("first_seen_at") or b["run_at"]) >= facts.run_at)
+        compared = {"id": facts.previous[0], "rows": rows,
+                    "local": f"{facts.previous[1].astimezone(LOCAL_TZ):%d/%m/%Y %H:%M}",
+                    "new": format_count(new),
+                    "still_open": format_count(len(facts.breaks) - new)}
 
     checks = []
-    for s in summary:
+    for s in facts.summary:
         result_class, result = _result(s)
         checks.append({
             "family": f"{s['invariant']}. {FAMILIES.get(s['invariant'], '')}",
@@ -299,42 +291,70 @@ def context(run_id, run_at, summary, breaks, previous, before, now, books, folde
         })
 
     sections = []
-    for s in summary:
+    for s in facts.summary:
         rows = by_check.get(s["check_name"], [])
         if not rows:
             continue
         shown = []
         for row in rows[:BREAKS_SHOWN_PER_CHECK]:
-            unit = row["currency_code"] or row["unit"]
+            side = row["shown"]
             shown.append({
                 "what": row["break_kind"].replace("_", " "),
                 "entity_type": row["entity_type"], "entity_id": row["entity_id"],
-                "platform": row["platform"],
-                "expected": format_amount(row["expected"], unit),
-                "actual": format_amount(row["actual"], unit),
-                "difference": format_amount(row["difference"], unit),
-                "stake": format_amount(row["amount_at_stake"], unit),
-                "detail": row["detail"],
+                "platform": platform_name(row["platform"]),
+                "expected": side["expected"], "actual": side["actual"],
+                "difference": side["difference"], "stake": side["amount_at_stake"],
+                "detail": row["detail"], "note": side["note"],
+                "open_since": open_since(row, facts.run_at),
             })
         sections.append({"check": s["check_name"], "description": s["description"],
-                         "count": len(rows), "rows": shown})
+                         "count": len(rows), "count_text": format_count(len(rows)),
+                         "rows": shown})
 
+    period = facts.period
     return {
-        "run": {"id": run_id, "date": f"{local:%Y-%m-%d}",
+        "run": {"id": facts.run_id, "date": f"{local:%Y-%m-%d}",
                 "local": f"{local:%d/%m/%Y at %H:%M}", "time_zone": business_time_zone()},
-        "verdict": {"kind": verdict[0], "text": verdict[1]},
-        "carried_over_from": sorted({s["carried_over_from"] for s in summary
+        "verdict": {"kind": kind, "text": text},
+        "carried_over_from": sorted({s["carried_over_from"] for s in facts.summary
                                      if s.get("carried_over_from")}),
-        "total_stakes": _amounts(now["total"]),
+        "total_stakes": _amounts(facts.stakes_total),
         "previous": compared,
         "per_platform": [
-            {"platform": platform, "unit": unit, "breaks": count,
+            {"platform": platform_name(platform), "unit": unit, "breaks": format_count(count),
              "stake": format_amount(amount, unit) if amount is not None else "—"}
-            for platform, unit, count, amount in now["per_platform"]],
+            for platform, unit, count, amount in facts.per_platform],
         "checks": checks,
         "sections": sections,
-        "books": [{"platform": platform, "currency": currency, "transactions": f"{count:,}",
-                   "approved": format_amount(approved or 0, currency)}
-                  for platform, currency, count, approved in books],
+        "period": {"day": period.day_label, "month": period.month_label,
+                   "day_rows": control_rows(facts.day_totals),
+                   "month_rows": control_rows(facts.month_totals),
+                   "data_up_to": format_date(facts.data_up_to) if facts.data_up_to else None},
+        "deliveries": [{
+            "when": f"{d['attempted_at'].astimezone(LOCAL_TZ):%d/%m/%Y %H:%M}",
+            "kind": d["kind"], "channel": CHANNEL_NAMES.get(d["channel"], d["channel"]),
+            "delivered": d["delivered"], "attempts": d["attempts"], "detail": d["detail"] or "",
+        } for d in facts.deliveries],
         "folder": str(folder),
     }
+
+
+def open_since(row: dict, now: datetime) -> str:
+    """``new``, or the day a break was first seen and its age: ``28/11/2026 (5 d)``."""
+    first = row.get("first_seen_at") or row["run_at"]
+    if first >= now:
+        return "new"
+    return f"{format_date(first.astimezone(LOCAL_TZ))} ({age_days(row, now)} d)"
+
+
+PLATFORM_NAMES = {"hotmart": "Hotmart", "kiwify": "Kiwify", "eduzz": "Eduzz", "pix": "PIX",
+                  "giftcards": "Gift cards", "loyalty": "Loyalty", "payouts": "Payouts",
+                  "redemptions": "Redemptions", "—": "—"}
+CHANNEL_NAMES = {"email": "e-mail", "slack": "Slack", "teams": "Teams",
+                 "gchat": "Google Chat"}
+
+
+def platform_name(code: str | None) -> str:
+    if code is None:
+        return "—"
+    return PLATFORM_NAMES.get(code, code.replace("_", " ").capitalize())

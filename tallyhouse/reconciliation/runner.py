@@ -70,6 +70,9 @@ create index if not exists rpt_reconciliation_breaks_run_idx
 alter table marts.rpt_reconciliation_summary
     add column if not exists carried_over_from text,
     add column if not exists rule_hash text;
+-- when a break was first seen in the unbroken line of runs that found it (its age)
+alter table marts.rpt_reconciliation_breaks
+    add column if not exists first_seen_at timestamptz;
 -- What is at stake, defined once: per run, check, feed, platform and unit (the currency of
 -- the money at stake, else the unit counted: points, records, transactions). The report,
 -- the command line, the Dagster checks and the dashboards all read it.
@@ -337,3 +340,29 @@ def save(url: str, run_id: str, run_at: datetime, outcomes: list[Outcome]) -> No
              for o in outcomes for b in o.breaks],
             page_size=1000,
         )
+        cur.execute(FIRST_SEEN, {"run_id": run_id, "run_at": run_at})
+
+
+# A break is the same break in two runs when its check, kind, entity, platform and unit
+# are; it keeps the first_seen_at of the run before, else it is first seen now.
+BREAK_IDENTITY = ("check_name", "break_kind", "entity_type", "entity_id", "platform", "unit")
+FIRST_SEEN = """
+with previous as (
+    select run_id from marts.rpt_reconciliation_summary
+    where run_at < %(run_at)s and run_id <> %(run_id)s
+    group by run_id order by max(run_at) desc limit 1
+)
+update marts.rpt_reconciliation_breaks as b_now
+set first_seen_at = coalesce((
+    select min(coalesce(b_prev.first_seen_at, b_prev.run_at))
+    from marts.rpt_reconciliation_breaks as b_prev
+    where b_prev.run_id = (select run_id from previous)
+      and b_prev.check_name = b_now.check_name
+      and b_prev.break_kind = b_now.break_kind
+      and b_prev.entity_type = b_now.entity_type
+      and b_prev.entity_id is not distinct from b_now.entity_id
+      and b_prev.platform is not distinct from b_now.platform
+      and b_prev.unit is not distinct from b_now.unit
+), b_now.run_at)
+where b_now.run_id = %(run_id)s
+"""
