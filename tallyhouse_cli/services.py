@@ -18,6 +18,7 @@ mark (a code server whose webserver was killed, say) and ends it.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import signal
@@ -300,7 +301,8 @@ def http_health(name: str, port: int | None, timeout: float = 2.0) -> tuple[bool
                                     timeout=timeout) as answer:
             raw = answer.read(1 << 20)
             ok = 200 <= answer.status < 300
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):
+        # refused, reset, or a server still starting that closes without an answer
         return False, None
     try:
         return ok, json.loads(raw)
