@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import smtplib
 import ssl
 import time
@@ -138,7 +139,8 @@ def post_webhook(channel: str, message: Message, settings: Settings,
 # ------------------------------------------------------------------------ e-mail
 
 def email_message(message: Message, settings: Settings) -> EmailMessage:
-    mail = EmailMessage()
+    # one line per header (RFC 5322 allows 998): a folded subject reads " tallyhouse…"
+    mail = EmailMessage(policy=email.policy.SMTP.clone(max_line_length=998))
     mail["Subject"] = message.subject
     mail["From"] = settings.email_from
     mail["To"] = ", ".join(settings.email_to)

@@ -159,7 +159,7 @@ def read(url: str, run_id: str, period: Period | None = None) -> RunFacts:
         month_totals = control_totals(cur, period.month_start, period.day)
         data_up_to = _scalar(cur, "select max(order_date) from marts.agg_daily_sales "
                                   "where order_date <= %s", (period.day,))
-        deliveries = _deliveries(cur, previous[1] if previous else None, run_at)
+        deliveries = _deliveries(cur, previous, run_at)
     facts = RunFacts(run_id=run_id, run_at=run_at, summary=summary, breaks=breaks,
                      previous=tuple(previous) if previous else None, before=before,
                      stakes_total=total, stakes_per_check=per_check, per_platform=per_platform,
@@ -234,15 +234,17 @@ def control_totals(cur, first: date, last: date) -> list[ControlTotal]:
             payouts, paid_out in rows]
 
 
-def _deliveries(cur, since: datetime | None, until: datetime) -> list[dict]:
-    """Digests and alerts sent after the previous run (its digest, a failed run's alert):
-    what was delivered, what was not and why. Empty before the first digest."""
+def _deliveries(cur, previous: tuple | None, until: datetime) -> list[dict]:
+    """The previous run's digest, and what else was sent since (a failed run's alert, a
+    test): what was delivered, what was not and why. Empty before the first digest."""
     try:
         cur.execute("savepoint deliveries")
         cur.execute("select run_id, kind, channel, attempted_at, delivered, attempts, detail "
                     "from marts.rpt_notification_deliveries "
-                    "where attempted_at > coalesce(%s, '-infinity'::timestamptz) "
-                    "and attempted_at < %s order by attempted_at, channel", (since, until))
+                    "where run_id = %s or (attempted_at > coalesce(%s, '-infinity'::timestamptz)"
+                    " and attempted_at < %s) order by attempted_at, channel",
+                    (previous[0] if previous else None, previous[1] if previous else None,
+                     until))
         rows = [dict(zip([d.name for d in cur.description], r, strict=True))
                 for r in cur.fetchall()]
         cur.execute("release savepoint deliveries")
