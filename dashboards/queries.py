@@ -8,8 +8,8 @@ SQL per currency: every money query filters one currency.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
@@ -28,6 +28,12 @@ class Filters:
     currency: str
     platforms: tuple[str, ...] = ()
     products: tuple[str, ...] = ()  # product keys; empty = every product
+
+    def previous(self) -> Filters:
+        """The same filters over the period of the same length just before."""
+        length = (self.end - self.start).days + 1
+        return replace(self, start=self.start - timedelta(days=length),
+                       end=self.start - timedelta(days=1))
 
     def params(self) -> dict:
         return {"start": self.start, "end": self.end, "currency": self.currency,
@@ -107,15 +113,33 @@ def warehouse_ready() -> bool:
 # ------------------------------------------------------------------------ filter choices
 
 def choices() -> dict:
-    span = frame("select min(order_date) as first, max(order_date) as last "
-                 "from marts.agg_daily_sales")
+    """What the filters offer; ``days``: transactions per order day (the period presets
+    compute a robust span from it: an implausible date does not stretch the defaults)."""
+    days = frame("select order_date, sum(transactions) as transactions "
+                 "from marts.agg_daily_sales group by 1 order by 1")
     currencies = frame("select currency_code, sum(gross_amount) as gross from "
                        "marts.agg_daily_sales group by 1 order by 2 desc")["currency_code"]
     platforms = frame("select distinct platform from marts.agg_daily_sales order by 1")
     products = frame("select product_key, name from marts.dim_products order by name")
-    return {"first": span["first"].iloc[0], "last": span["last"].iloc[0],
-            "currencies": list(currencies), "platforms": list(platforms["platform"]),
+    return {"days": days, "currencies": list(currencies), "platforms": list(platforms["platform"]),
             "products": dict(zip(products["product_key"], products["name"], strict=True))}
+
+
+def freshness() -> dict:
+    """The freshness line: the latest order day, the latest reconciliation run and its
+    breaks."""
+    data = frame("select max(order_date) as data_up_to from marts.agg_daily_sales "
+                 "where order_date <= current_date")
+    out = {"data_up_to": data["data_up_to"].iloc[0], "last_run_at": None, "open_breaks": 0}
+    if table_exists("marts.rpt_reconciliation_summary"):
+        run = frame("""
+            select run_at, breaks from (
+                select run_id, max(run_at) as run_at, sum(break_count) as breaks
+                from marts.rpt_reconciliation_summary group by run_id
+            ) as runs order by run_at desc limit 1""")
+        if not run.empty:
+            out["last_run_at"], out["open_breaks"] = run["run_at"].iloc[0], run["breaks"].iloc[0]
+    return out
 
 
 # ------------------------------------------------------------------------ sales
@@ -261,8 +285,13 @@ def reconciliation_breaks(run_id: str, check_name: str, platforms: tuple[str, ..
 def subscriptions_monthly(f: Filters) -> pd.DataFrame:
     return frame(f"""
         select month, sum(active_at_start) as active_at_start, sum(started) as started,
+               sum(active_at_start) + sum(started) as at_risk,
                sum(churned) as churned, sum(active_at_end) as active_at_end,
-               sum(churned)::numeric / nullif(sum(active_at_start), 0) as churn_rate,
+               -- churn = cancelled in the month / at risk in it (active at its start or
+               -- started in it): every cancelled subscription is one of those at risk, so
+               -- no month is above 100 %
+               sum(churned)::numeric
+                   / nullif(sum(active_at_start) + sum(started), 0) as churn_rate,
                sum(monthly_recurring_amount) as monthly_recurring_amount
         from marts.agg_monthly_subscriptions
         where {where('month', product=False, monthly=True)}

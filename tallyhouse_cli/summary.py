@@ -12,7 +12,7 @@ from rich.table import Table
 
 from tallyhouse import db
 from tallyhouse.config import state_dir
-from tallyhouse.money import format_amount
+from tallyhouse.money import amounts_line, format_count
 
 
 def console() -> Console:
@@ -133,12 +133,13 @@ def print_reconciliation(url: str, outcome, out: Console) -> list[str]:
                     "severity = 'ERROR') from marts.rpt_reconciliation_summary "
                     "where run_id = %s", (outcome.run_id,))
         checks, failed, breaks, run_at, structural = cur.fetchone()
-        at_stake = ", ".join(format_amount(v, u) for u, v in stakes(cur, outcome.run_id).items())
+        at_stake = amounts_line(stakes(cur, outcome.run_id), ", ")
     out.print()
     if not checks:
         out.print("Reconciliation: the checks did not run (see the errors above).")
         return []
-    out.print(f"Reconciliation: {checks} checks, {failed} with breaks, {breaks:,} breaks found"
+    out.print(f"Reconciliation: {checks} checks, {failed} with breaks, "
+              f"{format_count(breaks)} breaks found"
               + (f" (at stake: {at_stake})" if at_stake else "") + ".")
     report = run_folder(run_at) / "reconciliation.html"
     materialized = outcome.dagster_result.get_asset_materialization_events()
@@ -152,4 +153,14 @@ def print_reconciliation(url: str, outcome, out: Console) -> list[str]:
                   "(and table marts.rpt_reconciliation_breaks)")
     else:
         out.print("  The report was not written this run (see the errors above).")
+    digest = next((event for event in materialized if event.asset_key is not None
+                   and event.asset_key.path[-1] == "reconciliation_digest"), None)
+    if digest is not None:
+        metadata = digest.materialization.metadata
+        sent = getattr(metadata.get("sent"), "value", False)
+        if sent:
+            out.print(f"  Digest:     {getattr(metadata.get('deliveries'), 'value', '')}")
+        else:
+            why = getattr(metadata.get("why"), "value", "")
+            out.print(f"  Digest:     not sent ({why}; tallyhouse notify --test)")
     return structural.split(", ") if structural else []

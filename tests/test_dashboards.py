@@ -148,9 +148,10 @@ def test_every_page_renders_on_an_empty_warehouse(database_url, page):
 
 
 def test_refund_rate_per_product_equals_sql_and_the_truth(built, small_landing):
-    at = _open("refunds")
+    at = _open("refunds", _all_history)
     shown = next(df.value for df in at.dataframe if "Product" in df.value.columns)
-    shown = dict(zip(shown["Product"], shown["Refund rate"], strict=True))
+    # the table keeps numbers (it sorts by value); read them as the page writes them
+    shown = dict(zip(shown["Product"], [pct(v) for v in shown["Refund rate"]], strict=True))
     # the same rate from the transactions, all currencies (a count rate)
     from_sql = {name: pct(Decimal(refunds) / approved) for name, refunds, approved in query(
         built, "select p.name, count(*) filter (where t.refund_kind in ('refund', "
@@ -178,8 +179,13 @@ def test_refund_rate_per_product_equals_sql_and_the_truth(built, small_landing):
     assert from_sql == by_truth
 
 
+def _all_history(at: AppTest) -> None:
+    at.sidebar.selectbox(key="filter_preset").set_value("All")
+    at.run()
+
+
 def test_sales_figures_equal_the_truth(built, small_landing):
-    at = _open("sales")
+    at = _open("sales", _all_history)
     metrics = {m.label: m.value for m in at.metric}
     sales = truth(small_landing)["sales"]
     gross = sum(Decimal(by_currency["BRL"]["approved.offer_price"])
@@ -194,14 +200,17 @@ def test_sales_figures_equal_the_truth(built, small_landing):
 
 
 def test_payment_method_shares_equal_sql(built):
-    at = _open("payment_methods")
+    at = _open("payment_methods", _all_history)
     table = next(df.value for df in at.dataframe if "Payment method" in df.value.columns)
     rows = query(built, "select payment_method, count(*) filter (where has_been_approved), "
                         "count(*) from marts.fct_transactions where currency_code = 'BRL' "
                         "group by 1")
     approved_total = sum(r[1] for r in rows)
     want = {m: (pct(Decimal(a) / approved_total), pct(Decimal(a) / n)) for m, a, n in rows}
-    got = {m: (share, rate) for m, share, rate in zip(
+    from dashboards.ui import words
+
+    want = {words(m): v for m, v in want.items()}  # codes are shown in words
+    got = {m: (pct(share), pct(rate)) for m, share, rate in zip(
         table["Payment method"], table["Count share"], table["Approval rate"], strict=True)}
     assert got == want
 
@@ -298,3 +307,125 @@ def test_the_exposure_lists_exactly_the_marts_the_pages_read():
     exposure = manifest["exposures"]["exposure.tallyhouse.finance_dashboards"]
     listed = {node.rsplit(".", 1)[-1] for node in exposure["depends_on"]["nodes"]}
     assert listed == read
+
+
+# ------------------------------------------------------------------------ issue 26: finance can act
+
+def test_the_default_is_the_last_30_days_and_presets_follow_the_data(built):
+    from datetime import timedelta
+
+    from dashboards.ui import PERIOD_KEY, preset_range
+
+    at = _open("sales")
+    _assert_rendered(at, "sales")
+    span = at.session_state[PERIOD_KEY]
+    f = at.session_state["tallyhouse_filters"]
+    assert at.session_state["filter_preset"] == "Last 30 days"
+    assert (f.start, f.end) == (span.anchor - timedelta(days=30),
+                                span.anchor - timedelta(days=1))
+    assert dict(at.query_params) == {}, "the default view needs no parameter"
+    # every KPI says how it changed against the period of the same length before
+    assert all(m.delta for m in at.metric), [(m.label, m.delta) for m in at.metric]
+    assert at.caption[0].value.startswith("Data up to ")  # the freshness line
+    for preset in ("Yesterday", "Last 7 days", "Month to date", "Last month", "Year to date",
+                   "All"):
+        at.sidebar.selectbox(key="filter_preset").set_value(preset).run()
+        _assert_rendered(at, preset)
+        f = at.session_state["tallyhouse_filters"]
+        assert (f.start, f.end) == preset_range(preset, span), preset
+        if preset != "All":
+            assert _param(at, "period") == [preset.lower().replace(" ", "-")]
+    # a custom range and the filters go into the address, and a shared address opens them
+    at.sidebar.date_input(key="filter_dates").set_value((span.first, span.first + timedelta(
+        days=6))).run()
+    at.sidebar.multiselect(key="filter_platforms").set_value(["kiwify"]).run()
+    assert at.session_state["filter_preset"] == "Custom"
+    shared = {k: _param(at, k) for k in at.query_params}
+    assert shared["from"] == [span.first.isoformat()] and shared["platform"] == ["kiwify"]
+    again = AppTest.from_file(APP, default_timeout=120)
+    for key, values in shared.items():
+        again.query_params[key] = values if len(values) > 1 else values[0]
+    again.run()
+    f = again.session_state["tallyhouse_filters"]
+    assert (f.start, f.end, f.platforms) == (span.first, span.first + timedelta(days=6),
+                                             ("kiwify",))
+
+
+def _param(at: AppTest, key: str) -> list[str]:
+    value = at.query_params[key]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def test_an_implausible_date_does_not_stretch_the_default_span():
+    from datetime import date
+
+    from dashboards.ui import preset_range, robust_span
+
+    days = [(date(1970, 1, 2), 1)] + [(date(2026, 5, d), 50) for d in range(1, 31)]
+    span = robust_span(days + [(date(2031, 1, 1), 3)], date(2026, 12, 3))
+    assert (span.first, span.last, span.earliest) == (date(2026, 5, 1), date(2026, 5, 30),
+                                                      date(1970, 1, 2))
+    assert preset_range("All", span) == (date(2026, 5, 1), date(2026, 5, 30))
+    assert span.anchor == date(2026, 5, 31)  # the data ends before today: count back from it
+    live = robust_span(days + [(date(2026, 12, 2), 9), (date(2026, 12, 3), 4)],
+                       date(2026, 12, 3))
+    assert live.anchor == date(2026, 12, 3)
+    assert preset_range("Yesterday", live) == (date(2026, 12, 2), date(2026, 12, 2))
+    assert preset_range("Last month", live) == (date(2026, 11, 1), date(2026, 11, 30))
+    assert preset_range("Month to date", live) == (date(2026, 12, 1), date(2026, 12, 3))
+    assert preset_range("Year to date", live) == (date(2026, 1, 1), date(2026, 12, 3))
+    # a history that really starts long ago keeps its start
+    old = robust_span([(date(2020, 1, 1), 500)] + days[1:], date(2026, 12, 3))
+    assert old.first == date(2020, 1, 1)
+
+
+def test_money_stays_numeric_sorts_by_value_and_exports_numbers(built):
+    import csv
+    import io
+    import re
+    import zipfile
+
+    from dashboards.ui import Columns, csv_bytes, excel_bytes, table_data
+
+    at = _open("sales", _all_history)
+    by_product = _table_with(at, "Product")
+    assert by_product["Gross amount"].dtype.kind == "f", "amounts are numbers, not text"
+    ordered = by_product.sort_values("Gross amount", ascending=False)["Gross amount"].tolist()
+    assert ordered == sorted(ordered, reverse=True) and len(ordered) > 2
+    # CSV: numbers as numbers; Excel: numeric cells with a currency format
+    raw = query(built, "select p.name as product, sum(s.approved_transactions), "
+                       "sum(s.gross_amount) from marts.agg_daily_sales s join "
+                       "marts.dim_products p using (product_key) where currency_code = 'BRL' "
+                       "group by 1")
+    import pandas as pd
+
+    frame = pd.DataFrame(raw, columns=["product", "approved_transactions", "gross_amount"])
+    spec = Columns(money=("gross_amount",), counts=("approved_transactions",))
+    data = table_data(frame, spec)
+    rows = list(csv.DictReader(io.StringIO(csv_bytes(data).decode())))
+    assert rows and all(re.fullmatch(r"-?\d+(\.\d+)?", r["Gross amount"]) for r in rows)
+    book = zipfile.ZipFile(io.BytesIO(excel_bytes(data, spec, "BRL", frame)))
+    sheet = book.read("xl/worksheets/sheet1.xml").decode()
+    cells = re.findall(r'<c r="C(\d+)"([^>]*)>(.*?)</c>', sheet)
+    numeric = [c for c in cells if int(c[0]) > 1]
+    assert numeric and all('t="s"' not in attrs for _, attrs, _ in numeric)
+    styles = book.read("xl/styles.xml").decode()
+    assert "R$" in styles and "#,##0.00" in styles
+
+
+def test_churn_is_a_rate_of_the_subscriptions_at_risk(built):
+    at = _open("subscriptions", _all_history)
+    _assert_rendered(at, "subscriptions")
+    table = _table_with(at, "Churn rate")
+    assert (table["Churn rate"].dropna() <= 1).all(), "no month above 100 %"
+    expected = {month: churned / (start + started) if start + started else None
+                for month, start, started, churned in query(
+                    built, "select month, sum(active_at_start), sum(started), sum(churned) "
+                           "from marts.agg_monthly_subscriptions where currency_code = 'BRL' "
+                           "group by 1")}
+    for month, rate in zip(table["Month"], table["Churn rate"], strict=True):
+        want = expected[month.date()]
+        assert (want is None and rate != rate) or abs(float(want) - rate) < 1e-9
+    assert any("subscriptions at risk" in c.value for c in at.caption)
+    # labels in words, months in Portuguese
+    assert not [m.label for m in at.metric if "_" in m.label]

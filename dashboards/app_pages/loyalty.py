@@ -4,7 +4,7 @@ import streamlit as st
 from dashboards import queries as q
 from dashboards import ui
 
-st.title("Loyalty & gift cards")
+ui.page_header("Loyalty & gift cards")
 f = ui.filters_or_stop()
 
 st.subheader("Points liability")
@@ -22,18 +22,27 @@ else:
                                  for t in accounts["last_entry_at"]]
     ui.show_table(accounts.rename(columns={"account_id": "account",
                                            "last_entry_at": "last entry"}),
-                  key="points_accounts")
+                  key="points_accounts",
+                  counts=["balance_points", "open_hold_points", "available_points",
+                          "credited_points", "debited_points"])
 
 st.subheader("Redemptions")
 orders = q.redemptions(f)
 if orders.empty:
     ui.no_data("redemption orders")
 else:
-    st.altair_chart(alt.Chart(ui.floats(orders, "points")).mark_bar().encode(
-        x=alt.X("month:T", title=None), y=alt.Y("points:Q", axis=ui.count_axis("points")),
-        color=alt.Color("order_status:N", title=None)).properties(height=240),
+    chart = ui.floats(orders, "points")
+    chart["status"] = [ui.words(s) for s in chart["order_status"]]
+    chart["shown"] = [ui.integer(v) for v in chart["points"]]
+    st.altair_chart(alt.Chart(chart).mark_bar().encode(
+        x=ui.month_bars_x("month"),
+        y=alt.Y("points:Q", axis=ui.count_axis("points")),
+        color=alt.Color("status:N", title=None, legend=alt.Legend(orient="top")),
+        tooltip=[alt.Tooltip("status:N", title="Status"),
+                 alt.Tooltip("shown:N", title="Points")]).properties(height=240),
         width="stretch")
-    ui.show_table(orders, key="redemptions")
+    ui.show_table(orders, key="redemptions", months=["month"], codes=["order_status"],
+                  counts=["orders", "points"])
 
 st.subheader(f"Gift cards ({f.currency})")
 cards = q.gift_cards(f).iloc[0]

@@ -5,7 +5,7 @@ from dashboards import queries as q
 from dashboards import ui
 from tallyhouse.reconciliation.report import run_folder
 
-st.title("Reconciliation")
+ui.page_header("Reconciliation")
 if not q.table_exists("marts.rpt_reconciliation_summary"):
     st.info("No reconciliation run yet. `make run` loads, builds, checks and writes the "
             "first report.")
@@ -39,11 +39,10 @@ stakes = q.reconciliation_stakes(run_id, platforms)
 if stakes.empty:
     st.write("Nothing at stake in the latest run.")
 else:
-    stakes["amount_at_stake"] = [ui.money(v, u) if v is not None else "—"
-                                 for v, u in zip(stakes["amount_at_stake"], stakes["unit"],
-                                                 strict=True)]
     ui.show_table(stakes.rename(columns={"check_name": "check", "unit": "currency / unit"}),
-                  key="recon_stakes")
+                  key="recon_stakes", codes=["platform"], counts=["breaks"])
+    st.caption("Amounts at stake are in the currency (or unit) beside them: sort one unit at "
+               "a time; currencies are never added together.")
 
 st.subheader("Checks of the latest run")
 checks = q.reconciliation_checks(run_id)
@@ -54,7 +53,7 @@ ui.show_table(checks[["invariant", "check_name", "severity", "result", "break_co
                                                       "check_name": "check",
                                                       "break_count": "breaks",
                                                       "description": "what it checks"}),
-              key="recon_checks")
+              key="recon_checks", counts=["breaks"])
 
 st.subheader("Breaks over runs")
 history = ui.floats(runs.tail(30), "breaks")
@@ -74,10 +73,27 @@ if not failing:
 else:
     chosen = st.selectbox("Check", failing, key="recon_check")
     rows = q.reconciliation_breaks(run_id, chosen, platforms)
-    for column in ("expected", "actual", "difference", "amount_at_stake"):
-        rows[column] = [ui.money(v, u) if v is not None and len(str(u)) == 3 else
-                        ("—" if v is None else ui.integer(v))
-                        for v, u in zip(rows[column], rows["unit"], strict=True)]
-    ui.show_table(rows.rename(columns={"break_kind": "break", "entity_type": "entity",
-                                       "entity_id": "id", "unit": "currency / unit"}),
-                  key="recon_breaks")
+    # each side in its own currency: a line in another currency than the sale is never
+    # shown with the sale's symbol (tallyhouse.reconciliation.facts.describe_sides)
+    from tallyhouse.reconciliation.facts import describe_sides
+
+    records = rows.to_dict("records")
+    mismatches = q.reconciliation_breaks(run_id, "money_formulas", platforms) \
+        if chosen == "money_formulas" else rows.iloc[0:0]
+    extra = [r for r in mismatches.to_dict("records") if r["break_kind"] == "currency_mismatch"
+             and r not in records]
+    for record in records + extra:
+        record.setdefault("currency_code", record["unit"] if len(str(record["unit"])) == 3
+                          else None)
+    describe_sides(records + extra)
+    shown = rows[["break_kind", "entity_type", "entity_id", "platform", "unit"]].copy()
+    for column in ("expected", "actual", "difference"):
+        shown[column] = [r["shown"][column] for r in records]
+    shown["amount_at_stake"] = rows["amount_at_stake"]
+    shown["note"] = [r["shown"]["note"] or (r["detail"] or "") for r in records]
+    ui.show_table(shown.rename(columns={"break_kind": "break", "entity_type": "entity",
+                                        "entity_id": "id", "unit": "currency / unit",
+                                        "note": "detail"}),
+                  key="recon_breaks", codes=["break_kind", "platform"])
+    st.caption("Expected, actual and difference are each in their own currency; at stake is "
+               "a number in the currency / unit of its row (sortable).")

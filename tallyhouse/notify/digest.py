@@ -134,22 +134,18 @@ def _material(row: dict, minimum: Decimal | None) -> bool:
     return Decimal(row["amount_at_stake"]) >= minimum
 
 
-def control_table(facts: RunFacts) -> list[list[str]]:
+def control_table(totals) -> list[list[str]]:
+    """One period's control totals per platform and currency (e-mail)."""
     from tallyhouse.reconciliation.report import platform_name
 
-    month = {(t.platform, t.currency): t for t in facts.month_totals}
-    day = {(t.platform, t.currency): t for t in facts.day_totals}
-    rows = [["Platform", "Currency", "Sales (day)", "Gross (day)", "Net (day)",
-             "Gross (month)", "Fees + commissions (month)", "Refunds (month)", "Net (month)",
-             "Payouts (month)"]]
-    for key in month:  # the month holds the day
-        m, d = month[key], day.get(key)
-        c = m.currency
-        rows.append([platform_name(m.platform), c, format_count(d.sales if d else 0),
-                     format_amount(d.gross if d else 0, c), format_amount(d.net if d else 0, c),
-                     format_amount(m.gross, c), format_amount(-(m.fees + m.commissions), c),
-                     format_amount(-m.refunded, c), format_amount(m.net, c),
-                     format_amount(m.paid_out, c)])
+    rows = [["Platform", "Cur.", "Sales", "Gross", "Fees + comm.", "Refunds", "Net",
+             "Payouts"]]
+    for t in totals:
+        c = t.currency
+        rows.append([platform_name(t.platform), c, format_count(t.sales),
+                     format_amount(t.gross, c), format_amount(-(t.fees + t.commissions), c),
+                     format_amount(-t.refunded, c), format_amount(t.net, c),
+                     format_amount(t.paid_out, c)])
     return rows if len(rows) > 1 else []
 
 
@@ -249,9 +245,12 @@ def build_digest(facts: RunFacts, settings: Settings, before: PreviousDigest | N
     period = facts.period
     title = (f"The books: {period.day_label} and month to date ({period.month_label}), "
              "per platform and currency")
-    table = control_table(facts)
-    if table:
-        sections.append(Section(title, table=table))
+    day_table, month_table = control_table(facts.day_totals), control_table(facts.month_totals)
+    if month_table:
+        sections.append(Section(f"The books of {period.day_label}, per platform and currency",
+                                table=day_table or None,
+                                lines=[] if day_table else ["no sale, refund or payout"]))
+        sections.append(Section(f"Month to date ({period.month_label})", table=month_table))
         chat.append(Section(title, control_lines(facts)))
     else:
         nothing = Section(title, ["no sale, refund or payout in the period"
