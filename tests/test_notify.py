@@ -513,3 +513,27 @@ def test_settings_parse_the_smtp_url_and_never_show_the_password():
     assert "hunter2" not in repr(settings) and "abcdefgh123" not in repr(settings)
     assert settings.redactor().redact("POST https://hooks.example/T/B/abcdefgh123 failed") \
         == "POST [redacted] failed"
+
+
+def test_each_side_of_a_break_is_in_its_own_currency():
+    """A producer line paid in USD on a BRL sale: the line-sum break reads "Expected
+    R$ 149,95 / Actual US$ 3,10", never "Actual R$ 3,10", and claims no difference."""
+    from tallyhouse.reconciliation.facts import describe_sides
+
+    def row(kind, unit, expected, actual, stake):
+        return {"break_kind": kind, "platform": "hotmart", "entity_id": "HP1",
+                "currency_code": unit, "unit": unit, "expected": Decimal(expected),
+                "actual": Decimal(actual), "difference": Decimal(actual) - Decimal(expected),
+                "amount_at_stake": Decimal(stake)}
+
+    mismatch = row("currency_mismatch", "USD", "0", "3.10", "3.10")
+    line = row("producer_line_differs", "BRL", "149.95", "3.10", "146.85")
+    mixed = dict(row("producer_line_differs", "BRL", "149.95", "152.00", "2.05"),
+                 entity_id="HP2")
+    other = dict(mismatch, entity_id="HP2", actual=Decimal("2.00"))
+    describe_sides([mismatch, line, mixed, other])
+    assert (line["shown"]["expected"], line["shown"]["actual"]) == ("R$ 149,95", "US$ 3,10")
+    assert line["shown"]["difference"] == line["shown"]["amount_at_stake"] == "—"
+    assert "USD" in line["shown"]["note"]
+    assert mixed["shown"]["actual"] == "R$ 150,00 + US$ 2,00"
+    assert mismatch["shown"]["actual"] == "US$ 3,10"

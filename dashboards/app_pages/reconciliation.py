@@ -94,6 +94,6 @@ else:
     ui.show_table(shown.rename(columns={"break_kind": "break", "entity_type": "entity",
                                         "entity_id": "id", "unit": "currency / unit",
                                         "note": "detail"}),
-                  key="recon_breaks", codes=["break_kind", "platform"])
+                  key="recon_breaks", codes=["break", "platform"])
     st.caption("Expected, actual and difference are each in their own currency; at stake is "
                "a number in the currency / unit of its row (sortable).")
