@@ -42,7 +42,12 @@
     {%- set raw = 'nullif(' ~ expression ~ ", '')" -%}
     {%- do _record_issue(issues, field, raw, 'not ' ~ is_castable(raw, type_bigint()),
                          'not a whole number of cents') -%}
-    cast(cast({{ safe_cast(raw, type_bigint()) }} as {{ type_numeric() }}) / 100 as {{ type_money() }})
+    {{ amount_of_cents(safe_cast(raw, type_bigint())) }}
+{%- endmacro %}
+
+{#- A number of cents (already read) as an amount in currency units. -#}
+{% macro amount_of_cents(expression) -%}
+    cast(cast({{ expression }} as {{ type_numeric() }}) / 100 as {{ type_money() }})
 {%- endmacro %}
 
 {#- A whole number (`type` type_int() unless given, e.g. type_bigint()). -#}

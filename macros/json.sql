@@ -168,10 +168,3 @@
 {% macro postgres__json_collect_object(key, value, order_by) -%}
     jsonb_object_agg({{ key }}, {{ value }} order by {{ order_by }})
 {%- endmacro %}
-
-{#- TEMPORARY until the staging models read json_elements -#}
-{% macro json_array_elements(expression) -%}
-    jsonb_array_elements(
-        case when jsonb_typeof({{ expression }}) = 'array' then {{ expression }} end
-    )
-{%- endmacro %}

@@ -203,3 +203,22 @@
         true
     {%- endif -%}
 {%- endmacro %}
+
+{#- Whether a raw record of `platform`'s feed is a purchase event (one event of a sale's
+    lifecycle): the rule staging reads purchases by and the integrity test checks them
+    by. `json`: the record's payload (`delivered=true` for raw's column as delivered). -#}
+{% macro is_purchase_event(platform, json, delivered=false) -%}
+    {%- if platform == 'hotmart' -%}
+        {{ json_text(json, 'event') }} like 'PURCHASE\_%'
+        and {{ json_text(json, 'event') }} <> 'PURCHASE_OUT_OF_SHOPPING_CART'
+    {%- elif platform == 'kiwify' -%}
+        {{ json_type(json, delivered) }} = 'object'
+        and {{ json_text(json, 'webhook_event_type') }} <> 'subscription_canceled'
+    {%- elif platform == 'eduzz' -%}
+        {{ json_text(json, 'type') }} in ('invoice', 'invoice|contract')
+    {%- elif platform == 'pix' -%}
+        true
+    {%- else -%}
+        {{ exceptions.raise_compiler_error('no purchase events for ' ~ platform) }}
+    {%- endif -%}
+{%- endmacro %}
