@@ -1,7 +1,8 @@
 """The models speak the warehouse's SQL, not PostgreSQL's: every dialect-specific construct
 (JSON operators, `::` casts, `filter (where …)`, `distinct on`, intervals, regex operators,
 PostgreSQL functions…) lives behind `adapter.dispatch` in a `postgres__` macro, and the
-models call the project's macros or dbt's cross-database macros instead.
+models call the project's macros or dbt's cross-database macros instead. The macros
+themselves speak PostgreSQL only in their `postgres__` implementations.
 
 The scan reads the raw `.sql` files of models/ and data-tests/ (no compilation, no
 database): comments are left out, and so are SQL string literals (a detail text may say
@@ -120,6 +121,42 @@ def test_models_use_only_portable_sql():
         "PostgreSQL-only SQL in models (write it through a dispatched macro in macros/ or "
         f"one of dbt's cross-database macros): {offenders}"
     )
+
+
+_MACRO = re.compile(
+    r"\{%-?\s*(?:macro|test)\s+(\w+).*?\{%-?\s*end(?:macro|test)\s*-?%\}", re.S)
+
+
+def macros_outside_postgres(text: str) -> dict[str, str]:
+    """name -> definition of each macro of a file but the `postgres__` implementations."""
+    text = _JINJA_COMMENT.sub(" ", text)
+    return {match.group(1): match.group() for match in _MACRO.finditer(text)
+            if not match.group(1).startswith("postgres__")}
+
+
+def test_macros_speak_postgresql_only_in_postgres_implementations():
+    offenders = {
+        f"{path.name}:{name}": sorted({found for found, _ in postgres_constructs(body)})
+        for path in sorted((ROOT / "macros").glob("*.sql"))
+        for name, body in macros_outside_postgres(path.read_text()).items()
+        if postgres_constructs(body)
+    }
+    assert not offenders, (
+        "PostgreSQL-only SQL in a macro that is not a postgres__ implementation (dispatch "
+        f"it with adapter.dispatch): {offenders}"
+    )
+
+
+def test_a_postgres_implementation_may_speak_postgresql():
+    text = """
+        {% macro json_text(json, key) %}{{ return(adapter.dispatch('json_text')(json, key)) }}
+        {% endmacro %}
+        {% macro postgres__json_text(json, key) %}{{ json }} ->> '{{ key }}'{% endmacro %}
+        {% macro money(raw) %}({{ raw }})::numeric(18, 2){% endmacro %}
+    """
+    assert sorted(macros_outside_postgres(text)) == ["json_text", "money"]
+    assert postgres_constructs(macros_outside_postgres(text)["money"])
+    assert not postgres_constructs(macros_outside_postgres(text)["json_text"])
 
 
 @pytest.mark.parametrize(
