@@ -1,7 +1,8 @@
--- Integrity: every purchase record landed in raw is in the unified event stream, or listed
--- in rpt_data_issues as a record that could not be placed (no transaction id or time).
--- One row per record that is neither. On an incremental build the records loaded since
--- the last build are checked (checked_through); on a full refresh, every record.
+-- Integrity: every purchase record landed in raw (is_purchase_event, the predicate staging
+-- reads purchases by) is in the unified event stream, or listed in rpt_data_issues as a
+-- record that could not be placed (no transaction id or time). One row per record that is
+-- neither. On an incremental build the records loaded since the last build are checked
+-- (checked_through); on a full refresh, every record.
 
 {%- set through = checked_through() %}
 
@@ -10,43 +11,35 @@ with
 raw_records as (
     select
         'hotmart' as platform,
-        encode(_record_hash, 'hex') as record_hash,
-        _file_name as source_file,
-        _line_no as source_line
+        {{ record_lineage(load_seq=false) }}
     from {{ source('hotmart', 'hotmart_webhooks') }}
     where
         _load_seq > {{ through }}
-        and payload ->> 'event' like 'PURCHASE\_%'
-        and payload ->> 'event' <> 'PURCHASE_OUT_OF_SHOPPING_CART'
+        and {{ is_purchase_event('hotmart', 'payload', delivered=true) }}
     union all
     select
         'kiwify' as platform,
-        encode(_record_hash, 'hex') as record_hash,
-        _file_name as source_file,
-        _line_no as source_line
+        {{ record_lineage(load_seq=false) }}
     from {{ source('kiwify', 'kiwify_webhooks') }}
     where
         _load_seq > {{ through }}
-        and json_typeof(payload) = 'object'
-        and payload ->> 'webhook_event_type' <> 'subscription_canceled'
+        and {{ is_purchase_event('kiwify', 'payload', delivered=true) }}
     union all
     select
         'eduzz' as platform,
-        encode(_record_hash, 'hex') as record_hash,
-        _file_name as source_file,
-        _line_no as source_line
+        {{ record_lineage(load_seq=false) }}
     from {{ source('eduzz', 'eduzz_webhooks') }}
     where
         _load_seq > {{ through }}
-        and payload ->> 'type' in ('invoice', 'invoice|contract')
+        and {{ is_purchase_event('eduzz', 'payload', delivered=true) }}
     union all
     select
         'pix' as platform,
-        encode(_record_hash, 'hex') as record_hash,
-        _file_name as source_file,
-        _line_no as source_line
+        {{ record_lineage(load_seq=false) }}
     from {{ source('pix', 'pix_payments') }}
-    where _load_seq > {{ through }}
+    where
+        _load_seq > {{ through }}
+        and {{ is_purchase_event('pix', 'payload', delivered=true) }}
 ),
 
 placed_or_listed as (

@@ -41,7 +41,12 @@
     end
 {%- endmacro %}
 
+{#- The restricted schema's bookkeeping of erasures (an on-run-start hook). -#}
 {% macro create_privacy_tables() %}
+    {{- return(adapter.dispatch('create_privacy_tables', 'tallyhouse')()) -}}
+{% endmacro %}
+
+{% macro postgres__create_privacy_tables() %}
     create schema if not exists restricted;
     create table if not exists restricted.erased_subjects (
         subject_key text primary key,

@@ -55,16 +55,32 @@
         utm_campaign
     {% endset %}
 
+    {#- the split's subordinates, one commission line each (a PIX payment without split:
+        none) -#}
+    {%- set subordinate_lines %}
+        case when payments.has_split then coalesce((
+            select
+                {{ json_collect(json_object_of({
+                    'raw_role': "'subordinate'",
+                    'amount': 'cast(' ~ json_text('line.value', 'amount') ~ ' as '
+                        ~ type_money() ~ ')',
+                    'currency_code': 'payments.currency_code',
+                    'participant': json_text('line.value', 'participant'),
+                }), order_by=json_text('line.value', 'participant')) }}
+            from {{ json_elements('payments.subordinate_lines', 'line') }}
+        ), {{ json_empty_array() }}) else {{ json_empty_array() }} end
+    {%- endset %}
+
     with
 
     hotmart as (
-        select {{ event_columns }}, null::numeric(18, 2) as refund_amount
+        select {{ event_columns }}, cast(null as {{ type_money() }}) as refund_amount
         from {{ ref('stg_hotmart__purchase_events') }} as events
         where {{ _events_of('hotmart', transactions, event_ids) }}
     ),
 
     kiwify as (
-        select {{ event_columns }}, null::numeric(18, 2) as refund_amount
+        select {{ event_columns }}, cast(null as {{ type_money() }}) as refund_amount
         from {{ ref('stg_kiwify__order_events') }} as events
         where
             event_name <> 'subscription_canceled'
@@ -72,7 +88,7 @@
     ),
 
     eduzz as (
-        select {{ event_columns }}, null::numeric(18, 2) as refund_amount
+        select {{ event_columns }}, cast(null as {{ type_money() }}) as refund_amount
         from {{ ref('stg_eduzz__invoice_events') }} as events
         where {{ _events_of('eduzz', transactions, event_ids) }}
     ),
@@ -115,47 +131,42 @@
             coalesce(orders.order_total_amount, payments.pix_amount) as base_price,
             coalesce(orders.order_total_amount, payments.pix_amount) as offer_price,
             coalesce(orders.order_total_amount, payments.pix_amount) as customer_paid_amount,
-            0::numeric(18, 2) as platform_fee_amount,
-            0::numeric(18, 2) as coproducer_commission_amount,
+            cast(0 as {{ type_money() }}) as platform_fee_amount,
+            cast(0 as {{ type_money() }}) as coproducer_commission_amount,
             coalesce(payments.subordinate_amount, 0) as affiliate_commission_amount,
             coalesce(orders.order_total_amount, payments.pix_amount)
             - coalesce(payments.subordinate_amount, 0) as reported_producer_amount,
-            jsonb_build_array(jsonb_build_object(
-                'raw_role', 'master',
-                'amount', coalesce(orders.order_total_amount, payments.pix_amount)
-                - coalesce(payments.subordinate_amount, 0),
-                'currency_code', payments.currency_code, 'participant', 'store'
-            )) || case when payments.has_split then coalesce((
-                select
-                    jsonb_agg(jsonb_build_object(
-                        'raw_role', 'subordinate', 'amount', (line ->> 'amount')::numeric(18, 2),
-                        'currency_code', payments.currency_code,
-                        'participant', line ->> 'participant'
-                    ) order by line ->> 'participant')
-                from jsonb_array_elements(payments.subordinate_lines) as line
-            ), '[]'::jsonb) else '[]'::jsonb end as commission_lines,
+            {{ json_array_concat(json_array_of([json_object_of({
+                'raw_role': "'master'",
+                'amount': 'coalesce(orders.order_total_amount, payments.pix_amount)'
+                    ~ ' - coalesce(payments.subordinate_amount, 0)',
+                'currency_code': 'payments.currency_code',
+                'participant': "'store'",
+            })]), subordinate_lines) }} as commission_lines,
             7 as warranty_days,
             payments.ordered_at,
             payments.approved_at,
-            null::timestamptz as warranty_expires_at,
+            cast(null as {{ type_timestamp() }}) as warranty_expires_at,
             payments.customer_email,
             payments.customer_name,
             payments.customer_document,
-            orders.items -> 0 ->> 'productId' as platform_product_id,
-            coalesce(orders.items -> 0 ->> 'name', '(order not delivered yet)') as product_name,
-            orders.items -> 0 ->> 'productId' as product_sku,
-            null::text as offer_code,
-            null::text as coupon_code,
+            {{ json_text('orders.items', 0, 'productId') }} as platform_product_id,
+            coalesce(
+                {{ json_text('orders.items', 0, 'name') }}, '(order not delivered yet)'
+            ) as product_name,
+            {{ json_text('orders.items', 0, 'productId') }} as product_sku,
+            cast(null as {{ type_text() }}) as offer_code,
+            cast(null as {{ type_text() }}) as coupon_code,
             false as is_subscription,
-            null::text as platform_subscription_id,
-            null::text as plan_id,
-            null::text as plan_name,
-            null::int as recurrence_number,
-            null::text as tracking_source,
-            null::text as tracking_sck,
-            null::text as utm_source,
-            null::text as utm_medium,
-            null::text as utm_campaign,
+            cast(null as {{ type_text() }}) as platform_subscription_id,
+            cast(null as {{ type_text() }}) as plan_id,
+            cast(null as {{ type_text() }}) as plan_name,
+            cast(null as {{ type_int() }}) as recurrence_number,
+            cast(null as {{ type_text() }}) as tracking_source,
+            cast(null as {{ type_text() }}) as tracking_sck,
+            cast(null as {{ type_text() }}) as utm_source,
+            cast(null as {{ type_text() }}) as utm_medium,
+            cast(null as {{ type_text() }}) as utm_campaign,
             case
                 when payments.raw_status = '11' and payments.voided_amount > 0
                     then payments.voided_amount
@@ -187,19 +198,38 @@
 {% macro _events_of(platform, transactions, event_ids) -%}
     {%- if transactions -%}
         exists (
-            select from {{ transactions }} as wanted
+            select 1 from {{ transactions }} as wanted
             where
                 wanted.platform = '{{ platform }}'
                 and wanted.platform_transaction_id = events.platform_transaction_id
         )
     {%- elif event_ids -%}
         exists (
-            select from {{ event_ids }} as wanted
+            select 1 from {{ event_ids }} as wanted
             where
                 wanted.platform = '{{ platform }}'
                 and wanted.source_event_id = events.source_event_id
         )
     {%- else -%}
         true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Whether a raw record of `platform`'s feed is a purchase event (one event of a sale's
+    lifecycle): the rule staging reads purchases by and the integrity test checks them
+    by. `json`: the record's payload (`delivered=true` for raw's column as delivered). -#}
+{% macro is_purchase_event(platform, json, delivered=false) -%}
+    {%- if platform == 'hotmart' -%}
+        {{ json_text(json, 'event') }} like 'PURCHASE\_%'
+        and {{ json_text(json, 'event') }} <> 'PURCHASE_OUT_OF_SHOPPING_CART'
+    {%- elif platform == 'kiwify' -%}
+        {{ json_type(json, delivered) }} = 'object'
+        and {{ json_text(json, 'webhook_event_type') }} <> 'subscription_canceled'
+    {%- elif platform == 'eduzz' -%}
+        {{ json_text(json, 'type') }} in ('invoice', 'invoice|contract')
+    {%- elif platform == 'pix' -%}
+        true
+    {%- else -%}
+        {{ exceptions.raise_compiler_error('no purchase events for ' ~ platform) }}
     {%- endif -%}
 {%- endmacro %}

@@ -5,9 +5,18 @@
     watermark(): the highest load number (raw._load_seq) the model had read when it was
     last built; -1 before the first build. record_watermark(relation) (a post-hook) stores
     the highest last_load_seq of the relation the model was built from.
+
+    The watermarks table, its reads and the post-hooks that write it are the warehouse's
+    (postgres__ below: to_regclass, insert … on conflict); a Spark version would keep the
+    same table as Parquet and overwrite a model's row (insert overwrite, or a merge where
+    Delta exists).
 #}
 
 {% macro create_watermark_table() %}
+    {{- return(adapter.dispatch('create_watermark_table', 'tallyhouse')()) -}}
+{% endmacro %}
+
+{% macro postgres__create_watermark_table() %}
     create schema if not exists intermediate;
     create table if not exists intermediate._build_watermarks (
         model text primary key,
@@ -16,6 +25,10 @@
 {% endmacro %}
 
 {% macro watermark() -%}
+    {{ return(adapter.dispatch('watermark', 'tallyhouse')()) }}
+{%- endmacro %}
+
+{% macro postgres__watermark() -%}
     {#- a constant, read when the model runs: the planner then knows how few rows are new -#}
     {%- set found = -1 -%}
     {%- if execute and run_query(
@@ -29,6 +42,10 @@
 {%- endmacro %}
 
 {% macro record_watermark(relation) %}
+    {{- return(adapter.dispatch('record_watermark', 'tallyhouse')(relation)) -}}
+{% endmacro %}
+
+{% macro postgres__record_watermark(relation) %}
     insert into intermediate._build_watermarks (model, last_load_seq)
     select '{{ this.identifier }}', coalesce(max(last_load_seq), -1) from {{ relation }}
     on conflict (model) do update set last_load_seq = excluded.last_load_seq
@@ -37,6 +54,10 @@
 {#- The highest load number of raw relations a model has read (a post-hook), for a model
     whose own rows do not tell how far it read. -#}
 {% macro record_raw_watermark(relations) %}
+    {{- return(adapter.dispatch('record_raw_watermark', 'tallyhouse')(relations)) -}}
+{% endmacro %}
+
+{% macro postgres__record_raw_watermark(relations) %}
     insert into intermediate._build_watermarks (model, last_load_seq)
     select '{{ this.identifier }}', greatest(
         -1
@@ -52,6 +73,10 @@
     full pass, a first build, a changed project) at every row (-1). A constant, so that
     the planner reads the new rows by index. -#}
 {% macro checked_through() -%}
+    {{ return(adapter.dispatch('checked_through', 'tallyhouse')()) }}
+{%- endmacro %}
+
+{% macro postgres__checked_through() -%}
     {%- set through = -1 -%}
     {%- if execute and not flags.FULL_REFRESH -%}
         {%- set built = run_query("select to_regclass('raw._build_state') is not null")
@@ -63,71 +88,6 @@
         {%- endif -%}
     {%- endif -%}
     {{ through }}
-{%- endmacro %}
-
-{#- ------------------------------------------------ marts kept per touched transaction
-
-    A mart whose rows each belong to one transaction (commission lines, the money and
-    status breaks) is incremental the same way: the transactions int_transactions
-    recomputed since the mart's last build are forgotten by a pre-hook and computed again
-    by the model's body; everything else stays. Use:
-
-      config(materialized='incremental', incremental_strategy='append',
-             pre_hook="{{ forget_touched_transactions() }}",
-             post_hook="{{ record_watermark(ref('int_transactions')) }}")
-
-    and in the body, on an incremental build, read only `touched_transactions_since_build()`.
-    with_delivered also touches the transactions of purchase events delivered since then,
-    for a rule about events that never reached int_transactions.
--#}
-
-{% macro touched_transactions_since_build(with_delivered=false) -%}
-    {%- set since = watermark() | trim -%}
-    select transaction_key
-    from {{ ref('int_transactions') }}
-    where last_load_seq > {{ since }}
-    {%- if with_delivered %}
-        union
-        select {{ transaction_key('platform', 'platform_transaction_id') }}
-        from {{ ref('int_transaction_events_unioned') }}
-        where _load_seq > {{ since }}
-    {%- endif %}
-{%- endmacro %}
-
-{% macro forget_touched_transactions(with_delivered=false) -%}
-    {%- if is_incremental() %}
-        delete from {{ this }}
-        where transaction_key in ({{ touched_transactions_since_build(with_delivered) }})
-    {%- endif %}
-{%- endmacro %}
-
-{#- A partial index on the few rows a rule looks for (created once per table; dbt's
-    `indexes` config has no WHERE). index_unread_rows (a post-hook on the staging folder)
-    indexes the rows a staging model could not read whole, so that the data-issue and
-    superseded-record lists read a few rows by index instead of every staging row. -#}
-{% macro partial_index(columns, predicate) -%}
-    do $index$ begin
-        if not exists (
-            select from pg_indexes
-            where schemaname = '{{ this.schema }}'
-              and tablename = '{{ this.identifier }}'
-              and indexdef like '%WHERE%{{ predicate.split()[0] }}%'
-        ) then
-            create index on {{ this }} ({{ columns }}) where {{ predicate }};
-        end if;
-    end $index$
-{%- endmacro %}
-
-{% macro index_unread_rows() -%}
-    {%- if execute and config.get('materialized') in ('table', 'incremental') -%}
-        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name')
-            | list -%}
-        {%- for column, predicate in [('data_issues', "data_issues <> '[]'::jsonb"),
-                                      ('is_superseded', 'is_superseded')]
-            if column in columns %}
-            {{ partial_index('record_hash', predicate) }};
-        {%- endfor %}
-    {%- endif -%}
 {%- endmacro %}
 
 {#- Every landed feed: (landing folder = dbt source, raw table). -#}

@@ -144,14 +144,5 @@ mapped as (
     where deduplicated.delivery_number = 1
 )
 
-{% if is_incremental() %}
-    -- only the touched transactions' rows are replaced
-    select mapped.*
-    from mapped
-    inner join touched
-        on
-            mapped.platform = touched.platform
-            and mapped.platform_transaction_id = touched.platform_transaction_id
-{% else %}
-    select * from mapped
-{% endif %}
+-- on an incremental build, only the touched transactions' rows are replaced
+{{ rows_of_touched('mapped', ['platform', 'platform_transaction_id']) }}

@@ -16,17 +16,11 @@ all_events as (
     touched as (
         {{ touched_transactions(ref('int_transaction_events_mapped')) }}
     ),
-
-    events as (
-        select all_events.*
-        from all_events
-        inner join touched on all_events.transaction_key = touched.transaction_key
-    ),
-{% else %}
-    events as (
-        select * from all_events
-    ),
 {% endif %}
+
+events as (
+    {{ rows_of_touched('all_events', 'transaction_key') }}
+),
 
 transitions as (
     select * from {{ ref('transaction_status_transitions') }}

@@ -17,51 +17,37 @@ all_events as (
     touched as (
         {{ touched_transactions(ref('int_transaction_events_mapped')) }}
     ),
-
-    events as (
-        select all_events.*
-        from all_events
-        inner join touched on all_events.transaction_key = touched.transaction_key
-    ),
-
-    changes as (
-        select status_changes.*
-        from {{ ref('int_transaction_status_changes') }} as status_changes
-        inner join touched on status_changes.transaction_key = touched.transaction_key
-    ),
-{% else %}
-    events as (
-        select * from all_events
-    ),
-
-    changes as (
-        select * from {{ ref('int_transaction_status_changes') }}
-    ),
 {% endif %}
+
+events as (
+    {{ rows_of_touched('all_events', 'transaction_key') }}
+),
+
+changes as (
+    {{ rows_of_touched(ref('int_transaction_status_changes'), 'transaction_key') }}
+),
 
 statuses as (
     select * from {{ ref('transaction_statuses') }}
 ),
 
 latest_event as (
-    select distinct on (transaction_key) *
-    from events
-    order by transaction_key asc, event_at desc, lifecycle_rank desc, record_hash desc
+    {{ first_per_key('events', 'transaction_key',
+                     order_by='event_at desc, lifecycle_rank desc, record_hash desc') }}
 ),
 
 lifecycle as (
     select
         transaction_key,
-        min(changed_at) filter (where status = 'approved') as first_approved_at,
-        bool_or(status in (
-            'approved', 'complete', 'disputed', 'refunded',
-            'partially_refunded'
-        )) as has_been_approved,
-        bool_or(status = 'disputed') as has_been_disputed,
-        min(changed_at) filter (where status = 'disputed') as disputed_at,
-        max(changed_at) filter (where status in ('refunded', 'partially_refunded'))
+        {{ min_where('changed_at', "status = 'approved'") }} as first_approved_at,
+        {{ dbt.bool_or(
+            "status in ('approved', 'complete', 'disputed', 'refunded', 'partially_refunded')"
+        ) }} as has_been_approved,
+        {{ dbt.bool_or("status = 'disputed'") }} as has_been_disputed,
+        {{ min_where('changed_at', "status = 'disputed'") }} as disputed_at,
+        {{ max_where('changed_at', "status in ('refunded', 'partially_refunded')") }}
             as refunded_at,
-        bool_or(not is_valid_transition) as has_invalid_transition,
+        {{ dbt.bool_or('not is_valid_transition') }} as has_invalid_transition,
         count(*) as status_changes,
         max(last_load_seq) as last_load_seq
     from changes
@@ -71,9 +57,9 @@ lifecycle as (
 refunds as (
     select
         transaction_key,
-        max(refund_kind) filter (where refund_kind is not null) as refund_kind,
+        {{ max_where('refund_kind', 'refund_kind is not null') }} as refund_kind,
         max(refund_amount) as reported_refund_amount,
-        min(event_at) filter (where refund_kind is not null) as refund_settled_at
+        {{ min_where('event_at', 'refund_kind is not null') }} as refund_settled_at
     from events
     group by transaction_key
 ),
@@ -108,12 +94,12 @@ final as (
             as producer_net_amount,
         latest_event.reported_producer_amount,
         latest_event.commission_lines,
-        case
+        cast(case
             when refunds.refund_kind in ('refund', 'chargeback')
                 then coalesce(refunds.reported_refund_amount, latest_event.customer_paid_amount)
             when refunds.refund_kind = 'partial_refund' then refunds.reported_refund_amount
             else 0
-        end::numeric(18, 2) as refunded_amount,
+        end as {{ type_money() }}) as refunded_amount,
         refunds.refund_kind,
         refunds.refund_settled_at,
         latest_event.ordered_at,
@@ -130,8 +116,8 @@ final as (
         latest_event.recurrence_number,
         coalesce(
             latest_event.warranty_expires_at,
-            coalesce(lifecycle.first_approved_at, latest_event.approved_at)
-            + make_interval(days => coalesce(latest_event.warranty_days, 7))
+            {{ dbt.dateadd('day', 'coalesce(latest_event.warranty_days, 7)',
+                           'coalesce(lifecycle.first_approved_at, latest_event.approved_at)') }}
         ) as warranty_expires_at,
         latest_event.tracking_source,
         latest_event.tracking_sck,

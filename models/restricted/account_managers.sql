@@ -26,9 +26,8 @@ final as (
         account_manager_key,
         min(account_manager_id) as account_manager_id,
         min(email) as email,
-        max(account_manager_name) filter (
-            where account_manager_name is not null and name_recency = 1
-        ) as name
+        {{ max_where('account_manager_name',
+                     'account_manager_name is not null and name_recency = 1') }} as name
     from keyed
     where account_manager_key is not null
     group by account_manager_key

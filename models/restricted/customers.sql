@@ -9,26 +9,11 @@
 
 with
 
-{% if is_incremental() %}
-    -- the customers of the transactions computed again since the last build, whole
-    touched as (
-        select distinct nullif(lower(trim(customer_email)), '') as email
-        from {{ ref('int_transactions') }}
-        where last_load_seq > {{ watermark() }}
-    ),
-
-    -- materialized: the person key is then computed for these rows only
-    transactions as materialized (
-        select all_transactions.*
-        from {{ ref('int_transactions') }} as all_transactions
-        inner join touched
-            on nullif(lower(trim(all_transactions.customer_email)), '') = touched.email
-    ),
-{% else %}
-    transactions as (
-        select * from {{ ref('int_transactions') }}
-    ),
-{% endif %}
+-- on an incremental build, the customers of the transactions computed again since the
+-- last build, whole; materialized then: the person key is computed for these rows only
+transactions as {{ materialized_hint() if is_incremental() }} (
+    {{ rows_of_touched_customers(ref('int_transactions')) }}
+),
 
 keyed as (
     select
@@ -62,12 +47,11 @@ final as (
     select
         customer_key,
         min(email) as email,
-        max(customer_name) filter (
-            where customer_name is not null and name_recency = 1
-        ) as name,
-        max(customer_document) filter (
-            where customer_document is not null and document_recency = 1
-        ) as document,
+        {{ max_where('customer_name', 'customer_name is not null and name_recency = 1') }}
+            as name,
+        {{ max_where('customer_document',
+                     'customer_document is not null and document_recency = 1') }}
+            as document,
         min(ordered_at) as first_ordered_at,
         max(ordered_at) as last_ordered_at
     from ranked

@@ -18,21 +18,21 @@ read_issues as (
             records.source_file,
             records.source_line,
             records.record_hash,
-            (records.{{ entity }})::text as entity_id,
-            issue.value ->> 'field' as field,
-            issue.value ->> 'value' as raw_value,
-            issue.value ->> 'reason' as reason
+            cast(records.{{ entity }} as {{ type_text() }}) as entity_id,
+            {{ json_text('issue.value', 'field') }} as field,
+            {{ json_text('issue.value', 'value') }} as raw_value,
+            {{ json_text('issue.value', 'reason') }} as reason
         from {{ ref(model) }} as records
-        cross join lateral jsonb_array_elements(records.data_issues) as issue (value)
-        where records.data_issues <> '[]'::jsonb
+        {{ join_json_elements('records.data_issues', 'issue') }}
+        where {{ has_data_issues('records.data_issues') }}
     {%- endfor %}
 ),
 
 final as (
     select distinct
-        md5(
-            record_hash || ':' || coalesce(entity_id, '') || ':' || field || ':' || reason
-        ) as data_issue_key,
+        {{ dbt.hash(
+            "record_hash || ':' || coalesce(entity_id, '') || ':' || field || ':' || reason"
+        ) }} as data_issue_key,
         source,
         feed,
         source_file,

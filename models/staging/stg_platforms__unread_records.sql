@@ -9,28 +9,31 @@
 -- (Hotmart CLUB_*) carry no money and are not listed. Few raw rows end up here, so how
 -- far the model has read is kept in the watermarks table (record_raw_watermark).
 
+{%- set hotmart_event = json_text('payload', 'event') %}
+
 with
 
 hotmart as (
     {{ raw_payloads(
         source('hotmart', 'hotmart_webhooks'), since=watermark(),
-        filter="not coalesce(payload ->> 'event' like 'PURCHASE\\_%'
-            or payload ->> 'event' in ('SUBSCRIPTION_CANCELLATION', 'SWITCH_PLAN')
-            or payload ->> 'event' like 'CLUB\\_%', false)"
+        filter="not coalesce(" ~ hotmart_event ~ " like 'PURCHASE\\_%'
+            or " ~ hotmart_event ~ " in ('SUBSCRIPTION_CANCELLATION', 'SWITCH_PLAN')
+            or " ~ hotmart_event ~ " like 'CLUB\\_%', false)"
     ) }}
 ),
 
 kiwify as (
     {{ raw_payloads(
         source('kiwify', 'kiwify_webhooks'), since=watermark(),
-        filter="json_typeof(payload) = 'object' and payload ->> 'order_id' is null"
+        filter=json_type('payload', delivered=true) ~ " = 'object' and "
+            ~ json_text('payload', 'order_id') ~ " is null"
     ) }}
 ),
 
 eduzz as (
     {{ raw_payloads(
         source('eduzz', 'eduzz_webhooks'), since=watermark(),
-        filter="coalesce(payload ->> 'type', '') not in "
+        filter="coalesce(" ~ json_text('payload', 'type') ~ ", '') not in "
             ~ "('invoice', 'invoice|contract', 'contract', 'abandonment')"
     ) }}
 ),
@@ -40,7 +43,7 @@ unioned as (
         'hotmart' as source,
         'hotmart_webhooks' as feed,
         'event' as field,
-        body ->> 'event' as raw_value,
+        {{ json_text('body', 'event') }} as raw_value,
         *
     from hotmart
     union all
@@ -56,18 +59,15 @@ unioned as (
         'eduzz' as source,
         'eduzz_webhooks' as feed,
         'type' as field,
-        body ->> 'type' as raw_value,
+        {{ json_text('body', 'type') }} as raw_value,
         *
     from eduzz
 )
 
 select
-    encode(_record_hash, 'hex') as record_hash,
+    {{ record_lineage() }},
     source,
     feed,
-    _file_name as source_file,
-    _line_no as source_line,
-    _load_seq,
     field,
     raw_value
 from unioned

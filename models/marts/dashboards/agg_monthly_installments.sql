@@ -10,7 +10,7 @@ transactions as (
 
 final as (
     select
-        date_trunc('month', order_date)::date as order_month,
+        cast({{ dbt.date_trunc('month', 'order_date') }} as {{ type_date() }}) as order_month,
         platform,
         product_key,
         payment_method,

@@ -17,7 +17,8 @@ transactions as (
 
 final as (
     select
-        date_trunc('month', transactions.order_date)::date as order_month,
+        cast({{ dbt.date_trunc('month', 'transactions.order_date') }} as {{ type_date() }})
+            as order_month,
         refunds.platform,
         transactions.product_key,
         refunds.currency_code,

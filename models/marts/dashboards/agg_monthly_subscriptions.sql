@@ -1,6 +1,18 @@
 -- Month × platform × plan × currency: subscriptions active at the start and end of the
 -- month, started and churned in it, and the monthly recurring amount at its end.
 
+{%- set month_end = dbt.dateadd('month', 1, 'months.month_start') | trim %}
+{%- set active_at_start = "subscriptions.started_on < months.month_start
+            and (
+                subscriptions.churned_on is null
+                or subscriptions.churned_on >= months.month_start
+            )" %}
+{%- set active_at_end = "subscriptions.started_on < " ~ month_end ~ "
+            and (
+                subscriptions.churned_on is null
+                or subscriptions.churned_on >= " ~ month_end ~ "
+            )" %}
+
 with
 
 subscriptions as (
@@ -15,11 +27,9 @@ subscriptions as (
 
 months as (
     select
-        generate_series(
-            date_trunc('month', min(started_on)),
-            date_trunc('month', max(greatest(started_on, coalesce(churned_on, started_on)))),
-            interval '1 month'
-        )::date as month_start
+        {{ month_series('min(started_on)',
+                        'max(greatest(started_on, coalesce(churned_on, started_on)))') }}
+            as month_start
     from subscriptions
 ),
 
@@ -29,36 +39,19 @@ final as (
         subscriptions.platform,
         subscriptions.plan_name,
         subscriptions.currency_code,
-        count(*) filter (
-            where subscriptions.started_on < months.month_start
-            and (subscriptions.churned_on is null or subscriptions.churned_on >= months.month_start)
-        ) as active_at_start,
-        count(*) filter (
-            where subscriptions.started_on >= months.month_start
-            and subscriptions.started_on < months.month_start + interval '1 month'
-        ) as started,
-        count(*) filter (
-            where subscriptions.churned_on >= months.month_start
-            and subscriptions.churned_on < months.month_start + interval '1 month'
-        ) as churned,
-        count(*) filter (
-            where subscriptions.started_on < months.month_start + interval '1 month'
-            and (
-                subscriptions.churned_on is null
-                or subscriptions.churned_on >= months.month_start + interval '1 month'
-            )
-        ) as active_at_end,
-        coalesce(sum(subscriptions.monthly_recurring_amount) filter (
-            where subscriptions.started_on < months.month_start + interval '1 month'
-            and (
-                subscriptions.churned_on is null
-                or subscriptions.churned_on >= months.month_start + interval '1 month'
-            )
-        ), 0) as monthly_recurring_amount
+        {{ count_where(active_at_start) }} as active_at_start,
+        {{ count_where("subscriptions.started_on >= months.month_start
+            and subscriptions.started_on < " ~ month_end) }} as started,
+        {{ count_where("subscriptions.churned_on >= months.month_start
+            and subscriptions.churned_on < " ~ month_end) }} as churned,
+        {{ count_where(active_at_end) }} as active_at_end,
+        coalesce(
+            {{ sum_where('subscriptions.monthly_recurring_amount', active_at_end) }}, 0
+        ) as monthly_recurring_amount
     from months
     inner join subscriptions
         on
-            months.month_start + interval '1 month' > subscriptions.started_on
+            {{ month_end }} > subscriptions.started_on
             and (subscriptions.churned_on is null or months.month_start <= subscriptions.churned_on)
     group by 1, 2, 3, 4
 )

@@ -31,9 +31,9 @@ lowest as (
 totals as (
     select
         account_id,
-        coalesce(sum(points) filter (where entry_type = 'credit'), 0) as credited_points,
-        coalesce(sum(points) filter (where entry_type = 'confirm'), 0) as debited_points,
-        coalesce(sum(points) filter (where entry_type = 'expire'), 0) as expired_points,
+        coalesce({{ sum_where('points', "entry_type = 'credit'") }}, 0) as credited_points,
+        coalesce({{ sum_where('points', "entry_type = 'confirm'") }}, 0) as debited_points,
+        coalesce({{ sum_where('points', "entry_type = 'expire'") }}, 0) as expired_points,
         sum(balance_effect) as balance_points,
         min(occurred_at) as first_entry_at,
         max(occurred_at) as last_entry_at

@@ -10,10 +10,10 @@ cards as (
 ledger as (
     select
         card_id,
-        coalesce(sum(amount) filter (where operation = 'Credit'), 0) as credited_amount,
-        coalesce(sum(amount) filter (where operation = 'Debit'), 0) as redeemed_amount,
-        count(*) filter (where operation = 'Credit') as voucher_credits,
-        count(*) filter (where operation = 'Debit') as redemptions,
+        coalesce({{ sum_where('amount', "operation = 'Credit'") }}, 0) as credited_amount,
+        coalesce({{ sum_where('amount', "operation = 'Debit'") }}, 0) as redeemed_amount,
+        {{ count_where("operation = 'Credit'") }} as voucher_credits,
+        {{ count_where("operation = 'Debit'") }} as redemptions,
         min(balance_after) as lowest_balance_amount
     from {{ ref('fct_gift_card_ledger') }}
     group by card_id

@@ -17,7 +17,7 @@ transactions as (
 )
 
 select
-    md5(lines.record_hash) as payout_line_key,
+    {{ dbt.hash('lines.record_hash') }} as payout_line_key,
     lines.payout_id,
     lines.platform,
     lines.payout_date,

@@ -30,12 +30,12 @@ holds as (
 resolutions as (
     select
         authorization_id,
-        coalesce(sum(points) filter (where entry_type = 'confirm'), 0) as confirmed_points,
-        count(*) filter (where entry_type = 'confirm') as confirms,
-        min(occurred_at) filter (where entry_type = 'confirm') as confirmed_at,
-        coalesce(sum(points) filter (where entry_type = 'cancel'), 0) as cancelled_points,
-        count(*) filter (where entry_type = 'cancel') as cancels,
-        min(occurred_at) filter (where entry_type = 'cancel') as cancelled_at
+        coalesce({{ sum_where('points', "entry_type = 'confirm'") }}, 0) as confirmed_points,
+        {{ count_where("entry_type = 'confirm'") }} as confirms,
+        {{ min_where('occurred_at', "entry_type = 'confirm'") }} as confirmed_at,
+        coalesce({{ sum_where('points', "entry_type = 'cancel'") }}, 0) as cancelled_points,
+        {{ count_where("entry_type = 'cancel'") }} as cancels,
+        {{ min_where('occurred_at', "entry_type = 'cancel'") }} as cancelled_at
     from ledger
     where entry_type in ('confirm', 'cancel')
     group by authorization_id
@@ -61,8 +61,8 @@ final as (
             when coalesce(resolutions.confirms, 0) > 0 then 'confirmed'
             when coalesce(resolutions.cancels, 0) > 0 then 'cancelled'
             when
-                holds.authorized_at < as_of.data_as_of
-                - make_interval(days => {{ var('authorization_expiry_days') }})
+                holds.authorized_at < {{ dbt.dateadd(
+                    'day', '-' ~ var('authorization_expiry_days'), 'as_of.data_as_of') }}
                 then 'expired'
             else 'open'
         end as outcome

@@ -13,8 +13,8 @@ items as (
         order_number,
         count(*) as items,
         sum(item_points) as items_points,
-        count(*) filter (where product_type = 'PHYSICAL') as physical_items,
-        count(*) filter (where product_type = 'VIRTUAL') as virtual_items
+        {{ count_where("product_type = 'PHYSICAL'") }} as physical_items,
+        {{ count_where("product_type = 'VIRTUAL'") }} as virtual_items
     from {{ ref('stg_redemptions__items') }}
     where not is_superseded and item_id is not null
     group by order_number
@@ -25,7 +25,7 @@ debits as (
         redemption_order_number as order_number,
         sum(confirmed_points) as confirmed_points,
         sum(cancelled_points) as cancelled_points,
-        string_agg(distinct outcome, ',') as authorization_outcomes
+        {{ text_agg('outcome', "','", distinct=true) }} as authorization_outcomes
     from {{ ref('fct_points_authorizations') }}
     where redemption_order_number is not null
     group by redemption_order_number

@@ -22,14 +22,14 @@ read_issues as (
             records.source_file,
             records.source_line,
             records.record_hash,
-            (records.{{ entity }})::text as entity_id,
-            issue.value ->> 'field' as field,
-            issue.value ->> 'value' as raw_value,
-            issue.value ->> 'reason' as reason,
+            cast(records.{{ entity }} as {{ type_text() }}) as entity_id,
+            {{ json_text('issue.value', 'field') }} as field,
+            {{ json_text('issue.value', 'value') }} as raw_value,
+            {{ json_text('issue.value', 'reason') }} as reason,
             ({{ left_out }}) as record_left_out
         from {{ ref(model) }} as records
-        cross join lateral jsonb_array_elements(records.data_issues) as issue (value)
-        where records.data_issues <> '[]'::jsonb
+        {{ join_json_elements('records.data_issues', 'issue') }}
+        where {{ has_data_issues('records.data_issues') }}
     {%- endfor %}
 ),
 
@@ -46,9 +46,9 @@ superseded as (
             source_file,
             source_line,
             record_hash,
-            ({{ entity }})::text as entity_id,
+            cast({{ entity }} as {{ type_text() }}) as entity_id,
             '{{ entity }}' as field,
-            ({{ entity }})::text as raw_value,
+            cast({{ entity }} as {{ type_text() }}) as raw_value,
             superseded_because as reason,
             true as record_left_out
         from {{ ref(model) }}
@@ -64,7 +64,7 @@ unread as (
         source_file,
         source_line,
         record_hash,
-        null::text as entity_id,
+        cast(null as {{ type_text() }}) as entity_id,
         field,
         raw_value,
         'a kind of record no model reads (kept in raw only)' as reason,
@@ -82,9 +82,9 @@ unioned as (
 
 final as (
     select
-        md5(
-            record_hash || ':' || coalesce(entity_id, '') || ':' || field || ':' || reason
-        ) as data_issue_key,
+        {{ dbt.hash(
+            "record_hash || ':' || coalesce(entity_id, '') || ':' || field || ':' || reason"
+        ) }} as data_issue_key,
         source,
         feed,
         read_by,

@@ -91,20 +91,22 @@ not_reconciled as (
         file_name as entity_id,
         source as platform,
         'records' as unit,
-        records_in_file::numeric as expected,
-        (landed + quarantined + records_duplicate + reexported)::numeric as actual,
-        null::numeric as amount_at_stake,
+        cast(records_in_file as {{ type_numeric() }}) as expected,
+        cast(landed + quarantined + records_duplicate + reexported as {{ type_numeric() }})
+            as actual,
+        cast(null as {{ type_numeric() }}) as amount_at_stake,
         case
             when reexported = 0
-                then format(
-                    '%s records in the file; %s landed, %s quarantined, %s exact duplicates',
-                    records_in_file, landed, quarantined, records_duplicate
-                )
-            else format(
-                '%s records in the file; %s landed, %s quarantined, %s duplicates (%s exact, '
-                || '%s re-exported with other formatting)', records_in_file, landed,
-                quarantined, records_duplicate + reexported, records_duplicate, reexported
-            )
+                then {{ format_text(
+                    "'%s records in the file; %s landed, %s quarantined, %s exact duplicates'",
+                    'records_in_file', 'landed', 'quarantined', 'records_duplicate'
+                ) }}
+            else {{ format_text(
+                "'%s records in the file; %s landed, %s quarantined, %s duplicates (%s exact, '
+                || '%s re-exported with other formatting)'", 'records_in_file', 'landed',
+                'quarantined', 'records_duplicate + reexported', 'records_duplicate',
+                'reexported'
+            ) }}
         end as detail,
         feed
     from counted
@@ -119,13 +121,13 @@ changed_files as (
         file_name as entity_id,
         source as platform,
         'records' as unit,
-        null::numeric as expected,
-        records_in_file::numeric as actual,
-        null::numeric as amount_at_stake,
-        format(
-            '%s records delivered under a name already loaded, with other content: not '
-            || 'loaded (deliver corrections under a new file name)', records_in_file
-        ) as detail,
+        cast(null as {{ type_numeric() }}) as expected,
+        cast(records_in_file as {{ type_numeric() }}) as actual,
+        cast(null as {{ type_numeric() }}) as amount_at_stake,
+        {{ format_text(
+            "'%s records delivered under a name already loaded, with other content: not '
+            || 'loaded (deliver corrections under a new file name)'", 'records_in_file'
+        ) }} as detail,
         coalesce(feed, source) as feed
     from {{ source('raw', '_manifest') }}
     where status = 'changed_content'
@@ -153,16 +155,16 @@ versions as (
         currency_code,
         record_hash,
         offer_price,
-        format(
-            '%s %s %s at %s (%s line %s)', raw_status, offer_price, currency_code,
-            {{ utc_text('event_at') }}, source_file, source_line
-        ) as version,
-        md5(concat_ws(
-            '|', raw_status, raw_payment_method, currency_code, offer_price,
+        {{ format_text(
+            "'%s %s %s at %s (%s line %s)'", 'raw_status', 'offer_price', 'currency_code',
+            utc_text('event_at'), 'source_file', 'source_line'
+        ) }} as version,
+        {{ dbt.hash(
+            "concat_ws('|', raw_status, raw_payment_method, currency_code, offer_price,
             customer_paid_amount, platform_fee_amount, coproducer_commission_amount,
-            affiliate_commission_amount, reported_producer_amount, refund_amount,
-            {{ utc_text('event_at') }}
-        )) as content
+            affiliate_commission_amount, reported_producer_amount, refund_amount, "
+            ~ utc_text('event_at') ~ ")"
+        ) }} as content
     from events
 ),
 
@@ -181,11 +183,12 @@ conflicting as (
             when max(offer_price) <> min(offer_price) then max(offer_price) - min(offer_price)
             else max(offer_price)
         end as amount_at_stake,
-        format(
-            'event %s delivered %s times with other content; the marts use the first of: %s',
-            source_event_id, count(*), string_agg(version, ' | ' order by record_hash)
-        ) as detail,
-        null::text as feed
+        {{ format_text(
+            "'event %s delivered %s times with other content; the marts use the first of: %s'",
+            'source_event_id', 'count(*)',
+            text_agg('version', "' | '", order_by='record_hash')
+        ) }} as detail,
+        cast(null as {{ type_text() }}) as feed
     from versions
     group by platform, source_event_id
     having count(distinct content) > 1

@@ -48,8 +48,8 @@ voucher_mismatches as (
         -- break once it is three days old
         and (
             refunded_payments.payment_id is not null
-            or ledger.occurred_at < (select max(l.occurred_at) from ledger as l)
-            - interval '3 days'
+            or ledger.occurred_at
+            < {{ dbt.dateadd('day', -3, '(select max(l.occurred_at) from ledger as l)') }}
         )
 ),
 
@@ -73,8 +73,8 @@ refunded_twice as (
         'pix_refunded_twice' as check_name,
         order_id as entity_id,
         payment_id,
-        1::numeric as expected,
-        refund_reports::numeric as actual
+        cast(1 as {{ type_numeric() }}) as expected,
+        cast(refund_reports as {{ type_numeric() }}) as actual
     from refunded_payments
     where refund_reports > 1
 ),
@@ -83,15 +83,15 @@ negative_cards as (
     select
         'giftcard_negative_balance' as check_name,
         card_id as entity_id,
-        null::text as payment_id,
-        0::numeric as expected,
+        cast(null as {{ type_text() }}) as payment_id,
+        cast(0 as {{ type_numeric() }}) as expected,
         lowest_balance_amount as actual
     from cards
     where lowest_balance_amount < 0
 ),
 
-split_bases as (
-    select distinct on (payments.payment_id)
+split_base_differences as (
+    select
         'split_base_includes_giftcard' as check_name,
         payments.platform_transaction_id as entity_id,
         payments.payment_id,
@@ -102,7 +102,11 @@ split_bases as (
     where
         payments.has_split
         and payments.split_base_amount <> orders.order_total_amount - orders.giftcard_amount
-    order by payments.payment_id
+),
+
+-- one break per payment (its events repeat the split)
+split_bases as (
+    {{ first_per_key('split_base_differences', 'payment_id') }}
 ),
 
 breaks as (

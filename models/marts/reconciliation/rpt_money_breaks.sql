@@ -17,37 +17,19 @@ with
     touched as (
         {{ touched_transactions_since_build() }}
     ),
-
-    transactions as (
-        select fct_transactions.*
-        from {{ ref('fct_transactions') }} as fct_transactions
-        inner join touched on fct_transactions.transaction_key = touched.transaction_key
-    ),
-
-    fee_lines as (
-        select fct_transaction_fees.*
-        from {{ ref('fct_transaction_fees') }} as fct_transaction_fees
-        inner join touched on fct_transaction_fees.transaction_key = touched.transaction_key
-    ),
-
-    commission_lines as (
-        select fct_commissions.*
-        from {{ ref('fct_commissions') }} as fct_commissions
-        inner join touched on fct_commissions.transaction_key = touched.transaction_key
-    ),
-{% else %}
-    transactions as (
-        select * from {{ ref('fct_transactions') }}
-    ),
-
-    fee_lines as (
-        select * from {{ ref('fct_transaction_fees') }}
-    ),
-
-    commission_lines as (
-        select * from {{ ref('fct_commissions') }}
-    ),
 {% endif %}
+
+transactions as (
+    {{ rows_of_touched(ref('fct_transactions'), 'transaction_key') }}
+),
+
+fee_lines as (
+    {{ rows_of_touched(ref('fct_transaction_fees'), 'transaction_key') }}
+),
+
+commission_lines as (
+    {{ rows_of_touched(ref('fct_commissions'), 'transaction_key') }}
+),
 
 fees as (
     select
@@ -60,14 +42,14 @@ fees as (
 commissions as (
     select
         transaction_key,
-        coalesce(sum(amount) filter (where role in ('coproducer', 'affiliate')), 0)
+        coalesce({{ sum_where('amount', "role in ('coproducer', 'affiliate')") }}, 0)
             as partners,
-        coalesce(sum(amount) filter (where role = 'producer'), 0) as producer
+        coalesce({{ sum_where('amount', "role = 'producer'") }}, 0) as producer
     from commission_lines
     group by transaction_key
 ),
 
-figures as materialized (
+figures as {{ materialized_hint() }} (
     select
         transactions.transaction_key,
         transactions.platform,
@@ -101,36 +83,24 @@ formulas as (
         abs(rule.actual - rule.expected) as amount_at_stake,
         rule.detail
     from figures
-    cross join
-        lateral (
-            values
-            (
-                'distributable_formula',
-                figures.offer_price - figures.platform_fee_amount,
-                figures.distributable_amount,
-                'distributable_amount = offer_price - platform_fee_amount'
-            ),
-            (
-                'producer_net_formula',
-                figures.distributable_amount - figures.partner_commission_amount,
-                figures.producer_net_amount,
-                'producer_net_amount = distributable_amount - partner_commission_amount'
-            ),
-            (
-                'fee_lines_differ', figures.platform_fee_amount, figures.fee_lines,
-                'fct_transaction_fees lines sum to platform_fee_amount'
-            ),
-            (
-                'commission_lines_differ', figures.partner_commission_amount,
-                figures.partner_lines,
-                'co-producer and affiliate lines of fct_commissions sum to '
-                || 'partner_commission_amount'
-            ),
-            (
-                'producer_line_differs', figures.producer_net_amount, figures.producer_line,
-                'the producer line of fct_commissions equals producer_net_amount'
-            )
-        ) as rule (break_kind, expected, actual, detail)
+    {{ join_values('rule', ['break_kind', 'expected', 'actual', 'detail'], [
+        ["'distributable_formula'",
+         'figures.offer_price - figures.platform_fee_amount',
+         'figures.distributable_amount',
+         "'distributable_amount = offer_price - platform_fee_amount'"],
+        ["'producer_net_formula'",
+         'figures.distributable_amount - figures.partner_commission_amount',
+         'figures.producer_net_amount',
+         "'producer_net_amount = distributable_amount - partner_commission_amount'"],
+        ["'fee_lines_differ'", 'figures.platform_fee_amount', 'figures.fee_lines',
+         "'fct_transaction_fees lines sum to platform_fee_amount'"],
+        ["'commission_lines_differ'", 'figures.partner_commission_amount',
+         'figures.partner_lines',
+         "'co-producer and affiliate lines of fct_commissions sum to '
+         || 'partner_commission_amount'"],
+        ["'producer_line_differs'", 'figures.producer_net_amount', 'figures.producer_line',
+         "'the producer line of fct_commissions equals producer_net_amount'"],
+    ]) }}
     where rule.expected <> rule.actual
 ),
 
@@ -145,13 +115,13 @@ currency_mismatches as (
         transactions.platform_transaction_id as entity_id,
         transactions.platform,
         commissions.currency_code as unit,
-        0::numeric as expected,
+        cast(0 as {{ type_numeric() }}) as expected,
         commissions.amount as actual,
         abs(commissions.amount) as amount_at_stake,
-        format(
-            '%s line of %s %s on a sale in %s', commissions.raw_role, commissions.amount,
-            commissions.currency_code, transactions.currency_code
-        ) as detail
+        {{ format_text(
+            "'%s line of %s %s on a sale in %s'", 'commissions.raw_role', 'commissions.amount',
+            'commissions.currency_code', 'transactions.currency_code'
+        ) }} as detail
     from commission_lines as commissions
     inner join transactions on commissions.transaction_key = transactions.transaction_key
     where commissions.currency_code is distinct from transactions.currency_code

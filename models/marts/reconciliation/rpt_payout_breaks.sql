@@ -34,18 +34,14 @@ expected_nets as (
         -- from the order, so a boleto paid days later is still under guarantee).
         case
             when transactions.platform = 'pix'
-                then transactions.approved_at + interval '2 days'
+                then {{ dbt.dateadd('day', 2, 'transactions.approved_at') }}
             when transactions.platform = 'hotmart'
-                then
-                    transactions.approved_at
-                    + greatest(
-                        transactions.warranty_expires_at - transactions.ordered_at,
-                        interval '0 days'
-                    )
-                    + interval '1 day'
-            else
-                greatest(transactions.warranty_expires_at, transactions.approved_at)
-                + interval '1 day'
+                then {{ dbt.dateadd('day', 1, 'transactions.approved_at + '
+                    ~ elapsed_not_negative('transactions.ordered_at',
+                                           'transactions.warranty_expires_at')) }}
+            else {{ dbt.dateadd(
+                'day', 1, 'greatest(transactions.warranty_expires_at, transactions.approved_at)'
+            ) }}
         end as released_at,
         transactions.refund_settled_at,
         transactions.refund_kind,
@@ -92,7 +88,7 @@ currency_mismatches as (
         lines.currency_code,
         lines.payout_id,
         lines.platform_transaction_id,
-        0::numeric(18, 2) as expected,
+        cast(0 as {{ type_money() }}) as expected,
         lines.amount as actual
     from lines
     inner join expected_nets on lines.transaction_key = expected_nets.transaction_key
@@ -106,7 +102,7 @@ unknown_transactions as (
         currency_code,
         payout_id,
         platform_transaction_id,
-        0::numeric(18, 2) as expected,
+        cast(0 as {{ type_money() }}) as expected,
         amount as actual
     from lines
     where transaction_key is null
@@ -117,10 +113,10 @@ unpaid as (
         'approved_never_paid' as check_name,
         expected_nets.platform,
         expected_nets.currency_code,
-        null::text as payout_id,
+        cast(null as {{ type_text() }}) as payout_id,
         expected_nets.platform_transaction_id,
         expected_nets.expected_payout_amount as expected,
-        0::numeric(18, 2) as actual
+        cast(0 as {{ type_money() }}) as actual
     from expected_nets
     cross join as_of
     left join sales on expected_nets.transaction_key = sales.transaction_key
@@ -137,7 +133,8 @@ unpaid as (
             or expected_nets.refund_settled_at > expected_nets.released_at
         )
         -- released, and two weekly payouts have passed since
-        and {{ business_date('expected_nets.released_at') }} + 14 < as_of.last_payout_date
+        and {{ dbt.dateadd('day', 14, business_date('expected_nets.released_at')) }}
+        < as_of.last_payout_date
 ),
 
 breaks as (

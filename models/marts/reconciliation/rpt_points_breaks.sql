@@ -32,8 +32,8 @@ orphan_resolutions as (
         coalesce(
             ledger.authorization_id, '(no authorization id) entry ' || ledger.entry_key
         ) as entity_id,
-        0::numeric as expected,
-        ledger.points::numeric as actual
+        cast(0 as {{ type_numeric() }}) as expected,
+        cast(ledger.points as {{ type_numeric() }}) as actual
     from ledger
     left join authorizations on ledger.authorization_id = authorizations.authorization_id
     where ledger.entry_type in ('confirm', 'cancel') and authorizations.authorization_id is null
@@ -73,7 +73,7 @@ named as (
         account_id,
         authorized_points,
         points,
-        max(points) filter (where entry_type = 'confirm' and nth_of_its_type = 1)
+        {{ max_where('points', "entry_type = 'confirm' and nth_of_its_type = 1") }}
             over (partition by authorization_id) as first_confirmed_points,
         case
             when
@@ -97,15 +97,16 @@ lifecycle as (
         check_name,
         min(account_id) as account_id,
         authorization_id as entity_id,
-        case check_name
+        cast(case check_name
             when 'confirm_above_hold' then min(authorized_points)
             when 'double_confirm' then min(first_confirmed_points)
             else 0
-        end::numeric as expected,
-        (
+        end as {{ type_numeric() }}) as expected,
+        cast(
             case when check_name = 'double_confirm' then min(first_confirmed_points) else 0 end
             + sum(points)
-        )::numeric as actual
+            as {{ type_numeric() }}
+        ) as actual
     from named
     where check_name is not null
     group by authorization_id, check_name
@@ -116,8 +117,8 @@ negative_balances as (
         'negative_points_balance' as check_name,
         account_id,
         account_id as entity_id,
-        0::numeric as expected,
-        lowest_balance_points::numeric as actual
+        cast(0 as {{ type_numeric() }}) as expected,
+        cast(lowest_balance_points as {{ type_numeric() }}) as actual
     from accounts
     where lowest_balance_points < 0
 ),
@@ -127,8 +128,8 @@ order_points as (
         'order_points_mismatch' as check_name,
         account_id,
         order_number as entity_id,
-        items_points::numeric as expected,
-        total_points::numeric as actual
+        cast(items_points as {{ type_numeric() }}) as expected,
+        cast(total_points as {{ type_numeric() }}) as actual
     from orders
     where
         order_status = 'COMPLETED'

@@ -15,61 +15,39 @@
 
 with
 
-{% if is_incremental() %}
-    -- the events view is read once: for the rule about lost transactions and for the set
-    -- of touched transactions (the pre-hook's with_delivered set, in one scan)
-    delivered as (
-        select distinct
-            platform,
-            platform_transaction_id
-        from {{ ref('int_transaction_events_unioned') }}
-        where _load_seq > {{ watermark() }}
-    ),
+-- on an incremental build the events view is read once: for the rule about lost
+-- transactions and for the set of touched transactions (the pre-hook's with_delivered
+-- set, in one scan)
+delivered as (
+    select distinct
+        platform,
+        platform_transaction_id
+    from {{ ref('int_transaction_events_unioned') }}
+    {%- if is_incremental() %}
+    where _load_seq > {{ watermark() }}
+    {%- endif %}
+),
 
+{% if is_incremental() %}
     touched as (
         {{ touched_transactions_since_build() }}
         union
         select {{ transaction_key('platform', 'platform_transaction_id') }}
         from delivered
     ),
-
-    events as (
-        select mapped.*
-        from {{ ref('int_transaction_events_mapped') }} as mapped
-        inner join touched on mapped.transaction_key = touched.transaction_key
-    ),
-
-    history as (
-        select status_history.*
-        from {{ ref('fct_transaction_status_history') }} as status_history
-        inner join touched on status_history.transaction_key = touched.transaction_key
-    ),
-
-    transactions as (
-        select fct_transactions.*
-        from {{ ref('fct_transactions') }} as fct_transactions
-        inner join touched on fct_transactions.transaction_key = touched.transaction_key
-    ),
-{% else %}
-    events as (
-        select * from {{ ref('int_transaction_events_mapped') }}
-    ),
-
-    history as (
-        select * from {{ ref('fct_transaction_status_history') }}
-    ),
-
-    transactions as (
-        select * from {{ ref('fct_transactions') }}
-    ),
-
-    delivered as (
-        select distinct
-            platform,
-            platform_transaction_id
-        from {{ ref('int_transaction_events_unioned') }}
-    ),
 {% endif %}
+
+events as (
+    {{ rows_of_touched(ref('int_transaction_events_mapped'), 'transaction_key') }}
+),
+
+history as (
+    {{ rows_of_touched(ref('fct_transaction_status_history'), 'transaction_key') }}
+),
+
+transactions as (
+    {{ rows_of_touched(ref('fct_transactions'), 'transaction_key') }}
+),
 
 unmapped as (
     select
@@ -83,27 +61,21 @@ unmapped as (
         events.platform_transaction_id as entity_id,
         events.platform,
         events.currency_code as unit,
-        null::numeric as expected,
-        null::numeric as actual,
+        cast(null as {{ type_numeric() }}) as expected,
+        cast(null as {{ type_numeric() }}) as actual,
         events.offer_price as amount_at_stake,
-        format(
-            '%s %s is not in seeds/%s (%s line %s)',
-            unmapped.label, quote_literal(unmapped.raw_value), unmapped.seed,
-            events.source_file, events.source_line
-        ) as detail
+        {{ format_text(
+            "'%s %s is not in seeds/%s (%s line %s)'",
+            'unmapped.label', quoted_text('unmapped.raw_value'), 'unmapped.seed',
+            'events.source_file', 'events.source_line'
+        ) }} as detail
     from events
-    cross join
-        lateral (
-            values
-            (
-                'status', events.is_unmapped_status, events.raw_status, 'raw status',
-                'platform_status_mapping.csv'
-            ),
-            (
-                'payment_method', events.is_unmapped_payment_method, events.raw_payment_method,
-                'payment method', 'payment_method_mapping.csv'
-            )
-        ) as unmapped (kind, is_unmapped, raw_value, label, seed)
+    {{ join_values('unmapped', ['kind', 'is_unmapped', 'raw_value', 'label', 'seed'], [
+        ["'status'", 'events.is_unmapped_status', 'events.raw_status', "'raw status'",
+         "'platform_status_mapping.csv'"],
+        ["'payment_method'", 'events.is_unmapped_payment_method',
+         'events.raw_payment_method', "'payment method'", "'payment_method_mapping.csv'"],
+    ]) }}
     where unmapped.is_unmapped
 ),
 
@@ -116,13 +88,13 @@ invalid_transitions as (
         history.platform_transaction_id as entity_id,
         history.platform,
         transactions.currency_code as unit,
-        null::numeric as expected,
-        null::numeric as actual,
+        cast(null as {{ type_numeric() }}) as expected,
+        cast(null as {{ type_numeric() }}) as actual,
         transactions.offer_price as amount_at_stake,
-        format(
-            '%s -> %s at %s is not an allowed transition',
-            coalesce(history.previous_status, 'start'), history.status, history.changed_at
-        ) as detail
+        {{ format_text(
+            "'%s -> %s at %s is not an allowed transition'",
+            "coalesce(history.previous_status, 'start')", 'history.status', 'history.changed_at'
+        ) }} as detail
     from history
     inner join transactions on history.transaction_key = transactions.transaction_key
     where
@@ -140,12 +112,12 @@ last_change_not_current as (
         history.platform_transaction_id as entity_id,
         history.platform,
         transactions.currency_code as unit,
-        null::numeric as expected,
-        null::numeric as actual,
+        cast(null as {{ type_numeric() }}) as expected,
+        cast(null as {{ type_numeric() }}) as actual,
         transactions.offer_price as amount_at_stake,
-        format(
-            'last change %s, current status %s', history.status, transactions.status
-        ) as detail
+        {{ format_text(
+            "'last change %s, current status %s'", 'history.status', 'transactions.status'
+        ) }} as detail
     from history
     inner join transactions on history.transaction_key = transactions.transaction_key
     where history.is_current and history.status <> transactions.status
@@ -161,9 +133,9 @@ lost as (
         delivered.platform_transaction_id as entity_id,
         delivered.platform,
         'transactions' as unit,
-        1::numeric as expected,
-        0::numeric as actual,
-        null::numeric as amount_at_stake,
+        cast(1 as {{ type_numeric() }}) as expected,
+        cast(0 as {{ type_numeric() }}) as actual,
+        cast(null as {{ type_numeric() }}) as amount_at_stake,
         'delivered in the extracts, missing from fct_transactions' as detail
     from delivered
     left join transactions

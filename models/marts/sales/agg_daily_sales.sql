@@ -18,24 +18,24 @@ final as (
         payment_method,
         currency_code,
         count(*) as transactions,
-        count(*) filter (where has_been_approved) as approved_transactions,
-        coalesce(sum(offer_price) filter (where has_been_approved), 0) as gross_amount,
-        coalesce(sum(customer_paid_amount) filter (where has_been_approved), 0)
+        {{ count_where('has_been_approved') }} as approved_transactions,
+        coalesce({{ sum_where('offer_price', 'has_been_approved') }}, 0) as gross_amount,
+        coalesce({{ sum_where('customer_paid_amount', 'has_been_approved') }}, 0)
             as customer_paid_amount,
-        coalesce(sum(platform_fee_amount) filter (where has_been_approved), 0) as fee_amount,
-        coalesce(sum(partner_commission_amount) filter (where has_been_approved), 0)
+        coalesce({{ sum_where('platform_fee_amount', 'has_been_approved') }}, 0)
+            as fee_amount,
+        coalesce({{ sum_where('partner_commission_amount', 'has_been_approved') }}, 0)
             as commission_amount,
-        coalesce(sum(producer_net_amount) filter (where has_been_approved), 0) as net_amount,
-        count(*) filter (where refund_kind in ('refund', 'partial_refund')) as refunds,
-        coalesce(sum(refunded_amount) filter (where refund_kind in (
-            'refund',
-            'partial_refund'
-        )), 0)
-            as refunded_amount,
-        count(*) filter (where refund_kind = 'chargeback') as chargebacks,
-        coalesce(sum(refunded_amount) filter (where refund_kind = 'chargeback'), 0)
+        coalesce({{ sum_where('producer_net_amount', 'has_been_approved') }}, 0)
+            as net_amount,
+        {{ count_where("refund_kind in ('refund', 'partial_refund')") }} as refunds,
+        coalesce(
+            {{ sum_where('refunded_amount', "refund_kind in ('refund', 'partial_refund')") }}, 0
+        ) as refunded_amount,
+        {{ count_where("refund_kind = 'chargeback'") }} as chargebacks,
+        coalesce({{ sum_where('refunded_amount', "refund_kind = 'chargeback'") }}, 0)
             as chargeback_amount,
-        count(*) filter (where installments_number > 1 and has_been_approved)
+        {{ count_where('installments_number > 1 and has_been_approved') }}
             as installment_transactions
     from transactions
     group by order_date, platform, product_key, payment_method, currency_code

@@ -8,26 +8,11 @@
 
 with
 
-{% if is_incremental() %}
-    -- the customers of the transactions computed again since the last build, whole
-    touched as (
-        select distinct nullif(lower(trim(customer_email)), '') as email
-        from {{ ref('int_transactions') }}
-        where last_load_seq > {{ watermark() }}
-    ),
-
-    -- materialized: the person key is then computed for these rows only
-    transactions as materialized (
-        select all_transactions.*
-        from {{ ref('int_transactions') }} as all_transactions
-        inner join touched
-            on nullif(lower(trim(all_transactions.customer_email)), '') = touched.email
-    ),
-{% else %}
-    transactions as (
-        select * from {{ ref('int_transactions') }}
-    ),
-{% endif %}
+-- on an incremental build, the customers of the transactions computed again since the
+-- last build, whole; materialized then: the person key is computed for these rows only
+transactions as {{ materialized_hint() if is_incremental() }} (
+    {{ rows_of_touched_customers(ref('int_transactions')) }}
+),
 
 keyed as (
     select
@@ -41,7 +26,7 @@ keyed as (
 final as (
     select
         customer_key,
-        array_agg(distinct platform order by platform) as platforms,
+        {{ array_of_distinct('platform') }} as platforms,
         min(ordered_at) as first_ordered_at,
         max(ordered_at) as last_ordered_at,
         count(*) as transactions

@@ -22,12 +22,12 @@ final as (
         product_key,
         max(product_sku) as sku,
         coalesce(min(product_name), '(product not named)') as name,
-        array_agg(distinct platform order by platform) as platforms,
+        {{ array_of_distinct('platform') }} as platforms,
         -- a platform that gave the product several ids: the highest, whatever the order of
         -- the rows (a later key wins in an object)
-        jsonb_object_agg(
-            platform, platform_product_id order by platform, platform_product_id
-        ) as platform_product_ids
+        {{ json_collect_object('platform', 'platform_product_id',
+                               order_by='platform, platform_product_id') }}
+            as platform_product_ids
     from products
     group by product_key
 )

@@ -1,5 +1,9 @@
 -- One subscription: its plan, customer, status, start, cancellation and recurrences.
 
+{#- a subscription's charges in time order (ties: by transaction key), first or latest -#}
+{%- set first_charge = 'transactions.ordered_at, transactions.transaction_key' %}
+{%- set latest_charge = 'transactions.ordered_at desc, transactions.transaction_key desc' %}
+
 with
 
 transactions as (
@@ -60,12 +64,9 @@ plan_switches as (
 ),
 
 last_paid as (
-    select distinct on (subscription_key)
-        subscription_key,
-        offer_price as last_paid_amount
-    from transactions
-    where has_been_approved
-    order by subscription_key asc, ordered_at desc
+    {{ first_per_key('transactions', 'subscription_key', order_by='ordered_at desc',
+                     columns='subscription_key, offer_price as last_paid_amount',
+                     where='has_been_approved') }}
 ),
 
 charges as (
@@ -74,33 +75,18 @@ charges as (
         transactions.platform,
         transactions.platform_subscription_id,
         min(transactions.ordered_at) as first_charge_at,
-        max(transactions.ordered_at) filter (
-            where transactions.has_been_approved
-        ) as last_paid_charge_at,
+        {{ max_where('transactions.ordered_at', 'transactions.has_been_approved') }}
+            as last_paid_charge_at,
         count(*) as charges,
-        count(*) filter (where transactions.has_been_approved) as paid_charges,
-        (array_agg(
-            transactions.transaction_key
-            order by transactions.ordered_at, transactions.transaction_key
-        ))[1] as initial_transaction_key,
-        (array_agg(
-            transactions.plan_name
-            order by transactions.ordered_at desc, transactions.transaction_key desc
-        ))[1] as plan_name,
-        (array_agg(
-            transactions.plan_id
-            order by transactions.ordered_at desc, transactions.transaction_key desc
-        ))[1] as plan_id,
-        (array_agg(
-            transactions.customer_key
-            order by transactions.ordered_at, transactions.transaction_key
-        ))[1] as customer_key,
-        (array_agg(
-            transactions.currency_code
-            order by transactions.ordered_at desc, transactions.transaction_key desc
-        ))[1] as currency_code,
+        {{ count_where('transactions.has_been_approved') }} as paid_charges,
+        {{ first_in_order('transactions.transaction_key', first_charge) }}
+            as initial_transaction_key,
+        {{ first_in_order('transactions.plan_name', latest_charge) }} as plan_name,
+        {{ first_in_order('transactions.plan_id', latest_charge) }} as plan_id,
+        {{ first_in_order('transactions.customer_key', first_charge) }} as customer_key,
+        {{ first_in_order('transactions.currency_code', latest_charge) }} as currency_code,
         max(last_paid.last_paid_amount) as last_paid_amount,
-        bool_or(transactions.has_been_approved) as has_paid_charge
+        {{ dbt.bool_or('transactions.has_been_approved') }} as has_paid_charge
     from transactions
     left join last_paid on transactions.subscription_key = last_paid.subscription_key
     group by
@@ -131,8 +117,10 @@ final as (
         coalesce(plan_switches.plan_switches, 0) as plan_switches,
         charges.currency_code,
         -- monthly plans: the monthly recurring amount is the last paid charge
-        case when cancellations.cancelled_at is null then charges.last_paid_amount else 0 end
-        ::numeric(18, 2) as monthly_recurring_amount,
+        cast(
+            case when cancellations.cancelled_at is null then charges.last_paid_amount else 0 end
+            as {{ type_money() }}
+        ) as monthly_recurring_amount,
         cancellations.cancelled_at as churned_at
     from charges
     left join cancellations

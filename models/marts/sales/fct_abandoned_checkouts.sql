@@ -11,7 +11,7 @@ carts as (
 )
 
 select
-    md5(cart_key) as abandoned_checkout_key,
+    {{ dbt.hash('cart_key') }} as abandoned_checkout_key,
     platform,
     source_event_id,
     abandoned_at,

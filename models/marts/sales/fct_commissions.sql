@@ -15,17 +15,11 @@ with
     touched as (
         {{ touched_transactions_since_build() }}
     ),
-
-    transactions as (
-        select int_transactions.*
-        from {{ ref('int_transactions') }} as int_transactions
-        inner join touched on int_transactions.transaction_key = touched.transaction_key
-    ),
-{% else %}
-    transactions as (
-        select * from {{ ref('int_transactions') }}
-    ),
 {% endif %}
+
+transactions as (
+    {{ rows_of_touched(ref('int_transactions'), 'transaction_key') }}
+),
 
 roles as (
     select * from {{ ref('commission_roles') }}
@@ -38,19 +32,18 @@ lines as (
         transactions.refund_kind,
         {{ business_date('transactions.ordered_at') }} as order_date,
         line.position as line_number,
-        line.value ->> 'raw_role' as raw_role,
-        line.value ->> 'participant' as participant,
-        (line.value ->> 'amount')::numeric(18, 2) as amount,
-        coalesce(line.value ->> 'currency_code', transactions.currency_code) as currency_code
+        {{ json_text('line.value', 'raw_role') }} as raw_role,
+        {{ json_text('line.value', 'participant') }} as participant,
+        cast({{ json_text('line.value', 'amount') }} as {{ type_money() }}) as amount,
+        coalesce({{ json_text('line.value', 'currency_code') }}, transactions.currency_code)
+            as currency_code
     from transactions
-    cross join
-        lateral jsonb_array_elements(transactions.commission_lines)
-        with ordinality as line (value, position)
+    {{ join_json_elements('transactions.commission_lines', 'line', position=true) }}
 ),
 
 final as (
     select
-        md5(lines.transaction_key || ':' || lines.line_number) as commission_key,
+        {{ dbt.hash("lines.transaction_key || ':' || lines.line_number") }} as commission_key,
         lines.transaction_key,
         lines.platform,
         coalesce(roles.role, 'unknown') as role,

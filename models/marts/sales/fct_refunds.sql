@@ -24,14 +24,14 @@ pix_orders as (
 splits as (
     select
         platform_transaction_id as order_id,
-        bool_or(has_split) as has_split
+        {{ dbt.bool_or('has_split') }} as has_split
     from {{ ref('stg_pix__payment_events') }}
     group by platform_transaction_id
 ),
 
 refunds as (
     select
-        md5(transactions.transaction_key || ':refund') as refund_key,
+        {{ dbt.hash("transactions.transaction_key || ':refund'") }} as refund_key,
         transactions.transaction_key,
         transactions.platform,
         transactions.platform_transaction_id,
@@ -50,8 +50,8 @@ refunds as (
             when transactions.platform <> 'pix' then null
             when
                 splits.has_split
-                and transactions.refund_settled_at >= transactions.approved_at
-                + interval '2 days'
+                and transactions.refund_settled_at
+                >= {{ dbt.dateadd('day', 2, 'transactions.approved_at') }}
                 then 'gift_card_voucher'
             when transactions.refund_settled_at >= pix_orders.delivered_at
                 then 'gift_card_voucher'

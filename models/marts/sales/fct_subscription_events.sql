@@ -21,7 +21,7 @@ charges as (
 
 hotmart as (
     select
-        md5('hotmart:' || platform_subscription_id) as subscription_key,
+        {{ dbt.hash("'hotmart:' || platform_subscription_id") }} as subscription_key,
         platform,
         platform_subscription_id,
         event_at,
@@ -29,42 +29,42 @@ hotmart as (
             when 'SUBSCRIPTION_CANCELLATION' then 'cancelled'
             else 'plan_switched'
         end as event_type,
-        null::text as transaction_key,
-        null::int as recurrence_number,
+        cast(null as {{ type_text() }}) as transaction_key,
+        cast(null as {{ type_int() }}) as recurrence_number,
         new_plan_name as plan_name,
-        null::numeric(18, 2) as amount,
-        null::text as currency_code
+        cast(null as {{ type_money() }}) as amount,
+        cast(null as {{ type_text() }}) as currency_code
     from {{ ref('stg_hotmart__subscription_events') }}
 ),
 
 kiwify as (
     select
-        md5('kiwify:' || platform_subscription_id) as subscription_key,
+        {{ dbt.hash("'kiwify:' || platform_subscription_id") }} as subscription_key,
         platform,
         platform_subscription_id,
         event_at,
         'cancelled' as event_type,
-        null::text as transaction_key,
-        null::int as recurrence_number,
+        cast(null as {{ type_text() }}) as transaction_key,
+        cast(null as {{ type_int() }}) as recurrence_number,
         plan_name,
-        null::numeric(18, 2) as amount,
-        null::text as currency_code
+        cast(null as {{ type_money() }}) as amount,
+        cast(null as {{ type_text() }}) as currency_code
     from {{ ref('stg_kiwify__order_events') }}
     where event_name = 'subscription_canceled'
 ),
 
 eduzz as (
     select
-        md5('eduzz:' || platform_subscription_id) as subscription_key,
+        {{ dbt.hash("'eduzz:' || platform_subscription_id") }} as subscription_key,
         platform,
         platform_subscription_id,
         cancelled_at as event_at,
         'cancelled' as event_type,
-        null::text as transaction_key,
-        null::int as recurrence_number,
-        null::text as plan_name,
-        null::numeric(18, 2) as amount,
-        null::text as currency_code
+        cast(null as {{ type_text() }}) as transaction_key,
+        cast(null as {{ type_int() }}) as recurrence_number,
+        cast(null as {{ type_text() }}) as plan_name,
+        cast(null as {{ type_money() }}) as amount,
+        cast(null as {{ type_text() }}) as currency_code
     from {{ ref('stg_eduzz__contract_events') }}
 ),
 
@@ -80,10 +80,10 @@ unioned as (
 
 keyed as (
     select
-        md5(
-            subscription_key || ':' || event_type || ':' || {{ utc_text('event_at') }} || ':'
-            || coalesce(transaction_key, '')
-        ) as subscription_event_key,
+        {{ dbt.hash(
+            "subscription_key || ':' || event_type || ':' || " ~ utc_text('event_at')
+            ~ " || ':' || coalesce(transaction_key, '')"
+        ) }} as subscription_event_key,
         *
     from unioned
     -- events without a subscription id or a time are listed in rpt_data_issues
@@ -92,9 +92,7 @@ keyed as (
 
 -- a redelivery with other bytes (same subscription, event and time) counts once
 deduplicated as (
-    select distinct on (subscription_event_key) *
-    from keyed
-    order by subscription_event_key, plan_name, amount
+    {{ first_per_key('keyed', 'subscription_event_key', order_by='plan_name, amount') }}
 ),
 
 final as (

@@ -10,7 +10,7 @@ transactions as (
 
 fees as (
     select
-        md5(transaction_key || ':platform_fee') as fee_key,
+        {{ dbt.hash("transaction_key || ':platform_fee'") }} as fee_key,
         transaction_key,
         platform,
         'platform_fee' as fee_type,

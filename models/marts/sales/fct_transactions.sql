@@ -76,7 +76,9 @@ final as (
         transactions.is_subscription,
         case
             when transactions.platform_subscription_id is not null then
-                md5(transactions.platform || ':' || transactions.platform_subscription_id)
+                {{ dbt.hash(
+                    "transactions.platform || ':' || transactions.platform_subscription_id"
+                ) }}
         end as subscription_key,
         transactions.platform_subscription_id,
         transactions.plan_id,

@@ -7,26 +7,24 @@
 
 with
 
-source as materialized (
+source as {{ materialized_hint() }} (
     {{ raw_payloads(
         source('eduzz', 'eduzz_webhooks'), since=watermark(),
-        filter="payload ->> 'type' = 'abandonment'"
+        filter=json_text('payload', 'type') ~ " = 'abandonment'"
     ) }}
 ),
 
 renamed as (
     select
-        encode(_record_hash, 'hex') || ':0' as cart_key,
-        encode(_record_hash, 'hex') as record_hash,
-        _file_name as source_file,
-        _line_no as source_line,
+        {{ bytes_to_hex('_record_hash') }} || ':0' as cart_key,
+        {{ record_lineage(load_seq=false) }},
         'eduzz' as platform,
-        body ->> 'identifier' as source_event_id,
-        {{ timestamp("body ->> 'cartAccessedAt'", 'cartAccessedAt', issues,
+        {{ json_text('body', 'identifier') }} as source_event_id,
+        {{ timestamp(json_text('body', 'cartAccessedAt'), 'cartAccessedAt', issues,
                      assume_zone='America/Sao_Paulo') }} as abandoned_at,
-        lower(body ->> 'customer[email]') as customer_email,
-        body ->> 'product[id]' as platform_product_id,
-        body ->> 'product[title]' as product_name,
+        lower({{ json_text('body', 'customer[email]') }}) as customer_email,
+        {{ json_text('body', 'product[id]') }} as platform_product_id,
+        {{ json_text('body', 'product[title]') }} as product_name,
         {{ data_issues_column(issues) }} as data_issues
     from source
 )

@@ -7,23 +7,21 @@
 
 with
 
-source as materialized (
+source as {{ materialized_hint() }} (
     {{ raw_payloads(
         source('eduzz', 'eduzz_webhooks'), since=watermark(),
-        filter="payload ->> 'type' = 'contract'"
+        filter=json_text('payload', 'type') ~ " = 'contract'"
     ) }}
 ),
 
 renamed as (
     select
-        encode(_record_hash, 'hex') as record_hash,
-        _file_name as source_file,
-        _line_no as source_line,
+        {{ record_lineage(load_seq=false) }},
         'eduzz' as platform,
-        {{ required("nullif(body ->> 'recurrence_cod', '')", 'recurrence_cod', issues) }}
-            as platform_subscription_id,
-        body ->> 'recurrence_status' as raw_contract_status,
-        {{ brt_timestamp("body ->> 'recurrence_canceled_at'", 'recurrence_canceled_at',
+        {{ required("nullif(" ~ json_text('body', 'recurrence_cod') ~ ", '')",
+                    'recurrence_cod', issues) }} as platform_subscription_id,
+        {{ json_text('body', 'recurrence_status') }} as raw_contract_status,
+        {{ brt_timestamp(json_text('body', 'recurrence_canceled_at'), 'recurrence_canceled_at',
                          issues) }} as cancelled_at,
         {{ data_issues_column(issues) }} as data_issues
     from source

@@ -2,23 +2,22 @@
 
 with
 
-source as materialized (
+source as {{ materialized_hint() }} (
     {{ raw_payloads(source('giftcards', 'giftcard_cards')) }}
 ),
 
 renamed as (
     select
-        encode(_record_hash, 'hex') as record_hash,
-        _file_name as source_file,
-        _line_no as source_line,
-        _load_seq,
-        {{ required("nullif(body ->> 'id', '')", 'id', issues) }} as card_id,
-        body ->> 'redemptionCode' as redemption_code,
-        lower(body ->> 'relationName') as customer_email,
-        {{ timestamp("body ->> 'emissionDate'", 'emissionDate', issues) }} as issued_at,
-        {{ timestamp("body ->> 'expiringDate'", 'expiringDate', issues) }} as expires_at,
-        body ->> 'caption' as caption,
-        body ->> 'currencyCode' as currency_code,
+        {{ record_lineage() }},
+        {{ required("nullif(" ~ json_text('body', 'id') ~ ", '')", 'id', issues) }} as card_id,
+        {{ json_text('body', 'redemptionCode') }} as redemption_code,
+        lower({{ json_text('body', 'relationName') }}) as customer_email,
+        {{ timestamp(json_text('body', 'emissionDate'), 'emissionDate', issues) }}
+            as issued_at,
+        {{ timestamp(json_text('body', 'expiringDate'), 'expiringDate', issues) }}
+            as expires_at,
+        {{ json_text('body', 'caption') }} as caption,
+        {{ json_text('body', 'currencyCode') }} as currency_code,
         {{ data_issues_column(issues) }} as data_issues
     from source
 ),

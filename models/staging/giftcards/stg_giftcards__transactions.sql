@@ -2,27 +2,26 @@
 
 with
 
-source as materialized (
+source as {{ materialized_hint() }} (
     {{ raw_payloads(source('giftcards', 'giftcard_transactions')) }}
 ),
 
 renamed as (
     select
-        encode(_record_hash, 'hex') as record_hash,
-        _file_name as source_file,
-        _line_no as source_line,
-        _load_seq,
-        {{ required("nullif(body ->> 'id', '')", 'id', issues) }} as giftcard_transaction_id,
-        {{ required("nullif(body ->> 'cardId', '')", 'cardId', issues) }} as card_id,
-        body ->> 'operation' as operation,
-        {{ expected(money("body ->> 'value'", 'value', issues), 'value', issues,
-                    raw="nullif(body ->> 'value', '')") }} as amount,
-        {{ required(timestamp("body ->> 'date'", 'date', issues), 'date', issues,
-                    raw="nullif(body ->> 'date', '')") }} as occurred_at,
-        body ->> 'requestId' as request_id,
-        body ->> 'description' as description,
-        body ->> 'orderId' as order_id,
-        body ->> 'paymentId' as payment_id,
+        {{ record_lineage() }},
+        {{ required("nullif(" ~ json_text('body', 'id') ~ ", '')", 'id', issues) }}
+            as giftcard_transaction_id,
+        {{ required("nullif(" ~ json_text('body', 'cardId') ~ ", '')", 'cardId', issues) }}
+            as card_id,
+        {{ json_text('body', 'operation') }} as operation,
+        {{ expected(money(json_text('body', 'value'), 'value', issues), 'value', issues,
+                    raw="nullif(" ~ json_text('body', 'value') ~ ", '')") }} as amount,
+        {{ required(timestamp(json_text('body', 'date'), 'date', issues), 'date', issues,
+                    raw="nullif(" ~ json_text('body', 'date') ~ ", '')") }} as occurred_at,
+        {{ json_text('body', 'requestId') }} as request_id,
+        {{ json_text('body', 'description') }} as description,
+        {{ json_text('body', 'orderId') }} as order_id,
+        {{ json_text('body', 'paymentId') }} as payment_id,
         {{ data_issues_column(issues) }} as data_issues
     from source
 ),

@@ -7,34 +7,34 @@
 
 with
 
-source as materialized (
+source as {{ materialized_hint() }} (
     {{ raw_payloads(
         source('hotmart', 'hotmart_webhooks'), since=watermark(),
-        filter="payload ->> 'event' = 'PURCHASE_OUT_OF_SHOPPING_CART'"
+        filter=json_text('payload', 'event') ~ " = 'PURCHASE_OUT_OF_SHOPPING_CART'"
     ) }}
 ),
 
 carts as (
     select
         *,
-        {{ json_object("body -> 'data'", 'data', issues) }} as data,
-        {{ json_object("body -> 'data' -> 'buyer'", 'data.buyer', issues) }} as buyer,
-        {{ json_object("body -> 'data' -> 'product'", 'data.product', issues) }} as product
+        {{ json_object(json_get('body', 'data'), 'data', issues) }} as data,
+        {{ json_object(json_get('body', 'data', 'buyer'), 'data.buyer', issues) }} as buyer,
+        {{ json_object(json_get('body', 'data', 'product'), 'data.product', issues) }}
+            as product
     from source
 ),
 
 renamed as (
     select
-        encode(_record_hash, 'hex') || ':0' as cart_key,
-        encode(_record_hash, 'hex') as record_hash,
-        _file_name as source_file,
-        _line_no as source_line,
+        {{ bytes_to_hex('_record_hash') }} || ':0' as cart_key,
+        {{ record_lineage(load_seq=false) }},
         'hotmart' as platform,
-        body ->> 'id' as source_event_id,
-        {{ epoch_ms("body ->> 'creation_date'", 'creation_date', issues) }} as abandoned_at,
-        lower(buyer ->> 'email') as customer_email,
-        product ->> 'id' as platform_product_id,
-        product ->> 'name' as product_name,
+        {{ json_text('body', 'id') }} as source_event_id,
+        {{ epoch_ms(json_text('body', 'creation_date'), 'creation_date', issues) }}
+            as abandoned_at,
+        lower({{ json_text('buyer', 'email') }}) as customer_email,
+        {{ json_text('product', 'id') }} as platform_product_id,
+        {{ json_text('product', 'name') }} as product_name,
         {{ data_issues_column(issues) }} as data_issues
     from carts
 )

@@ -7,54 +7,56 @@
 
 with
 
-source as materialized (
+source as {{ materialized_hint() }} (
     {{ raw_payloads(
         source('hotmart', 'hotmart_webhooks'), since=watermark(),
-        filter="payload ->> 'event' in ('SUBSCRIPTION_CANCELLATION', 'SWITCH_PLAN')"
+        filter=json_text('payload', 'event')
+            ~ " in ('SUBSCRIPTION_CANCELLATION', 'SWITCH_PLAN')"
     ) }}
 ),
 
 events as (
     select
         *,
-        {{ json_object("body -> 'data'", 'data', issues) }} as data,
-        {{ json_object("body -> 'data' -> 'subscriber'", 'data.subscriber', issues) }}
+        {{ json_object(json_get('body', 'data'), 'data', issues) }} as data,
+        {{ json_object(json_get('body', 'data', 'subscriber'), 'data.subscriber', issues) }}
             as subscriber,
-        {{ json_object("body -> 'data' -> 'subscription'", 'data.subscription', issues) }}
-            as subscription,
-        {{ json_array("body -> 'data' -> 'plans'", 'data.plans', issues) }} as plans
+        {{ json_object(json_get('body', 'data', 'subscription'), 'data.subscription',
+                       issues) }} as subscription,
+        {{ json_array(json_get('body', 'data', 'plans'), 'data.plans', issues) }} as plans
     from source
 ),
 
 renamed as (
     select
-        encode(_record_hash, 'hex') as record_hash,
-        _file_name as source_file,
-        _line_no as source_line,
+        {{ record_lineage(load_seq=false) }},
         'hotmart' as platform,
         {{ hotmart_event_header(issues) }}
-        {{ required("coalesce(subscriber ->> 'code', subscription ->> 'subscriber_code')",
+        {{ required("coalesce(" ~ json_text('subscriber', 'code') ~ ", "
+                    ~ json_text('subscription', 'subscriber_code') ~ ")",
                     'data.subscriber.code', issues) }} as platform_subscription_id,
-        case body ->> 'event'
+        case {{ json_text('body', 'event') }}
             when 'SUBSCRIPTION_CANCELLATION' then
-                {{ epoch_ms("data ->> 'cancellation_date'", 'data.cancellation_date', issues) }}
+                {{ epoch_ms(json_text('data', 'cancellation_date'), 'data.cancellation_date',
+                            issues) }}
         end as cancelled_at,
-        case body ->> 'event'
+        case {{ json_text('body', 'event') }}
             when 'SWITCH_PLAN' then
-                {{ epoch_ms("data ->> 'switch_plan_date'", 'data.switch_plan_date', issues) }}
+                {{ epoch_ms(json_text('data', 'switch_plan_date'), 'data.switch_plan_date',
+                            issues) }}
         end as switched_at,
         (
-            select p ->> 'id'
-            from {{ json_array_elements('plans') }} as p
-            where p ->> 'current' = 'true'
-            order by p ->> 'id'
+            select {{ json_text('p.value', 'id') }}
+            from {{ json_elements('plans', 'p') }}
+            where {{ json_text('p.value', 'current') }} = 'true'
+            order by {{ json_text('p.value', 'id') }}
             limit 1
         ) as new_plan_id,
         (
-            select p ->> 'name'
-            from {{ json_array_elements('plans') }} as p
-            where p ->> 'current' = 'true'
-            order by p ->> 'id'
+            select {{ json_text('p.value', 'name') }}
+            from {{ json_elements('plans', 'p') }}
+            where {{ json_text('p.value', 'current') }} = 'true'
+            order by {{ json_text('p.value', 'id') }}
             limit 1
         ) as new_plan_name,
         {{ data_issues_column(issues) }} as data_issues

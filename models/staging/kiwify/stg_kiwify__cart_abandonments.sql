@@ -7,22 +7,20 @@
 
 with
 
-source as materialized (
+source as {{ materialized_hint() }} (
     {{ raw_payloads(
         source('kiwify', 'kiwify_webhooks'), since=watermark(),
-        filter="json_typeof(payload) = 'array'"
+        filter=json_type('payload', delivered=true) ~ " = 'array'"
     ) }}
 ),
 
 carts as (
     select
-        encode(source._record_hash, 'hex') || ':' || cart.position as cart_key,
-        encode(source._record_hash, 'hex') as record_hash,
-        source._file_name as source_file,
-        source._line_no as source_line,
+        {{ bytes_to_hex('source._record_hash') }} || ':' || cart.position as cart_key,
+        {{ record_lineage('source', load_seq=false) }},
         cart.value as cart
     from source
-    cross join lateral jsonb_array_elements(source.body) with ordinality as cart (value, position)
+    {{ join_json_elements('source.body', 'cart', position=true) }}
 ),
 
 renamed as (
@@ -32,12 +30,12 @@ renamed as (
         source_file,
         source_line,
         'kiwify' as platform,
-        cart ->> 'id' as source_event_id,
-        {{ timestamp("cart ->> 'created_at'", 'created_at', issues,
+        {{ json_text('cart', 'id') }} as source_event_id,
+        {{ timestamp(json_text('cart', 'created_at'), 'created_at', issues,
                      assume_zone='America/Sao_Paulo') }} as abandoned_at,
-        lower(cart ->> 'email') as customer_email,
-        cart ->> 'product_id' as platform_product_id,
-        cart ->> 'product_name' as product_name,
+        lower({{ json_text('cart', 'email') }}) as customer_email,
+        {{ json_text('cart', 'product_id') }} as platform_product_id,
+        {{ json_text('cart', 'product_name') }} as product_name,
         {{ data_issues_column(issues) }} as data_issues
     from carts
 )

@@ -12,16 +12,13 @@ source as (
 
 typed as (
     select
-        encode(_record_hash, 'hex') as record_hash,
-        _file_name as source_file,
-        _line_no as source_line,
-        _load_seq,
+        {{ record_lineage() }},
         {{ required("nullif(entry_id, '')", 'entry_id', issues) }} as entry_id,
         {{ required("nullif(account_id, '')", 'account_id', issues) }} as account_id,
         {{ one_of(required("nullif(entry_type, '')", 'entry_type', issues),
                   ['authorize', 'confirm', 'cancel', 'credit', 'expire'], 'entry_type',
                   issues) }} as entry_type,
-        {{ expected(integer('points', 'points', issues, type='bigint'), 'points', issues,
+        {{ expected(integer('points', 'points', issues, type=type_bigint()), 'points', issues,
                     raw="nullif(points, '')") }}
             as points,
         nullif(vendor_id, '') as vendor_id,

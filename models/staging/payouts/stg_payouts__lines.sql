@@ -8,10 +8,7 @@ source as (
 
 renamed as (
     select
-        encode(_record_hash, 'hex') as record_hash,
-        _file_name as source_file,
-        _line_no as source_line,
-        _load_seq,
+        {{ record_lineage() }},
         {{ required("nullif(payout_id, '')", 'payout_id', issues) }} as payout_id,
         {{ required("nullif(platform, '')", 'platform', issues) }} as platform,
         {{ date_value('payout_date', 'payout_date', issues) }} as payout_date,

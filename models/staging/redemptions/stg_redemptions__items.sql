@@ -11,17 +11,14 @@ source as (
 
 typed as (
     select
-        encode(_record_hash, 'hex') as record_hash,
-        _file_name as source_file,
-        _line_no as source_line,
-        _load_seq,
+        {{ record_lineage() }},
         {{ required("nullif(item_id, '')", 'item_id', issues) }} as item_id,
         {{ required("nullif(order_number, '')", 'order_number', issues) }} as order_number,
         product_sku,
         product_name,
         {{ one_of('product_type', ['PHYSICAL', 'VIRTUAL'], 'product_type', issues) }},
         {{ integer('quantity', 'quantity', issues) }} as quantity,
-        {{ integer('points_per_item', 'points_per_item', issues, type='bigint') }}
+        {{ integer('points_per_item', 'points_per_item', issues, type=type_bigint()) }}
             as points_per_item,
         fulfillment_status,
         {{ data_issues_column(issues) }} as data_issues

@@ -11,10 +11,7 @@ source as (
 
 typed as (
     select
-        encode(_record_hash, 'hex') as record_hash,
-        _file_name as source_file,
-        _line_no as source_line,
-        _load_seq,
+        {{ record_lineage() }},
         {{ required("nullif(order_number, '')", 'order_number', issues) }} as order_number,
         company_id,
         company_name,
@@ -22,7 +19,7 @@ typed as (
         account_manager_id,
         account_manager_email,
         account_manager_name,
-        {{ integer('total_points', 'total_points', issues, type='bigint') }} as total_points,
+        {{ integer('total_points', 'total_points', issues, type=type_bigint()) }} as total_points,
         {{ one_of('status', ['COMPLETED', 'CANCELLED', 'PENDING', 'REJECTED'], 'status',
                   issues) }} as order_status,
         {{ timestamp('created_at', 'created_at', issues) }} as created_at,

@@ -1,0 +1,46 @@
+{#- Indexes dbt's `indexes` config cannot make. PostgreSQL only: a warehouse without
+    indexes (Spark: Parquet files, pruned by partition) makes nothing here. -#}
+
+{#- A partial index on the few rows a rule looks for (created once per table; dbt's
+    `indexes` config has no WHERE). -#}
+{% macro partial_index(columns, predicate) -%}
+    {{ return(adapter.dispatch('partial_index', 'tallyhouse')(columns, predicate)) }}
+{%- endmacro %}
+
+{% macro default__partial_index(columns, predicate) -%}
+{%- endmacro %}
+
+{% macro postgres__partial_index(columns, predicate) -%}
+    do $index$ begin
+        if not exists (
+            select from pg_indexes
+            where schemaname = '{{ this.schema }}'
+              and tablename = '{{ this.identifier }}'
+              and indexdef like '%WHERE%{{ predicate.split()[0] }}%'
+        ) then
+            create index on {{ this }} ({{ columns }}) where {{ predicate }};
+        end if;
+    end $index$
+{%- endmacro %}
+
+{#- A post-hook on the staging folder: indexes the rows a staging model could not read
+    whole, so that the data-issue and superseded-record lists read a few rows by index
+    instead of every staging row. -#}
+{% macro index_unread_rows() -%}
+    {{ return(adapter.dispatch('index_unread_rows', 'tallyhouse')()) }}
+{%- endmacro %}
+
+{% macro default__index_unread_rows() -%}
+{%- endmacro %}
+
+{% macro postgres__index_unread_rows() -%}
+    {%- if execute and config.get('materialized') in ('table', 'incremental') -%}
+        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name')
+            | list -%}
+        {%- for column, predicate in [('data_issues', "data_issues <> '[]'::jsonb"),
+                                      ('is_superseded', 'is_superseded')]
+            if column in columns %}
+            {{ partial_index('record_hash', predicate) }};
+        {%- endfor %}
+    {%- endif -%}
+{%- endmacro %}

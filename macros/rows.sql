@@ -1,0 +1,78 @@
+{#- Row sets: the first row per key, rows from a list of values, rows computed per row of
+    another table (lateral joins), and a CTE computed once.
+
+    Spark: the first row per key is row_number() over (partition by key order by …) = 1;
+    rows per row are `lateral view` generators (stack, inline, posexplode) or LATERAL
+    subqueries; a CTE has no materialization hint there. -#}
+
+
+{#- The first row of each `key` in `order_by` (SQL after the key, without "order by"):
+    select `columns` from `relation` (a table, a CTE or joined tables) where `where`
+    holds. The tie-break is the caller's: rows equal in key and order_by give any one. -#}
+{% macro first_per_key(relation, key, order_by=none, columns='*', where=none) -%}
+    {{ return(adapter.dispatch('first_per_key', 'tallyhouse')(
+        relation, key, order_by, columns, where)) }}
+{%- endmacro %}
+
+{% macro postgres__first_per_key(relation, key, order_by, columns, where) -%}
+    select distinct on ({{ key }}) {{ columns }}
+    from {{ relation }}
+    {%- if where %}
+    where {{ where }}
+    {%- endif %}
+    order by {{ key }} {{- ', ' ~ order_by if order_by }}
+{%- endmacro %}
+
+{#- A row source (for a FROM clause): one row per value of `values` (literal texts), the
+    value under `alias`. -#}
+{% macro rows_of_values(values, alias) -%}
+    {{ return(adapter.dispatch('rows_of_values', 'tallyhouse')(values, alias)) }}
+{%- endmacro %}
+
+{% macro postgres__rows_of_values(values, alias) -%}
+    unnest(array['{{ values | join("', '") }}']) as {{ alias }}
+{%- endmacro %}
+
+{#- A join clause: each row of the tables before it, once per row of `rows` (a list of
+    rows, each a list of SQL expressions that may use those tables' columns), the values
+    named `columns` under `alias`. -#}
+{% macro join_values(alias, columns, rows) -%}
+    {{ return(adapter.dispatch('join_values', 'tallyhouse')(alias, columns, rows)) }}
+{%- endmacro %}
+
+{% macro postgres__join_values(alias, columns, rows) -%}
+    cross join
+        lateral (
+            values
+            {%- for row in rows %}
+            ({{ row | join(', ') }}){{ ',' if not loop.last }}
+            {%- endfor %}
+        ) as {{ alias }} ({{ columns | join(', ') }})
+{%- endmacro %}
+
+{#- A join clause, as a call block: each row of the tables before it with the rows of the
+    block's query, which may use their columns:
+        {% call join_lateral('totals') %} select sum(…) from … {% endcall %} -#}
+{% macro join_lateral(alias) -%}
+    {{ return(adapter.dispatch('join_lateral', 'tallyhouse')(alias, caller())) }}
+{%- endmacro %}
+
+{% macro postgres__join_lateral(alias, query) -%}
+    cross join lateral (
+        {{ query }}
+    ) as {{ alias }}
+{%- endmacro %}
+
+{#- In `name as {{ materialized_hint() }} (…)`: the CTE is computed once, as written,
+    rather than folded into the query that reads it (PostgreSQL would otherwise inline a
+    CTE read once, and push its conditions down). Nothing where CTEs have no such hint. -#}
+{% macro materialized_hint() -%}
+    {{ return(adapter.dispatch('materialized_hint', 'tallyhouse')()) }}
+{%- endmacro %}
+
+{% macro default__materialized_hint() -%}
+{%- endmacro %}
+
+{% macro postgres__materialized_hint() -%}
+    materialized
+{%- endmacro %}

@@ -1,0 +1,117 @@
+{#- Incremental builds by touched entity.
+
+    A daily build recomputes only what the new records touched: the transactions with an
+    event loaded since the model's last build (and, for the customer tables, every
+    transaction of those transactions' customers). A model names the touched set once, as
+    a CTE `touched`, and reads each relation through rows_of_touched, which shows at the
+    call site what it reads:
+
+        {% if is_incremental() %}
+            touched as (
+                {{ touched_transactions(ref('int_transaction_events_mapped')) }}
+            ),
+        {% endif %}
+
+        events as (
+            {{ rows_of_touched(ref('int_transaction_events_mapped'), 'transaction_key') }}
+        ),
+
+    A full refresh (the weekly full pass, a first build, a changed project) reads every
+    row. -#}
+
+
+{#- ------------------------------------------------------------- reading them -#}
+
+{#- The rows of `relation` (a ref or a CTE's name) whose `key` (a column, or a list of
+    columns) is in the CTE `touched`, on an incremental build; every row otherwise. -#}
+{% macro rows_of_touched(relation, key, touched='touched') -%}
+    {%- set keys = [key] if key is string else key -%}
+    {%- if is_incremental() -%}
+        {%- set alias = relation if relation is string else relation.identifier -%}
+    select {{ alias }}.*
+    from {{ relation }} {%- if relation is not string %} as {{ alias }}{% endif %}
+    inner join {{ touched }}
+        on
+            {%- for column in keys %}
+            {{ 'and ' if not loop.first }}{{ alias }}.{{ column }} = {{ touched }}.{{ column }}
+            {%- endfor %}
+    {%- else -%}
+    select * from {{ relation }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The transactions of `relation` (int_transactions) whose customer had a transaction
+    computed again since the model's last build, on an incremental build — all of that
+    customer's transactions, so that a customer's row is computed whole —; every
+    transaction otherwise. The same e-mail (trimmed, lower case) is the same customer. -#}
+{% macro rows_of_touched_customers(relation) -%}
+    {%- if is_incremental() -%}
+    select all_transactions.*
+    from {{ relation }} as all_transactions
+    inner join (
+        -- the customers of the transactions computed again since the last build
+        select distinct {{ customer_identity('customer_email') }} as email
+        from {{ relation }}
+        where last_load_seq > {{ watermark() }}
+    ) as touched
+        on {{ customer_identity('all_transactions.customer_email') }} = touched.email
+    {%- else -%}
+    select * from {{ relation }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Who a customer is: the e-mail, trimmed and in lower case (null when empty). -#}
+{% macro customer_identity(email) -%}
+    nullif(lower(trim({{ email }})), '')
+{%- endmacro %}
+
+
+{#- ------------------------------------------------------------- naming them -#}
+
+{#- Transactions with an event loaded since the model's last build, for incremental
+    models keyed on transaction_key. A table built before it recorded last_load_seq is
+    recomputed whole. -#}
+{% macro touched_transactions(events) -%}
+    {%- set built = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {%- set since = -1 -%}
+    {%- if execute and 'last_load_seq' in built -%}
+        {#- a constant: the planner reads the new events by their index -#}
+        {%- set since = run_query("select coalesce(max(last_load_seq), -1) from " ~ this)
+            .columns[0].values()[0] -%}
+    {%- endif %}
+    select distinct transaction_key
+    from {{ events }}
+    where _load_seq > {{ since }}
+{%- endmacro %}
+
+{#- Marts whose rows each belong to one transaction (commission lines, the money and
+    status breaks) are incremental the same way: the transactions int_transactions
+    recomputed since the mart's last build are forgotten by a pre-hook and computed again
+    by the model's body; everything else stays. Use:
+
+      config(materialized='incremental', incremental_strategy='append',
+             pre_hook="{{ forget_touched_transactions() }}",
+             post_hook="{{ record_watermark(ref('int_transactions')) }}")
+
+    and in the body, on an incremental build, read only `touched_transactions_since_build()`.
+    with_delivered also touches the transactions of purchase events delivered since then,
+    for a rule about events that never reached int_transactions. -#}
+{% macro touched_transactions_since_build(with_delivered=false) -%}
+    {%- set since = watermark() | trim -%}
+    select transaction_key
+    from {{ ref('int_transactions') }}
+    where last_load_seq > {{ since }}
+    {%- if with_delivered %}
+        union
+        select {{ transaction_key('platform', 'platform_transaction_id') }}
+        from {{ ref('int_transaction_events_unioned') }}
+        where _load_seq > {{ since }}
+    {%- endif %}
+{%- endmacro %}
+
+{% macro forget_touched_transactions(with_delivered=false) -%}
+    {%- if is_incremental() %}
+        delete from {{ this }}
+        where transaction_key in ({{ touched_transactions_since_build(with_delivered) }})
+    {%- endif %}
+{%- endmacro %}
