@@ -479,11 +479,10 @@ MONTH_LABEL = f"{MONTH_NAMES}[month(datum.value)] + '/' + timeFormat(datum.value
 def date_axis(grain: str = "day", title: str | None = None) -> alt.Axis:
     """Dates in Portuguese: 02/12 for days and weeks, dez/26 for months; one tick per
     month or week at most (never two labels for one month)."""
-    extra = {}
-    if grain in ("month", "week"):
-        extra["tickCount"] = {"interval": grain, "step": 1}
     return alt.Axis(title=title, labelExpr=MONTH_LABEL if grain == "month" else DAY_LABEL,
-                    labelAngle=0, labelOverlap=True, **extra)
+                    labelAngle=0, labelOverlap=True,
+                    tickCount={"interval": grain if grain in ("month", "week") else "day",
+                               "step": 1})
 
 
 def month_bars_x(field: str) -> alt.X:

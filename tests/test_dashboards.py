@@ -282,6 +282,17 @@ def test_every_page_in_headless_chromium(built, tmp_path):
                 heading = page.locator("h1").first.inner_text()
                 assert heading.strip(), name
                 page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+            # a shared address opens the same view: the preset in the sidebar, the figures
+            page.goto(f"http://127.0.0.1:{port}/?period=last-7-days&platform=hotmart")
+            page.wait_for_selector("h1", timeout=60000)
+            page.wait_for_function(
+                "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                timeout=60000)
+            page.get_by_text("Changes are against the 7 days before").first.wait_for(
+                timeout=60000)
+            assert page.locator("[data-testid='stSidebar']").get_by_text("Hotmart").count()
+            assert "period=last-7-days" in page.url
+            page.screenshot(path=str(ARTIFACTS / "sales-last-7-days.png"), full_page=True)
             browser.close()
     finally:
         os.killpg(server.pid, 15)
