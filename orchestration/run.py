@@ -75,11 +75,25 @@ class _EventHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         meta = getattr(record, "dagster_meta", None) or {}
         event = meta.get("dagster_event")
+        if event is None and record.levelno >= logging.WARNING:
+            # a step's own warning (the last build did not complete, raw rows were edited…):
+            # said on the console of a quiet run too, not only in its log file
+            event = LogWarning(meta.get("step_key"), str(meta.get("orig_message")
+                                                         or record.getMessage()))
         if event is not None:
             try:
                 self.on_event(event)
             except Exception:  # noqa: BLE001 - progress never stops a run
                 pass
+
+
+@dataclass(frozen=True)
+class LogWarning:
+    """A warning a step logged, handed to ``on_event`` like Dagster's own events."""
+
+    step_key: str | None
+    message: str
+    event_type_value: str = "LOG_WARNING"
 
 
 def _event_logger(on_event: Callable[[dg.DagsterEvent], None]) -> dg.LoggerDefinition:

@@ -277,7 +277,9 @@ def dashboard_latency(url: str, repeats: int = DASHBOARD_REPEATS) -> dict:
     q.frame = q.read  # the plain query, not Streamlit's cache
     try:
         options = q.choices()
-        f = q.Filters(start=options["first"], end=options["last"],
+        days = options["days"]["order_date"].dropna()
+        # the whole history: the heaviest filter a user can choose
+        f = q.Filters(start=days.min(), end=days.max(),
                       currency=options["currencies"][0] if options["currencies"] else "BRL")
         runs = q.reconciliation_runs()
         run_id = runs["run_id"].iloc[-1] if not runs.empty else ""

@@ -74,6 +74,7 @@ class RunProgress:
         self.sources: list[str] = []
         self.names: dict[str | None, bool] = {}
         self.live = False
+        self.warned: set[str] = set()
 
     # -- output ------------------------------------------------------------------------
 
@@ -117,6 +118,12 @@ class RunProgress:
             name = getattr(data, "check_name", None)
             self.names.setdefault(name, True)
             self.names[name] = self.names[name] and passed
+        elif kind == "LOG_WARNING":
+            first = event.message.strip().splitlines()[0] if event.message.strip() else ""
+            if first and first not in self.warned:
+                self.warned.add(first)
+                self.line(stage, "WARNING: " + (first if len(first) <= 300
+                                                 else first[:297] + "..."))
         elif kind == "STEP_FAILURE":
             self.line(stage, f"FAILED at {event.step_key} (the log says why)")
         elif kind in ("RUN_SUCCESS", "RUN_FAILURE", "PIPELINE_SUCCESS", "PIPELINE_FAILURE"):

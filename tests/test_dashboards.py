@@ -290,7 +290,8 @@ def test_every_page_in_headless_chromium(built, tmp_path):
                 timeout=60000)
             page.get_by_text("Changes are against the 7 days before").first.wait_for(
                 timeout=60000)
-            assert page.locator("[data-testid='stSidebar']").get_by_text("Hotmart").count()
+            page.locator("[data-testid='stSidebar']").get_by_text("Hotmart").first.wait_for(
+                timeout=60000)
             assert "period=last-7-days" in page.url
             page.screenshot(path=str(ARTIFACTS / "sales-last-7-days.png"), full_page=True)
             browser.close()

@@ -242,7 +242,7 @@ def test_truth_counts_every_distinct_record(small_landing):
             total += len(body)
             lines.update(body)
         assert len(lines) == expected.get(feed.name, 0), feed.name
-        if feed.fmt == "jsonl" and feed.source != "giftcards":
+        if feed.fmt == "jsonl" and feed.source != "giftcards" and feed.origin != "api":
             assert total > len(lines), f"{feed.name}: real feeds redeliver; none here"
 
 

@@ -104,7 +104,7 @@ def test_subscription_and_points_metrics_equal_mart_sql(warehouse):
                    "metric_time__month")
     rows = query(warehouse, """
         select month, sum(active_at_end), sum(monthly_recurring_amount),
-               sum(churned)::numeric / nullif(sum(active_at_start), 0)
+               sum(churned)::numeric / nullif(sum(active_at_start) + sum(started), 0)
         from marts.agg_monthly_subscriptions where currency_code = 'BRL' group by 1""")
     assert rows and len(by_month) == len(rows)
     for month, active, recurring, churn in rows:

@@ -162,6 +162,9 @@ def test_job_materializes_every_feed_and_mart_and_checks_pass(database_url, smal
             assert evaluation.metadata["carried_over_from_run"].value == result.run_id
         elif evaluation.check_name in live:  # the clock moves: computed again, every run
             assert "carried_over_from_run" not in evaluation.metadata
+        elif evaluation.check_name == "resync_complete":  # the API re-sync: asked every run
+            assert "carried_over_from_build_at" not in evaluation.metadata
+            assert evaluation.metadata["error"].value == ""
         elif evaluation.check_name not in ("nothing_lost", "no_changed_files"):  # recounted
             assert "carried_over_from_build_at" in evaluation.metadata, evaluation.check_name
     assert query(database_url, "select count(*), count(*) filter (where carried_over_from = %s)"

@@ -329,6 +329,11 @@ def test_forget_leaves_nothing_in_logs_wal_damaged_or_set_aside_files(tmp_path, 
             return [p.name for p in wal.iterdir() if p.is_file()
                     and email.encode() in p.read_bytes()]
 
+        # commits are asynchronous on the embedded server (synchronous_commit = off): the
+        # WAL writer puts the load's records in the segment file within moments
+        deadline = time.monotonic() + 10
+        while not wal_holding() and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert wal_holding(), "the load wrote the person into the WAL"
         done = forget.erase(url, [email], [document], landing=landing)
         assert done.total >= 1 and done.quarantined >= 1 and done.log_files == 1
