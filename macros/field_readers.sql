@@ -34,7 +34,11 @@
     {%- do _record_issue(issues, field, raw,
             "case when " ~ raw ~ " is null then false else not (" ~ exact ~ ") end",
             'not an amount with at most 2 decimal places') -%}
-    cast(case when {{ exact }} then cast({{ raw }} as {{ type_money() }}) end as {{ type_money() }})
+    {%- do _record_issue(issues, field, raw,
+            "case when " ~ exact ~ " then not " ~ within_ceiling(number) ~ " else false end",
+            ceiling_reason()) -%}
+    cast(case when {{ exact }} and {{ within_ceiling(number) }}
+        then cast({{ raw }} as {{ type_money() }}) end as {{ type_money() }})
 {%- endmacro %}
 
 {#- Integer cents (Kiwify, Braspag, VTEX) to an amount in currency units. -#}
@@ -42,12 +46,85 @@
     {%- set raw = 'nullif(' ~ expression ~ ", '')" -%}
     {%- do _record_issue(issues, field, raw, 'not ' ~ is_castable(raw, type_bigint()),
                          'not a whole number of cents') -%}
+    {%- do _record_issue(issues, field, raw,
+            "case when " ~ is_castable(raw, type_bigint()) ~ " then not "
+            ~ within_ceiling("cast(" ~ raw ~ " as " ~ type_numeric() ~ ") / 100")
+            ~ " else false end", ceiling_reason()) -%}
     {{ amount_of_cents(safe_cast(raw, type_bigint())) }}
 {%- endmacro %}
 
-{#- A number of cents (already read) as an amount in currency units. -#}
+{#- A number of cents (already read) as an amount in currency units; null above the
+    plausible ceiling (never an overflow of the money type). -#}
 {% macro amount_of_cents(expression) -%}
-    cast(cast({{ expression }} as {{ type_numeric() }}) / 100 as {{ type_money() }})
+    {%- set units = 'cast(' ~ expression ~ ' as ' ~ type_numeric() ~ ') / 100' -%}
+    cast(case when {{ within_ceiling(units) }} then {{ units }} end as {{ type_money() }})
+{%- endmacro %}
+
+{#- Cents already read as a whole number, or null above the plausible ceiling: sums of
+    such values never overflow the money type. -#}
+{% macro plausible_cents(expression) -%}
+    case
+        when {{ within_ceiling('cast(' ~ expression ~ ' as ' ~ type_numeric() ~ ') / 100') }}
+            then {{ expression }}
+    end
+{%- endmacro %}
+
+{#- Records cents (text) above the plausible ceiling, for a value read with integer(). -#}
+{% macro cents_ceiling_issue(expression, field, issues) -%}
+    {%- set raw = 'nullif(' ~ expression ~ ", '')" -%}
+    {%- do _record_issue(issues, field, raw,
+            "case when " ~ is_castable(raw, type_bigint()) ~ " then not "
+            ~ within_ceiling("cast(" ~ raw ~ " as " ~ type_numeric() ~ ") / 100")
+            ~ " else false end", ceiling_reason()) -%}
+{%- endmacro %}
+
+{#- An amount of money from text, or null: at most 2 decimal places and no larger than the
+    plausible ceiling. For amounts inside arrays (commission lines), whose issues are
+    recorded with is_money. -#}
+{% macro money_value(expression) -%}
+    case when {{ is_money(expression) }} then cast({{ expression }} as {{ type_money() }}) end
+{%- endmacro %}
+
+{#- Whether text reads as an amount within the ceiling (null text counts as readable). -#}
+{% macro is_money(expression) -%}
+    (({{ expression }}) is null or case
+        when {{ is_castable(expression, type_money()) }}
+            then {{ within_ceiling('cast(' ~ expression ~ ' as ' ~ type_numeric() ~ ')') }}
+        else false
+    end)
+{%- endmacro %}
+
+{#- An amount no larger than var('money_ceiling') (in currency units, either sign): above it
+    an amount is implausible — left out, a data issue, and never an overflow. -#}
+{% macro within_ceiling(number) -%}
+    coalesce(abs({{ number }}) <= {{ var('money_ceiling') }}, true)
+{%- endmacro %}
+
+{% macro ceiling_reason() -%}
+    {{- 'implausible: above the ceiling of ' ~ var('money_ceiling') ~ ' (var money_ceiling)' -}}
+{%- endmacro %}
+
+{#- A time that cannot be right for this platform: before it existed (var platform_since)
+    or more than a day in the future. Recorded as a data issue with the time (UTC) and left
+    out (null): an implausible date never lands in a day of the marts nor stretches a date
+    range. `expression` is the time already read. -#}
+{% macro plausible_time(expression, platform, field, issues) -%}
+    {%- set since = var('platform_since')[platform] -%}
+    {%- set at = '(' ~ expression ~ ')' -%}
+    {%- set early = at ~ " < cast('" ~ since ~ "' as " ~ type_timestamp() ~ ")" -%}
+    {%- set late = at ~ " > " ~ dbt.dateadd('day', 1, 'current_timestamp') -%}
+    {%- do _record_issue(issues, field, utc_text(at), early,
+            'implausible: before ' ~ platform ~ ' existed (' ~ since ~ ')') -%}
+    {%- do _record_issue(issues, field, utc_text(at), late,
+            'implausible: more than a day in the future') -%}
+    case when not ({{ early }}) and not ({{ late }}) then {{ at }} end
+{%- endmacro %}
+
+{#- An approval before its order: recorded (both times are kept). -#}
+{% macro approved_after_order(ordered, approved, field, issues) -%}
+    {%- do _record_issue(issues, field, utc_text(approved),
+            '(' ~ approved ~ ') < (' ~ ordered ~ ')',
+            'implausible: approved before it was ordered') -%}
 {%- endmacro %}
 
 {#- A whole number (`type` type_int() unless given, e.g. type_bigint()). -#}
@@ -142,7 +219,7 @@
 
 {#- Records an unreadable element field of a JSON array: true when some element's
     `key` is present and does not read as `type`. -#}
-{% macro check_elements(array_expression, key, type, field, issues) -%}
+{% macro check_elements(array_expression, key, type, field, issues, cents=false) -%}
     {%- set element = json_text('e.value', key) -%}
     {%- do _record_issue(issues, field,
             "(select " ~ text_agg(element, "', '") ~ " from "
@@ -150,6 +227,16 @@
             "exists (select 1 from " ~ json_elements(array_expression, 'e') ~ " where not "
             ~ is_castable("nullif(" ~ element ~ ", '')", type) ~ ")",
             'an element is not a ' ~ type) -%}
+    {%- if cents %}
+    {%- do _record_issue(issues, field,
+            "(select " ~ text_agg(element, "', '") ~ " from "
+            ~ json_elements(array_expression, 'e') ~ ")",
+            "exists (select 1 from " ~ json_elements(array_expression, 'e') ~ " where case when "
+            ~ is_castable("nullif(" ~ element ~ ", '')", type) ~ " then not "
+            ~ within_ceiling("cast(nullif(" ~ element ~ ", '') as " ~ type_numeric()
+                             ~ ") / 100") ~ " else false end)",
+            ceiling_reason()) -%}
+    {%- endif %}
 {%- endmacro %}
 
 

@@ -5,8 +5,7 @@
 
 {%- set issues = [] %}
 {%- set currency = "coalesce(nullif(" ~ json_text('body', 'trans_currency') ~ ", ''), 'BRL')" %}
-{%- set field_amount = safe_cast("nullif(" ~ json_text_by_key('body', 'field') ~ ", '')",
-                                 type_money()) %}
+{%- set field_amount = money_value("nullif(" ~ json_text_by_key('body', 'field') ~ ", '')") %}
 
 with
 
@@ -95,8 +94,9 @@ renamed as (
         ) as commission_lines,
         {{ integer(json_text('body', 'product_refund'), 'product_refund', issues) }}
             as warranty_days,
-        created_at as ordered_at,
-        paid_at as approved_at,
+        {%- do approved_after_order('created_at', 'paid_at', 'trans_paiddate', issues) %}
+        {{ plausible_time('created_at', 'eduzz', 'trans_createdate', issues) }} as ordered_at,
+        {{ plausible_time('paid_at', 'eduzz', 'trans_paiddate', issues) }} as approved_at,
         cast(null as {{ type_timestamp() }}) as warranty_expires_at,
         lower({{ json_text('body', 'cus_email') }}) as customer_email,
         {{ json_text('body', 'cus_name') }} as customer_name,

@@ -4,7 +4,7 @@
                    {'columns': ['source_event_id']}]) }}
 
 {%- set issues = [] %}
-{%- set commission_value = safe_cast(json_text('c.value', 'value'), type_money()) %}
+{%- set commission_value = money_value(json_text('c.value', 'value')) %}
 {%- set commission_source = json_text('c.value', 'source') %}
 
 with
@@ -57,8 +57,8 @@ with_commissions as (
                 'participant': commission_source,
             }), order_by='c.position') }} as commission_lines,
             {{ text_agg(json_text('c.value', 'value'), "', '",
-                        where='not ' ~ is_castable(json_text('c.value', 'value'),
-                                                   type_money())) }} as bad_values
+                        where='not ' ~ is_money(json_text('c.value', 'value'))) }}
+                as bad_values
         from {{ json_elements('purchases.commissions', 'c', position=true) }}
     {% endcall %}
 ),
@@ -90,17 +90,22 @@ renamed as (
                  'data.purchase.full_price.value', issues) }} as customer_paid_amount,
         {%- do _record_issue(issues, 'data.commissions[].value', 'bad_values',
                              'bad_values is not null',
-                             'an element is not a numeric(18, 2)') %}
+                             'an element is not an amount (at most 2 decimal places, up to the ' ~ 'ceiling)') %}
         platform_fee_amount,
         coproducer_commission_amount,
         affiliate_commission_amount,
         reported_producer_amount,
         commission_lines,
         cast(null as {{ type_int() }}) as warranty_days,
-        {{ epoch_ms(json_text('purchase', 'order_date'), 'data.purchase.order_date',
-                    issues) }} as ordered_at,
-        {{ epoch_ms(json_text('purchase', 'approved_date'), 'data.purchase.approved_date',
-                    issues) }} as approved_at,
+        {%- set ordered = epoch_ms(json_text('purchase', 'order_date'),
+                                   'data.purchase.order_date', issues) %}
+        {%- set approved = epoch_ms(json_text('purchase', 'approved_date'),
+                                    'data.purchase.approved_date', issues) %}
+        {%- do approved_after_order(ordered, approved, 'data.purchase.approved_date', issues) %}
+        {{ plausible_time(ordered, 'hotmart', 'data.purchase.order_date', issues) }}
+            as ordered_at,
+        {{ plausible_time(approved, 'hotmart', 'data.purchase.approved_date', issues) }}
+            as approved_at,
         {{ timestamp(json_text('product', 'warranty_date'), 'data.product.warranty_date',
                      issues) }} as warranty_expires_at,
         lower({{ json_text('buyer', 'email') }}) as customer_email,

@@ -4,7 +4,7 @@
                    {'columns': ['source_event_id']}]) }}
 
 {%- set issues = [] %}
-{%- set store_cents = safe_cast(json_text('s.value', 'value'), type_bigint()) %}
+{%- set store_cents = plausible_cents(safe_cast(json_text('s.value', 'value'), type_bigint())) %}
 {#- the commission lines: Kiwify's fee, then one line per commissioned store -#}
 {%- set kiwify_fee_line %}
     {{ json_array_of([json_object_of({
@@ -82,7 +82,8 @@ renamed as (
         {{ cents(json_text('money', 'kiwify_fee'), 'Commissions.kiwify_fee', issues) }}
             as platform_fee_amount,
         {%- do check_elements('stores', 'value', type_bigint(),
-                              'Commissions.commissioned_stores[].value', issues) %}
+                              'Commissions.commissioned_stores[].value', issues,
+                              cents=true) %}
         cast((
             select cast(coalesce(sum({{ store_cents }}), 0) as {{ type_numeric() }}) / 100
             from {{ json_elements('stores', 's') }}
@@ -97,10 +98,12 @@ renamed as (
             as reported_producer_amount,
         {{ json_array_concat(kiwify_fee_line, store_lines) }} as commission_lines,
         7 as warranty_days,
-        {{ brt_timestamp(json_text('body', 'created_at'), 'created_at', issues) }}
-            as ordered_at,
-        {{ brt_timestamp(json_text('body', 'approved_date'), 'approved_date', issues) }}
-            as approved_at,
+        {%- set ordered = brt_timestamp(json_text('body', 'created_at'), 'created_at', issues) %}
+        {%- set approved = brt_timestamp(json_text('body', 'approved_date'), 'approved_date',
+                                         issues) %}
+        {%- do approved_after_order(ordered, approved, 'approved_date', issues) %}
+        {{ plausible_time(ordered, 'kiwify', 'created_at', issues) }} as ordered_at,
+        {{ plausible_time(approved, 'kiwify', 'approved_date', issues) }} as approved_at,
         cast(null as {{ type_timestamp() }}) as warranty_expires_at,
         lower({{ json_text('customer', 'email') }}) as customer_email,
         {{ json_text('customer', 'full_name') }} as customer_name,

@@ -3,7 +3,7 @@
           indexes=[{'columns': ['_load_seq']}, {'columns': ['order_id']}]) }}
 
 {%- set issues = [] %}
-{%- set payment_cents = safe_cast(json_text('p.value', 'value'), type_bigint()) %}
+{%- set payment_cents = plausible_cents(safe_cast(json_text('p.value', 'value'), type_bigint())) %}
 
 with
 
@@ -28,8 +28,8 @@ renamed as (
         {{ record_lineage() }},
         {{ required("nullif(" ~ json_text('body', 'orderId') ~ ", '')", 'orderId', issues) }}
             as order_id,
-        {{ timestamp(json_text('body', 'creationDate'), 'creationDate', issues) }}
-            as ordered_at,
+        {{ plausible_time(timestamp(json_text('body', 'creationDate'), 'creationDate', issues),
+                          'pix', 'creationDate', issues) }} as ordered_at,
         {{ required(timestamp(json_text('body', 'lastChange'), 'lastChange', issues),
                     'lastChange', issues,
                     raw="nullif(" ~ json_text('body', 'lastChange') ~ ", '')") }}
@@ -37,7 +37,7 @@ renamed as (
         {{ json_text('body', 'status') }} as order_status,
         {{ cents(json_text('body', 'value'), 'value', issues) }} as order_total_amount,
         {%- do check_elements('order_payments', 'value', type_bigint(), 'payments[].value',
-                              issues) %}
+                              issues, cents=true) %}
         cast((
             select
                 cast(coalesce(sum({{ payment_cents }}), 0) as {{ type_numeric() }}) / 100

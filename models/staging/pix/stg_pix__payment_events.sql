@@ -4,9 +4,19 @@
                    {'columns': ['source_event_id']}]) }}
 
 {%- set issues = [] %}
+{#- the payment's times, read (and their issues recorded) before the issues column -#}
+{%- set received = brt_timestamp(json_text('payment', 'ReceivedDate'), 'Payment.ReceivedDate',
+                                 issues) %}
+{%- set captured = brt_timestamp(json_text('payment', 'CapturedDate'), 'Payment.CapturedDate',
+                                 issues) %}
+{%- set voided = brt_timestamp(json_text('payment', 'VoidedDate'), 'Payment.VoidedDate',
+                               issues) %}
+{%- do approved_after_order(received, captured, 'Payment.CapturedDate', issues) %}
+{%- set plausible_ordered = plausible_time(received, 'pix', 'Payment.ReceivedDate', issues) %}
+{%- set plausible_approved = plausible_time(captured, 'pix', 'Payment.CapturedDate', issues) %}
 {%- set split_payments = json_get('payment', 'SplitPayments') %}
-{%- set split_cents = safe_cast(json_text('sp.value', 'Amount'), type_bigint()) %}
-{%- set share_cents = safe_cast(json_text('s.value', 'Amount'), type_bigint()) %}
+{%- set split_cents = plausible_cents(safe_cast(json_text('sp.value', 'Amount'), type_bigint())) %}
+{%- set share_cents = plausible_cents(safe_cast(json_text('s.value', 'Amount'), type_bigint())) %}
 {%- set share_merchant = json_text('s.value', 'MerchantId') %}
 {%- set subordinate = json_text('sp.value', 'SubordinateMerchantId') %}
 {#- a subordinate's share of one SplitPayments entry (`sp`) -#}
@@ -45,6 +55,9 @@ parsed as (
         {{ integer(json_text('payment', 'Amount'), 'Payment.Amount', issues,
                    type=type_bigint()) }}
             as amount_cents
+        {%- do cents_ceiling_issue(json_text('payment', 'Amount'), 'Payment.Amount', issues) %}
+        {%- do cents_ceiling_issue(json_text('payment', 'VoidedAmount'), 'Payment.VoidedAmount',
+                                   issues) %}
     from payments
 ),
 
@@ -58,9 +71,9 @@ renamed as (
         'braspag_status_' || status_code as event_name,
         {{ required("case
             when status_code = 2 and voided_cents > 0 then voided_at
-            when status_code = 2 then approved_at
+            when status_code = 2 then captured_at
             when status_code in (10, 11) then voided_at
-            else ordered_at
+            else received_at
         end", 'Payment.ReceivedDate', issues) }} as event_at,
         {{ required("nullif(" ~ json_text('body', 'MerchantOrderId') ~ ", '')",
                     'MerchantOrderId', issues) }} as platform_transaction_id,
@@ -89,7 +102,8 @@ renamed as (
         -- one SplitPayments entry per subordinate: its Amount is the part of the sale it
         -- splits; its Splits give the subordinate's share and the master's fare
         {%- do check_elements(split_payments, 'Amount', type_bigint(),
-                              'Payment.SplitPayments[].Amount', issues) %}
+                              'Payment.SplitPayments[].Amount', issues,
+                              cents=true) %}
         cast((
             select cast(sum({{ split_cents }}) as {{ type_numeric() }}) / 100
             from {{ json_elements(split_payments, 'sp') }}
@@ -101,7 +115,7 @@ renamed as (
         cast((
             select
                 cast(
-                    sum({{ safe_cast(json_text('sp.value', 'Fares', 'Fee'), type_bigint()) }})
+                    sum({{ plausible_cents(safe_cast(json_text('sp.value', 'Fares', 'Fee'), type_bigint())) }})
                     as {{ type_numeric() }}
                 ) / 100
             from {{ json_elements(split_payments, 'sp') }}
@@ -133,12 +147,13 @@ renamed as (
     from (
         select
             *,
-            {{ brt_timestamp(json_text('payment', 'ReceivedDate'), 'Payment.ReceivedDate',
-                             issues) }} as ordered_at,
-            {{ brt_timestamp(json_text('payment', 'CapturedDate'), 'Payment.CapturedDate',
-                             issues) }} as approved_at,
-            {{ brt_timestamp(json_text('payment', 'VoidedDate'), 'Payment.VoidedDate',
-                             issues) }} as voided_at
+            -- the event's own time places it in the history; the order and approval times
+            -- the marts show are the plausible ones (macros/field_readers.sql)
+            {{ received }} as received_at,
+            {{ captured }} as captured_at,
+            {{ plausible_ordered }} as ordered_at,
+            {{ plausible_approved }} as approved_at,
+            {{ voided }} as voided_at
         from parsed
     ) as dated
 )
