@@ -40,7 +40,11 @@ placed_or_listed as (
     from {{ ref('rpt_data_issues') }}
     where
         record_left_out
-        and read_by in ('{{ streams | map(attribute="model") | join("', '") }}')
+        and read_by in (
+            {%- for stream in streams %}
+                '{{ stream.model }}'{{ ',' if not loop.last }}
+            {%- endfor %}
+        )
     {%- for stream in streams if stream.where %}
         union
         select

@@ -77,6 +77,20 @@
     {{ return(streams) }}
 {%- endmacro %}
 
+{#- Every relation a purchase event stream is read from (its model, its events relation, the
+    model that touches it), each once: what an incremental reader of the streams depends on. -#}
+{% macro purchase_stream_relations() -%}
+    {%- set names = [] -%}
+    {%- for stream in purchase_streams() -%}
+        {%- set touching = [stream['touched_by']['model']] if stream['touched_by'] else [] -%}
+        {%- for name in [stream['model'], stream['events']] + touching
+                if name not in names -%}
+            {%- do names.append(name) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(names) }}
+{%- endmacro %}
+
 {#- The platforms that sell, in the order declared: the values of every `platform` column
     (accepted_values in the marts' and seeds' yml). -#}
 {% macro registry_platforms() -%}

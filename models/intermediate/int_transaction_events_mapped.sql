@@ -9,9 +9,8 @@
 -- every delivery of the touched transactions' event ids takes part in the choice.
 -- The streams (purchase_streams(): the registry in dbt_project.yml) are read only on an
 -- incremental build, which dbt does not see while parsing: their relations are named here.
-{%- for stream in purchase_streams() %}
--- depends_on: {{ ref(stream.model) }} {{ ref(stream.events) }}
-{%- if stream.touched_by %} {{ ref(stream.touched_by.model) }}{% endif %}
+{%- for name in purchase_stream_relations() %}
+-- depends_on: {{ ref(name) }}
 {%- endfor %}
 {{ config(materialized='incremental', unique_key='transaction_key',
           incremental_strategy='delete+insert', on_schema_change='append_new_columns',
