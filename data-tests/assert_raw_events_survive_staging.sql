@@ -1,45 +1,29 @@
--- Integrity: every purchase record landed in raw (is_purchase_event, the predicate staging
--- reads purchases by) is in the unified event stream, or listed in rpt_data_issues as a
--- record that could not be placed (no transaction id or time). One row per record that is
--- neither. On an incremental build the records loaded since the last build are checked
+-- Integrity: every record landed in raw that a purchase event stream reads (its reader's
+-- `records` in the registry, the rule its staging model reads by) is in the unified event
+-- stream, or listed in rpt_data_issues as a record that could not be placed (no
+-- transaction id or time), or staged and deliberately not a purchase event (the stream's
+-- `where`: a Kiwify subscription cancellation). One row per record that is none of these.
+-- On an incremental build the records loaded since the last build are checked
 -- (checked_through); on a full refresh, every record.
 
 {%- set through = checked_through() %}
+{%- set streams = purchase_streams() %}
 
 with
 
 raw_records as (
-    select
-        'hotmart' as platform,
-        {{ record_lineage(load_seq=false) }}
-    from {{ source('hotmart', 'hotmart_webhooks') }}
-    where
-        _load_seq > {{ through }}
-        and {{ is_purchase_event('hotmart', 'payload', delivered=true) }}
-    union all
-    select
-        'kiwify' as platform,
-        {{ record_lineage(load_seq=false) }}
-    from {{ source('kiwify', 'kiwify_webhooks') }}
-    where
-        _load_seq > {{ through }}
-        and {{ is_purchase_event('kiwify', 'payload', delivered=true) }}
-    union all
-    select
-        'eduzz' as platform,
-        {{ record_lineage(load_seq=false) }}
-    from {{ source('eduzz', 'eduzz_webhooks') }}
-    where
-        _load_seq > {{ through }}
-        and {{ is_purchase_event('eduzz', 'payload', delivered=true) }}
-    union all
-    select
-        'pix' as platform,
-        {{ record_lineage(load_seq=false) }}
-    from {{ source('pix', 'pix_payments') }}
-    where
-        _load_seq > {{ through }}
-        and {{ is_purchase_event('pix', 'payload', delivered=true) }}
+    {%- for stream in streams %}
+        {%- if not loop.first %}
+            union all
+        {%- endif %}
+        select
+            '{{ stream.platform }}' as platform,
+            {{ record_lineage(load_seq=false) }}
+        from {{ raw_feed(stream.source, stream.feed) }}
+        where
+            _load_seq > {{ through }}
+            and {{ records_filter(stream.records, 'payload', delivered=true) }}
+    {%- endfor %}
 ),
 
 placed_or_listed as (
@@ -57,9 +41,20 @@ placed_or_listed as (
     where
         record_left_out
         and read_by in (
-            'stg_hotmart__purchase_events', 'stg_kiwify__order_events',
-            'stg_eduzz__invoice_events', 'stg_pix__payment_events'
+            {%- for stream in streams %}
+                '{{ stream.model }}'{{ ',' if not loop.last }}
+            {%- endfor %}
         )
+    {%- for stream in streams if stream.where %}
+        union
+        select
+            '{{ stream.platform }}' as platform,
+            record_hash
+        from {{ ref(stream.model) }}
+        where
+            _load_seq > {{ through }}
+            and not coalesce(({{ stream.where }}), false)
+    {%- endfor %}
 )
 
 select raw_records.*

@@ -7,47 +7,6 @@
     restricted.person_data_issues (role tallyhouse_restricted) keeps the value.
 -#}
 
-{#- The staging models that record data issues: (source, feed, model, entity id column,
-    when a record is left out of the marts). -#}
-{% macro data_issue_readers() %}
-    {{ return([
-        ('hotmart', 'hotmart_webhooks', 'stg_hotmart__purchase_events',
-         'platform_transaction_id',
-         'records.platform_transaction_id is null or records.event_at is null'),
-        ('hotmart', 'hotmart_webhooks', 'stg_hotmart__subscription_events',
-         'platform_subscription_id',
-         'records.platform_subscription_id is null or records.event_at is null'),
-        ('hotmart', 'hotmart_webhooks', 'stg_hotmart__cart_abandonments', 'cart_key', 'false'),
-        ('kiwify', 'kiwify_webhooks', 'stg_kiwify__order_events', 'platform_transaction_id',
-         'records.platform_transaction_id is null or records.event_at is null'),
-        ('kiwify', 'kiwify_webhooks', 'stg_kiwify__cart_abandonments', 'cart_key', 'false'),
-        ('eduzz', 'eduzz_webhooks', 'stg_eduzz__invoice_events', 'platform_transaction_id',
-         'records.platform_transaction_id is null or records.event_at is null'),
-        ('eduzz', 'eduzz_webhooks', 'stg_eduzz__contract_events', 'platform_subscription_id',
-         'records.platform_subscription_id is null'),
-        ('eduzz', 'eduzz_webhooks', 'stg_eduzz__cart_abandonments', 'cart_key', 'false'),
-        ('pix', 'pix_payments', 'stg_pix__payment_events', 'platform_transaction_id',
-         'records.platform_transaction_id is null or records.event_at is null'),
-        ('pix', 'pix_orders', 'stg_pix__orders', 'order_id',
-         'records.order_id is null or records.snapshot_at is null'),
-        ('loyalty', 'loyalty_entries', 'stg_loyalty__entries', 'entry_id',
-         'records.entry_id is null or records.account_id is null'
-         ~ ' or records.entry_type is null or records.occurred_at is null'),
-        ('redemptions', 'redemption_orders', 'stg_redemptions__orders', 'order_number',
-         'records.order_number is null'),
-        ('redemptions', 'redemption_items', 'stg_redemptions__items', 'item_id',
-         'records.item_id is null or records.order_number is null'),
-        ('giftcards', 'giftcard_cards', 'stg_giftcards__cards', 'card_id',
-         'records.card_id is null'),
-        ('giftcards', 'giftcard_transactions', 'stg_giftcards__transactions',
-         'giftcard_transaction_id',
-         'records.giftcard_transaction_id is null or records.card_id is null'
-         ~ ' or records.occurred_at is null'),
-        ('payouts', 'payout_lines', 'stg_payouts__lines', 'payout_id',
-         'records.payout_id is null or records.platform is null'),
-    ]) }}
-{% endmacro %}
-
 {#- Fields whose value, whatever shape it arrives in, is about a person. -#}
 {% macro person_fields() %}
     {{ return(['data', 'data.buyer', 'data.subscriber', 'data.producer', 'Customer',

@@ -53,12 +53,16 @@
 {%- endmacro %}
 
 {#- Whether the JSON object `json` has the key (with any value, null included). -#}
-{% macro json_has_key(json, key) -%}
-    {{ return(adapter.dispatch('json_has_key', 'tallyhouse')(json, key)) }}
+{% macro json_has_key(json, key, delivered=false) -%}
+    {{ return(adapter.dispatch('json_has_key', 'tallyhouse')(json, key, delivered)) }}
 {%- endmacro %}
 
-{% macro postgres__json_has_key(json, key) -%}
+{% macro postgres__json_has_key(json, key, delivered=false) -%}
+    {%- if delivered -%}
+    ({{ json }} -> '{{ key }}') is not null
+    {%- else -%}
     {{ json }} ? '{{ key }}'
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The JSON type of a value: object, array, string, number, boolean, null. -#}

@@ -89,22 +89,3 @@
     {%- endif -%}
     {{ through }}
 {%- endmacro %}
-
-{#- Every landed feed: (landing folder = dbt source, raw table). -#}
-{% macro landed_feeds() -%}
-    {{ return([
-        ('hotmart', 'hotmart_webhooks'), ('kiwify', 'kiwify_webhooks'),
-        ('eduzz', 'eduzz_webhooks'), ('pix', 'pix_payments'), ('pix', 'pix_orders'),
-        ('loyalty', 'loyalty_entries'), ('redemptions', 'redemption_orders'),
-        ('redemptions', 'redemption_items'), ('giftcards', 'giftcard_cards'),
-        ('giftcards', 'giftcard_transactions'), ('payouts', 'payout_lines'),
-    ]) }}
-{%- endmacro %}
-
-{% macro landed_feed_relations() -%}
-    {%- set relations = [] -%}
-    {%- for source_name, feed in landed_feeds() -%}
-        {%- do relations.append(source(source_name, feed)) -%}
-    {%- endfor -%}
-    {{ return(relations) }}
-{%- endmacro %}

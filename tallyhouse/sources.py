@@ -5,11 +5,16 @@ more *feeds* (a kind of file, told apart by the file-name prefix). Each feed lan
 in one table ``raw.<feed>``. The Dagster loader asset of a source has the key
 ``[<source>, <feed>]`` per feed, which is also the dbt source key, so lineage joins
 without a translator.
+
+What the sources and feeds are is declared once, in the registry (dbt_project.yml, var
+``registry``; docs/registry.md), which the dbt models read too: this module gives that
+declaration Python's shape.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -43,24 +48,6 @@ class Source:
     feeds: tuple[Feed, ...]
 
 
-LOYALTY_COLUMNS = (
-    "entry_id", "account_id", "entry_type", "points", "vendor_id", "vendor_kind",
-    "redemption_order_number", "authorization_id", "external_transaction_id", "occurred_at",
-)
-REDEMPTION_ORDER_COLUMNS = (
-    "order_number", "company_id", "company_name", "loyalty_account_id", "account_manager_id",
-    "account_manager_email", "account_manager_name", "total_points", "status", "created_at",
-    "completed_at",
-)
-REDEMPTION_ITEM_COLUMNS = (
-    "item_id", "order_number", "product_sku", "product_name", "product_type", "quantity",
-    "points_per_item", "fulfillment_status",
-)
-PAYOUT_COLUMNS = (
-    "payout_id", "platform", "payout_date", "line_type", "platform_transaction_id",
-    "currency_code", "amount",
-)
-
 # The platforms' sales APIs, landed by `tallyhouse backfill` one file per page:
 # <feed>-<first day>-<last day>-<filter>-p<page>-<fetched at>.jsonl (API_PAGE_NAME below).
 # A sales feed's line is one element of the page's list, byte for byte as the API sent it;
@@ -69,73 +56,33 @@ API_PAGE_NAME = (r"^(?P<feed>[a-z_]+)-(?P<first_day>\d{8})-(?P<last_day>\d{8})-"
                  r"(?P<filter>[A-Za-z_]+)-p(?P<page>\d{5})-(?P<fetched_at>\d{8}T\d{12}Z)"
                  r"\.jsonl$")
 
-SOURCES: tuple[Source, ...] = (
-    Source("hotmart", "platform", "Hotmart webhook 2.0.0 events and sales API pages", (
-        Feed("hotmart", "hotmart_webhooks", "jsonl",
-             description="Hotmart webhook (v2) events: PURCHASE_*, SUBSCRIPTION_CANCELLATION, "
-                         "SWITCH_PLAN, cart abandonment, member-area events"),
-        Feed("hotmart", "hotmart_sales_history", "jsonl", origin="api",
-             description="Hotmart sales API: GET /payments/api/v1/sales/history, one element "
-                         "of items[] per line as returned (buyer, producer, product, purchase "
-                         "with status, price, hotmart_fee), queried per transaction_status"),
-        Feed("hotmart", "hotmart_sales_commissions", "jsonl", origin="api",
-             description="Hotmart sales API: GET /payments/api/v1/sales/commissions, one "
-                         "element of items[] per line as returned (transaction, commissions[] "
-                         "by source), queried per transaction_status"),
-        Feed("hotmart", "hotmart_sales_summary", "jsonl", origin="api",
-             description="Hotmart sales API: GET /payments/api/v1/sales/summary per period and "
-                         "transaction_status, one line per answer: {request, response} with the "
-                         "answer's bytes as returned (total_items, total_value per currency)"),
-    )),
-    Source("kiwify", "platform", "Kiwify order webhooks and sales API pages", (
-        Feed("kiwify", "kiwify_webhooks", "jsonl",
-             description="Kiwify order webhooks (order_status, Commissions, Subscription, "
-                         "TrackingParameters); abandoned carts arrive as a JSON array",
-             json_shapes=("object", "array")),
-        Feed("kiwify", "kiwify_sales", "jsonl", origin="api",
-             description="Kiwify sales API: GET /v1/sales?view_full_sale_details=true, one "
-                         "element of data[] per line as returned (status, payment breakdown in "
-                         "cents, revenue_partners, affiliate_commission, updated_at)"),
-    )),
-    Source("eduzz", "platform", "Eduzz invoice postbacks and MyEduzz sales API pages", (
-        Feed("eduzz", "eduzz_webhooks", "jsonl",
-             description="Eduzz legacy webhook v2 invoice / contract / abandonment forms"),
-        Feed("eduzz", "eduzz_sales", "jsonl", origin="api",
-             description="MyEduzz API: GET /myeduzz/v1/sales, one element of items[] per line "
-                         "as returned (snake_case status, money as {currency, value})"),
-        Feed("eduzz", "eduzz_sales_summary", "jsonl", origin="api",
-             description="MyEduzz API: GET /myeduzz/v1/sales/summary per period and status, one "
-                         "line per answer: {request, response} with the answer's bytes as "
-                         "returned (grossGain, netGain, fee, total … as {currency, value})"),
-    )),
-    Source("pix", "platform", "Own-store PIX payments (Braspag/Cielo) and VTEX orders", (
-        Feed("pix", "pix_payments", "jsonl",
-             description="Braspag sale query snapshots of PIX payments (status 12/2/11/10, split)"),
-        Feed("pix", "pix_orders", "jsonl",
-             description="Store orders with their payments (PIX and GiftCard) and totals"),
-    )),
-    Source("loyalty", "ledger", "Points-account entries", (
-        Feed("loyalty", "loyalty_entries", "csv", LOYALTY_COLUMNS,
-             "authorize (hold), confirm (debit), cancel (release), credit, expire"),
-    )),
-    Source("redemptions", "ledger", "Redemption portal orders and items (docs/ledgers.md)", (
-        Feed("redemptions", "redemption_orders", "csv", REDEMPTION_ORDER_COLUMNS,
-             "redemption orders: company, account manager, total points"),
-        Feed("redemptions", "redemption_items", "csv", REDEMPTION_ITEM_COLUMNS,
-             "redemption order items: product, PHYSICAL / VIRTUAL, points per item"),
-    )),
-    Source("giftcards", "ledger", "VTEX gift-card API: cards and their transactions", (
-        Feed("giftcards", "giftcard_cards", "jsonl",
-             description="gift cards as the VTEX Giftcard API returns them"),
-        Feed("giftcards", "giftcard_transactions", "jsonl",
-             description="gift-card transactions (Credit = voucher refund, Debit = redemption)"),
-    )),
-    Source("payouts", "ledger", "Platform settlement statements", (
-        Feed("payouts", "payout_lines", "csv", PAYOUT_COLUMNS,
-             "what each platform paid out to the producer, per transaction and payout"),
-    )),
-)
 
+def registry(project_file: Path | None = None) -> dict:
+    """The registry: var ``registry`` of dbt_project.yml, where every source, feed, reader
+    and purchase event stream is declared once (docs/registry.md)."""
+    import yaml
+
+    from tallyhouse.config import project_root
+
+    path = project_file or project_root() / "dbt_project.yml"
+    project = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return (project.get("vars") or {})["registry"]
+
+
+def sources_of(declared: dict) -> tuple[Source, ...]:
+    """The sources and feeds of a registry (see :func:`registry`)."""
+    return tuple(
+        Source(source["name"], source["kind"], source["description"], tuple(
+            Feed(source["name"], feed["name"], feed["format"],
+                 columns=tuple(feed.get("columns") or ()),
+                 description=feed.get("description", ""),
+                 json_shapes=tuple(feed.get("json_shapes") or ("object",)),
+                 origin=feed.get("origin", "delivered"))
+            for feed in source["feeds"]))
+        for source in declared["sources"])
+
+
+SOURCES: tuple[Source, ...] = sources_of(registry())
 FEEDS: tuple[Feed, ...] = tuple(feed for source in SOURCES for feed in source.feeds)
 
 

@@ -2,6 +2,7 @@
 -- file reconciliation compares it with the manifest). A file is loaded in one transaction
 -- under one load number, so a count per file and load is final once written: incremental,
 -- appending the loads since the last build instead of counting every raw row each run.
+-- Every feed of the registry (dbt_project.yml), webhooks, ledgers and API pages alike.
 
 {{ config(materialized='incremental', incremental_strategy='append',
           post_hook="{{ record_raw_watermark(landed_feed_relations()) }}") }}
@@ -18,7 +19,7 @@
         _file_sha256 as file_sha256,
         _load_seq as load_seq,
         count(*) as records
-    from {{ source(source_name, feed) }}
+    from {{ raw_feed(source_name, feed) }}
     where _load_seq > {{ since }}
     group by _file_sha256, _load_seq
 {%- endfor %}

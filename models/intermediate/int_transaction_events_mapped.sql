@@ -7,12 +7,11 @@
 -- old rows. A redelivery decides between the deliveries of its event id wherever they are,
 -- so the transactions holding another delivery of a new event are touched too, and
 -- every delivery of the touched transactions' event ids takes part in the choice.
--- depends_on: {{ ref('stg_hotmart__purchase_events') }}
--- depends_on: {{ ref('stg_kiwify__order_events') }}
--- depends_on: {{ ref('stg_eduzz__invoice_events') }}
--- depends_on: {{ ref('stg_pix__payment_events') }}
--- depends_on: {{ ref('stg_pix__orders') }}
--- depends_on: {{ ref('int_pix__orders_latest') }}
+-- The streams (purchase_streams(): the registry in dbt_project.yml) are read only on an
+-- incremental build, which dbt does not see while parsing: their relations are named here.
+{%- for name in purchase_stream_relations() %}
+-- depends_on: {{ ref(name) }}
+{%- endfor %}
 {{ config(materialized='incremental', unique_key='transaction_key',
           incremental_strategy='delete+insert', on_schema_change='append_new_columns',
           indexes=[{'columns': ['_load_seq']}, {'columns': ['transaction_key']}],
@@ -28,27 +27,29 @@ with
             .columns[0].values()[0] %}
     {%- endif %}
     new_deliveries as (
-        {%- for platform, model in [('hotmart', 'stg_hotmart__purchase_events'),
-                                    ('kiwify', 'stg_kiwify__order_events'),
-                                    ('eduzz', 'stg_eduzz__invoice_events'),
-                                    ('pix', 'stg_pix__payment_events')] %}
+        {%- for stream in purchase_streams() %}
+            {%- if not loop.first %}
+                union all
+            {%- endif %}
             select
                 platform,
                 platform_transaction_id,
                 source_event_id
-            from {{ ref(model) }}
+            from {{ ref(stream.model) }}
             where _load_seq > {{ since }}
-            union all
+            {%- if stream.touched_by %}
+                union all
+                -- a {{ stream.touched_by.model }} row changes the events of its transaction
+                select
+                    events.platform,
+                    events.platform_transaction_id,
+                    events.source_event_id
+                from {{ ref(stream.model) }} as events
+                inner join {{ ref(stream.touched_by.model) }} as touching
+                    on events.platform_transaction_id = touching.{{ stream.touched_by.key }}
+                where touching._load_seq > {{ since }}
+            {%- endif %}
         {%- endfor %}
-        -- a store order snapshot changes the PIX events of its order
-        select
-            payments.platform,
-            payments.platform_transaction_id,
-            payments.source_event_id
-        from {{ ref('stg_pix__payment_events') }} as payments
-        inner join {{ ref('stg_pix__orders') }} as orders
-            on payments.platform_transaction_id = orders.order_id
-        where orders._load_seq > {{ since }}
     ),
 
     redelivered as (

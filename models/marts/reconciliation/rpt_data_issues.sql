@@ -4,9 +4,7 @@
 -- even JSON / CSV) are in raw._quarantine.
 
 {%- set readers = data_issue_readers() %}
-{%- set superseding = ['stg_loyalty__entries', 'stg_redemptions__orders',
-                       'stg_redemptions__items', 'stg_giftcards__cards',
-                       'stg_giftcards__transactions', 'stg_payouts__lines'] %}
+{%- set superseding = reexport_readers() | map(attribute=1) | list %}
 
 with
 

@@ -7,14 +7,8 @@
 -- delivered twice with other content (the marts use one version, the one with the lowest
 -- record hash, whatever the order of delivery).
 
-{%- set ledgers = [
-    ('loyalty_entries', 'stg_loyalty__entries'),
-    ('redemption_orders', 'stg_redemptions__orders'),
-    ('redemption_items', 'stg_redemptions__items'),
-    ('giftcard_cards', 'stg_giftcards__cards'),
-    ('giftcard_transactions', 'stg_giftcards__transactions'),
-    ('payout_lines', 'stg_payouts__lines'),
-] %}
+{#- the ledger readers that keep a re-export once (the registry's `reexports`) -#}
+{%- set ledgers = reexport_readers() %}
 
 with
 

@@ -10,7 +10,7 @@ with
 source as {{ materialized_hint() }} (
     {{ raw_payloads(
         source('eduzz', 'eduzz_webhooks'), since=watermark(),
-        filter=json_text('payload', 'type') ~ " = 'contract'"
+        filter=reader_records(model.name, 'payload', delivered=true)
     ) }}
 ),
 

@@ -12,7 +12,7 @@ with
 source as {{ materialized_hint() }} (
     {{ raw_payloads(
         source('eduzz', 'eduzz_webhooks'),
-        filter=is_purchase_event('eduzz', 'payload', delivered=true)
+        filter=reader_records(model.name, 'payload', delivered=true)
     ) }}
 ),
 
@@ -118,6 +118,8 @@ renamed as (
         nullif({{ json_text('body', 'utm_medium') }}, '') as utm_medium,
         nullif({{ json_text('body', 'utm_campaign') }}, '') as utm_campaign,
         cast(null as {{ type_text() }}) as refusal_reason,
+        -- a refund event that says how much was refunded (none of these webhooks does)
+        cast(null as {{ type_money() }}) as refund_amount,
         {{ data_issues_column(issues) }} as data_issues
     from invoices
 )

@@ -10,7 +10,7 @@ with
 source as {{ materialized_hint() }} (
     {{ raw_payloads(
         source('hotmart', 'hotmart_webhooks'), since=watermark(),
-        filter=json_text('payload', 'event') ~ " = 'PURCHASE_OUT_OF_SHOPPING_CART'"
+        filter=reader_records(model.name, 'payload', delivered=true)
     ) }}
 ),
 

@@ -27,7 +27,7 @@ purchases as (
         {{ json_array(json_get('body', 'data', 'commissions'), 'data.commissions', issues) }}
             as commissions
     from source
-    where {{ is_purchase_event('hotmart', 'body') }}
+    where {{ reader_records(model.name, 'body') }}
 ),
 
 with_commissions as (
@@ -128,6 +128,8 @@ renamed as (
         cast(null as {{ type_text() }}) as utm_medium,
         cast(null as {{ type_text() }}) as utm_campaign,
         {{ json_text('purchase', 'payment', 'refusal_reason') }} as refusal_reason,
+        -- a refund event that says how much was refunded (none of these webhooks does)
+        cast(null as {{ type_money() }}) as refund_amount,
         {{ data_issues_column(issues) }} as data_issues
     from with_commissions
 )

@@ -10,8 +10,7 @@ with
 source as {{ materialized_hint() }} (
     {{ raw_payloads(
         source('hotmart', 'hotmart_webhooks'), since=watermark(),
-        filter=json_text('payload', 'event')
-            ~ " in ('SUBSCRIPTION_CANCELLATION', 'SWITCH_PLAN')"
+        filter=reader_records(model.name, 'payload', delivered=true)
     ) }}
 ),
 

@@ -10,7 +10,7 @@ with
 source as {{ materialized_hint() }} (
     {{ raw_payloads(
         source('kiwify', 'kiwify_webhooks'), since=watermark(),
-        filter=json_type('payload', delivered=true) ~ " = 'array'"
+        filter=reader_records(model.name, 'payload', delivered=true)
     ) }}
 ),
 

@@ -47,7 +47,7 @@ orders as (
         {{ json_object(json_get('body', 'Subscription'), 'Subscription', issues) }}
             as subscription
     from source
-    where {{ json_type('body') }} = 'object' and {{ json_has_key('body', 'order_id') }}
+    where {{ reader_records(model.name, 'body') }}
 ),
 
 renamed as (
@@ -125,6 +125,8 @@ renamed as (
         {{ json_text('tracking', 'utm_medium') }} as utm_medium,
         {{ json_text('tracking', 'utm_campaign') }} as utm_campaign,
         {{ json_text('body', 'card_rejection_reason') }} as refusal_reason,
+        -- a refund event that says how much was refunded (none of these webhooks does)
+        cast(null as {{ type_money() }}) as refund_amount,
         {{ data_issues_column(issues) }} as data_issues
     from orders
 )
