@@ -177,6 +177,15 @@ def test_a_payout_or_a_fee_in_another_currency_than_the_sale_is_a_break(clean_co
              "marts.fct_transactions t where c.transaction_key = t.transaction_key and "
              "c.commission_key = (select min(commission_key) from marts.fct_commissions "
              "where raw_role = 'kiwify_fee' and amount > 0) returning t.platform_transaction_id")
+    # a producer line in another currency than its BRL sale
+    [(producer_tx, producer_amount)] = query(
+        url, "update marts.fct_commissions c set currency_code = 'USD' from "
+             "marts.fct_transactions t where c.transaction_key = t.transaction_key and "
+             "c.commission_key = (select min(c2.commission_key) from marts.fct_commissions c2 "
+             "join marts.fct_transactions t2 on c2.transaction_key = t2.transaction_key "
+             "where c2.role = 'producer' and c2.amount > 0 and t2.currency_code = 'BRL' "
+             "and t2.platform_transaction_id <> %s) "
+             "returning t.platform_transaction_id, c.amount", (fee_tx,))
     # marts changed by hand, not by a load: the breaks are recomputed whole (as the weekly
     # full pass does; a daily run recomputes the transactions a load touched)
     done = run_dbt(["run", "--full-refresh", "--select", "rpt_payout_breaks",
@@ -186,6 +195,15 @@ def test_a_payout_or_a_fee_in_another_currency_than_the_sale_is_a_break(clean_co
                 if b["break_kind"] == "payout_currency_mismatch"]
     assert (payout["entity_id"], payout["currency_code"], payout["amount_at_stake"]) == (
         payout_tx, "EUR", amount)
-    [fee] = [b for b in _breaks(url, "money_formulas") if b["break_kind"] == "currency_mismatch"]
-    assert (fee["entity_id"], fee["currency_code"]) == (fee_tx, "USD")
-    assert fee["amount_at_stake"] > 0
+    mismatches = {b["entity_id"]: b for b in _breaks(url, "money_formulas")
+                  if b["break_kind"] == "currency_mismatch"}
+    assert set(mismatches) == {fee_tx, producer_tx}
+    assert mismatches[fee_tx]["currency_code"] == "USD"
+    assert mismatches[fee_tx]["amount_at_stake"] > 0
+    # the line's own amount at stake, in its own currency
+    assert (mismatches[producer_tx]["currency_code"], mismatches[producer_tx]["amount_at_stake"]
+            ) == ("USD", producer_amount)
+    # and no difference claimed in BRL for a sum that would have mixed the two currencies
+    assert [b["break_kind"] for b in _breaks(url, "money_formulas")
+            if b["entity_id"] == producer_tx
+            and b["break_kind"] != "currency_mismatch"] == []

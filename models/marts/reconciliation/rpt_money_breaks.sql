@@ -32,6 +32,7 @@ commission_lines as (
 ),
 
 fees as (
+    -- fct_transaction_fees is the transaction's own fee, in its currency
     select
         transaction_key,
         sum(amount) as amount
@@ -39,14 +40,27 @@ fees as (
     group by transaction_key
 ),
 
+-- only commission lines in the sale's currency add up to the sale's figures; a line in
+-- another currency is a currency_mismatch below, and the sums it belongs to are not
+-- compared (never money of two currencies in one sum, no difference claimed that is only
+-- a currency)
 commissions as (
     select
-        transaction_key,
-        coalesce({{ sum_where('amount', "role in ('coproducer', 'affiliate')") }}, 0)
-            as partners,
-        coalesce({{ sum_where('amount', "role = 'producer'") }}, 0) as producer
+        commission_lines.transaction_key,
+        coalesce({{ sum_where('commission_lines.amount',
+                              "commission_lines.role in ('coproducer', 'affiliate') "
+                              ~ "and commission_lines.currency_code = transactions.currency_code")
+        }}, 0) as partners,
+        coalesce({{ sum_where('commission_lines.amount',
+                              "commission_lines.role = 'producer' "
+                              ~ "and commission_lines.currency_code = transactions.currency_code")
+        }}, 0) as producer,
+        {{ count_where("commission_lines.role in ('coproducer', 'affiliate', 'producer') "
+                       ~ "and commission_lines.currency_code "
+                       ~ "is distinct from transactions.currency_code") }} as foreign_lines
     from commission_lines
-    group by transaction_key
+    inner join transactions on commission_lines.transaction_key = transactions.transaction_key
+    group by commission_lines.transaction_key
 ),
 
 figures as {{ materialized_hint() }} (
@@ -62,7 +76,8 @@ figures as {{ materialized_hint() }} (
         transactions.producer_net_amount,
         coalesce(fees.amount, 0) as fee_lines,
         coalesce(commissions.partners, 0) as partner_lines,
-        coalesce(commissions.producer, 0) as producer_line
+        coalesce(commissions.producer, 0) as producer_line,
+        coalesce(commissions.foreign_lines, 0) = 0 as commission_lines_comparable
     from transactions
     left join fees on transactions.transaction_key = fees.transaction_key
     left join commissions on transactions.transaction_key = commissions.transaction_key
@@ -83,25 +98,26 @@ formulas as (
         abs(rule.actual - rule.expected) as amount_at_stake,
         rule.detail
     from figures
-    {{ join_values('rule', ['break_kind', 'expected', 'actual', 'detail'], [
+    {{ join_values('rule', ['break_kind', 'expected', 'actual', 'comparable', 'detail'], [
         ["'distributable_formula'",
          'figures.offer_price - figures.platform_fee_amount',
-         'figures.distributable_amount',
+         'figures.distributable_amount', 'true',
          "'distributable_amount = offer_price - platform_fee_amount'"],
         ["'producer_net_formula'",
          'figures.distributable_amount - figures.partner_commission_amount',
-         'figures.producer_net_amount',
+         'figures.producer_net_amount', 'true',
          "'producer_net_amount = distributable_amount - partner_commission_amount'"],
-        ["'fee_lines_differ'", 'figures.platform_fee_amount', 'figures.fee_lines',
+        ["'fee_lines_differ'", 'figures.platform_fee_amount', 'figures.fee_lines', 'true',
          "'fct_transaction_fees lines sum to platform_fee_amount'"],
         ["'commission_lines_differ'", 'figures.partner_commission_amount',
-         'figures.partner_lines',
+         'figures.partner_lines', 'figures.commission_lines_comparable',
          "'co-producer and affiliate lines of fct_commissions sum to '
          || 'partner_commission_amount'"],
         ["'producer_line_differs'", 'figures.producer_net_amount', 'figures.producer_line',
+         'figures.commission_lines_comparable',
          "'the producer line of fct_commissions equals producer_net_amount'"],
     ]) }}
-    where rule.expected <> rule.actual
+    where rule.comparable and rule.expected <> rule.actual
 ),
 
 -- a fee or commission line in another currency than the sale: it cannot be subtracted
