@@ -16,6 +16,26 @@ import pytest
 from tallyhouse.generator import GenerateConfig, generate
 
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reference_payloads"
+# screenshots of what a user sees (dashboards, the digest e-mail), kept by CI
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
+
+
+def chromium_path() -> str:
+    """Debian's Chromium for the browser tests, installed when missing (apt-get, as root)."""
+    import shutil
+    import subprocess
+
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True,
+                       timeout=1200)
+        found = shutil.which("chromium")
+    if not found:
+        pytest.skip("no Chromium here and apt-get could not install it")
+    return found
 
 
 def pytest_configure(config):

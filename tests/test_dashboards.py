@@ -4,7 +4,6 @@ their figures against SQL and the generator's truth, and every page in headless 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -18,12 +17,11 @@ from dashboards.ui import pct
 from tallyhouse.money import format_amount
 from tallyhouse.reconciliation.checks import CHECKS
 
-from conftest import query, truth
+from conftest import ARTIFACTS, chromium_path, query, truth
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboards" / "app.py")
 PAGES = ["sales", "refunds", "payment_methods", "reconciliation", "subscriptions", "loyalty"]
-ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 
 
 def _open(page: str, setup=None) -> AppTest:
@@ -217,20 +215,6 @@ def test_payment_method_shares_equal_sql(built):
 
 # ------------------------------------------------------------------------ a real browser
 
-def _chromium() -> str:
-    found = shutil.which("chromium")
-    if found:
-        return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True,
-                       timeout=1200)
-        found = shutil.which("chromium")
-    if not found:
-        pytest.skip("no Chromium here and apt-get could not install it")
-    return found
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -239,7 +223,7 @@ def _free_port() -> int:
 
 def test_every_page_in_headless_chromium(built, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
-    browser_path = _chromium()
+    browser_path = chromium_path()
     from tallyhouse_cli.main import dashboard_command
 
     port = _free_port()

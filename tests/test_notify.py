@@ -30,7 +30,7 @@ import pytest
 
 from tallyhouse.money import format_amount, format_count
 
-from conftest import _scratch_database, execute_job, query
+from conftest import ARTIFACTS, _scratch_database, chromium_path, execute_job, query
 
 PASSWORD = "s3cr3t-Pa55word-XYZ"
 SLACK_TOKEN = "XOXB-slack-secret-token-0042"
@@ -202,6 +202,27 @@ def _body(mail) -> tuple[str, str]:
     return text, html
 
 
+def _screenshot(html: str, name: str, visible: list[str]) -> None:
+    """The e-mail as a mail client draws it (headless Chromium, no network): every text in
+    ``visible`` is shown, and the picture is kept with the dashboards' screenshots."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    browser_path = chromium_path()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_path,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 900})
+            page.route("**/*", lambda route: route.abort())  # a mail client loads nothing
+            page.set_content(html)
+            shown = page.locator("body").inner_text()
+            for text in visible:
+                assert text in shown, text
+            page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+        finally:
+            browser.close()
+
+
 def _chat_text(body: dict) -> str:
     return json.dumps(body, ensure_ascii=False)
 
@@ -233,6 +254,7 @@ def test_a_run_with_breaks_sends_one_digest_per_channel(warehouse):
     assert text.index("Structural findings") < text.index("Largest breaks by amount")
     # the period's control totals, per platform and currency
     assert "20/05/2026" in text and "Hotmart | BRL" in text
+    _screenshot(html, "digest.png", [largest_entity, "Largest breaks by amount"])
     [attachment] = [part for part in mail.iter_attachments()]
     assert attachment.get_filename() == "breaks.csv"
     rows = list(csv.DictReader(io.StringIO(attachment.get_content())))
@@ -436,6 +458,29 @@ def test_a_webhook_answering_500_then_200_gets_the_message_once(channels):
     assert (by_channel["slack"].attempts, by_channel["gchat"].attempts) == (2, 3)
     assert len(hooks.ok("/slack")) == 1 and len(hooks.ok("/gchat")) == 1
     assert [s for p, s, _ in hooks.received if p.startswith("/slack")] == [500, 200]
+
+
+def test_notify_test_from_the_command_line_reaches_every_channel_and_shows_no_secret(
+        channels):
+    import subprocess
+    import sys
+
+    inbox, hooks = channels
+    done = subprocess.run([sys.executable, "-m", "tallyhouse_cli", "notify", "--test"],
+                          capture_output=True, text=True, env={**os.environ}, timeout=180)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    shown = done.stdout + done.stderr
+    for channel in ("email", "slack", "teams", "gchat"):
+        assert channel in shown.lower(), channel
+    assert [s for s in (PASSWORD, SLACK_TOKEN, TEAMS_SIG, GCHAT_TOKEN) if s in shown] == []
+    assert len(inbox.messages) == 1
+    assert [len(hooks.ok(p)) for p in ("/slack", "/teams", "/gchat")] == [1, 1, 1]
+    # a channel that refuses: said in one line, exit 1
+    hooks.script["/slack"] = [403]
+    refused = subprocess.run([sys.executable, "-m", "tallyhouse_cli", "notify", "--test"],
+                             capture_output=True, text=True, env={**os.environ}, timeout=180)
+    assert refused.returncode == 1, refused.stdout[-2000:]
+    assert "403" in refused.stdout and "Traceback" not in refused.stdout + refused.stderr
 
 
 def test_429_waits_as_told_and_a_4xx_is_not_retried(channels, warehouse, tmp_path):
