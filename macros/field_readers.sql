@@ -316,3 +316,23 @@
                     'creation_date', issues, raw=json_text('body', 'creation_date')) }}
             as event_at,
 {%- endmacro %}
+
+{#- Sales API records (`tallyhouse backfill`): the instant the page that first delivered the
+    record was fetched, read from its file name (raw's _file_name; the name's form is
+    tallyhouse.sources.API_PAGE_NAME: <feed>-<first day>-<last day>-<filter>-p<page>-
+    <YYYYMMDDTHHMMSSffffff>Z.jsonl, UTC). An API record is a snapshot of the sale when it
+    was fetched: this is its event time (DECISIONS.md, 2026-12-03). A file whose name holds
+    no fetch time (renamed by hand) is recorded under the field `_file_name`. -#}
+{% macro api_fetched_at(file_name, issues) -%}
+    {%- set pattern = '^(.*/)?[a-z_]+-\\d{8}-\\d{8}-[A-Za-z_]+-p\\d{5}-'
+        ~ '(\\d{4})(\\d{2})(\\d{2})T(\\d{2})(\\d{2})(\\d{2})(\\d{6})Z\\.jsonl$' -%}
+    {%- set iso = regex_replace(file_name, pattern, '\\2-\\3-\\4 \\5:\\6:\\7.\\8') -%}
+    {%- set readable = "coalesce(" ~ matches_regex(file_name, pattern) ~ ", false) and "
+        ~ is_castable(iso, type_local_timestamp()) -%}
+    {%- do _record_issue(issues, '_file_name', file_name, 'not (' ~ readable ~ ')',
+            'not an API page name with its fetch time (tallyhouse backfill)') -%}
+    case
+        when {{ readable }} then {{ at_zone(
+            'cast(' ~ iso ~ ' as ' ~ type_local_timestamp() ~ ')', 'UTC') }}
+    end
+{%- endmacro %}

@@ -10,7 +10,11 @@
     The streams are the registry's (purchase_streams(), macros/registry.sql): a reader with
     `purchase_events` in dbt_project.yml. A stream's relation has the columns below and
     refund_amount (the amount a refund event says was refunded; null when it says none);
-    its `where`, if any, keeps the rows that are purchase events.
+    its `where`, if any, keeps the rows that are purchase events. is_snapshot is the
+    stream's `snapshot`: its rows are a sale's state when a sales API page was fetched
+    (event_at = the fetch time), not events the platform sent. A platform may have several
+    streams (its webhooks and its sales API): a sale known from both is one transaction,
+    its events from every stream in one history.
 #}
 
 {% macro purchase_events(transactions=none, event_ids=none) %}
@@ -64,7 +68,10 @@
 
     {% for stream in purchase_streams() %}
     {{ stream.model }} as (
-        select {{ event_columns }}, refund_amount
+        select
+            {{ event_columns }},
+            refund_amount,
+            {{ 'true' if stream.snapshot else 'false' }} as is_snapshot
         from {{ ref(stream.events) }} as events
         where
             {%- if stream.where %}

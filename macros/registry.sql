@@ -69,7 +69,8 @@
     {%- set streams = [] -%}
     {%- for reader in registry_readers() if reader.get('purchase_events') -%}
         {%- set stream = {'model': reader['model'], 'events': reader['model'],
-                          'where': none, 'touched_by': none, 'source': reader['source'],
+                          'where': none, 'touched_by': none, 'snapshot': false,
+                          'source': reader['source'],
                           'feed': reader['feed'], 'records': reader.get('records')} -%}
         {%- do stream.update(reader['purchase_events']) -%}
         {%- do streams.append(stream) -%}

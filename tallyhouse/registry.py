@@ -51,7 +51,8 @@ def readers(declared: dict) -> list[dict]:
 def purchase_streams(declared: dict) -> list[dict]:
     """The purchase event streams (as purchase_streams() in dbt)."""
     return [{"model": reader["model"], "events": reader["model"], "where": None,
-             "touched_by": None, "source": reader["source"], "feed": reader["feed"],
+             "touched_by": None, "snapshot": False, "source": reader["source"],
+             "feed": reader["feed"],
              **reader["purchase_events"]}
             for reader in readers(declared) if reader.get("purchase_events")]
 
@@ -92,8 +93,13 @@ def _declaration(declared: dict) -> list[str]:
         found.append(f"feed {name} is declared twice")
     for name in _duplicates(reader["model"] for reader in readers(declared)):
         found.append(f"model {name} reads two feeds in the registry")
-    for name in _duplicates(stream["platform"] for stream in purchase_streams(declared)):
+    # a platform may have several streams (webhooks and sales API), one per feed
+    for name in _duplicates(f"{stream['platform']} from {stream['feed']}"
+                            for stream in purchase_streams(declared)):
         found.append(f"platform {name} has two purchase event streams")
+    for stream in purchase_streams(declared):
+        if not isinstance(stream.get("snapshot", False), bool):
+            found.append(f"purchase stream {stream['model']}: snapshot is true or false")
     for feed in all_feeds:
         where = f"feed {feed['source']}.{feed['name']}"
         if feed.get("format") not in FORMATS:

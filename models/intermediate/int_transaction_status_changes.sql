@@ -26,6 +26,30 @@ transitions as (
     select * from {{ ref('transaction_status_transitions') }}
 ),
 
+-- A sales API snapshot (is_snapshot) tells a sale's state when its page was fetched, not
+-- each step: between two known states there may be steps nobody reported. Its change is
+-- valid when the allowed transitions lead there in up to three steps, and a sale first
+-- known from a snapshot may start in any state (the backfill of its history).
+reachable as (
+    select
+        from_status,
+        to_status
+    from transitions
+    union
+    select
+        first_step.from_status,
+        second_step.to_status
+    from transitions as first_step
+    inner join transitions as second_step on first_step.to_status = second_step.from_status
+    union
+    select
+        first_step.from_status,
+        third_step.to_status
+    from transitions as first_step
+    inner join transitions as second_step on first_step.to_status = second_step.from_status
+    inner join transitions as third_step on second_step.to_status = third_step.from_status
+),
+
 ordered as (
     select
         transaction_key,
@@ -38,6 +62,7 @@ ordered as (
         source_event_id,
         record_hash,
         event_name,
+        is_snapshot,
         lag(status) over event_order as reported_previous_status,
         row_number() over event_order as event_sequence,
         max(_load_seq) over (partition by transaction_key) as last_load_seq
@@ -67,12 +92,19 @@ sequenced as (
 checked as (
     select
         sequenced.*,
-        transitions.to_status is not null as is_valid_transition
+        transitions.to_status is not null
+        or (coalesce(sequenced.is_snapshot, false) and sequenced.previous_status is null)
+        or (coalesce(sequenced.is_snapshot, false) and reachable.to_status is not null)
+            as is_valid_transition
     from sequenced
     left join transitions
         on
             coalesce(sequenced.previous_status, 'start') = transitions.from_status
             and sequenced.status = transitions.to_status
+    left join reachable
+        on
+            sequenced.previous_status = reachable.from_status
+            and sequenced.status = reachable.to_status
 )
 
 select
@@ -90,6 +122,7 @@ select
     source_event_id,
     record_hash as source_record_hash,
     event_name,
+    is_snapshot,
     is_valid_transition,
     last_load_seq
 from checked

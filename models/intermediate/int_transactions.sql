@@ -39,7 +39,10 @@ latest_event as (
 lifecycle as (
     select
         transaction_key,
-        {{ min_where('changed_at', "status = 'approved'") }} as first_approved_at,
+        -- a snapshot's change is when the sale was fetched, not when it was approved:
+        -- only an approval the platform reported dates it (else the sale's approved_at)
+        {{ min_where('changed_at', "status = 'approved' and not coalesce(is_snapshot, false)") }}
+            as first_approved_at,
         {{ dbt.bool_or(
             "status in ('approved', 'complete', 'disputed', 'refunded', 'partially_refunded')"
         ) }} as has_been_approved,

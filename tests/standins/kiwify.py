@@ -63,8 +63,23 @@ class KiwifyStandIn(StandIn):
         full.update(id=sale.id, created_at=_iso(sale.created_at),
                     updated_at=_iso(sale.updated_at), status=sale.status,
                     approved_date=_iso(sale.created_at))
+        fee, n = sale.charge // 10, int(sale.id[-6:])
+        net = sale.charge - fee
+        # one currency per sale (the published example mixes BRL and USD figures that do
+        # not add up); every third sale shares its net with a co-producer, every fourth
+        # with an affiliate
+        full.update(currency="BRL")
         full["payment"] = {**full["payment"], "charge_amount": sale.charge,
-                           "fee": sale.charge // 10, "net_amount": sale.charge - sale.charge // 10}
+                           "charge_currency": "BRL", "product_base_price": sale.charge,
+                           "product_base_currency": "BRL", "settlement_amount": net,
+                           "settlement_currency": "BRL", "fee": fee, "fee_currency": "BRL",
+                           "net_amount": net}
+        full["revenue_partners"] = [
+            {**full["revenue_partners"][0], "percentage": 20,
+             "net_amount_split": net * 20 // 100, "charge_amount_split": sale.charge // 5}
+        ] if n % 3 == 0 else []
+        full["affiliate_commission"] = {**full["affiliate_commission"],
+                                        "amount": net // 10} if n % 4 == 0 else None
         full["customer"] = {**full["customer"], "email": f"c{sale.id[-6:]}@example.com"}
         sale.full = compact(full)
         short = copy.deepcopy(self._short_template)

@@ -21,6 +21,8 @@ select
     source_event_id,
     source_record_hash,
     event_name,
+    -- a sales API snapshot: changed_at is when the sale was fetched in that state
+    is_snapshot,
     is_valid_transition,
     is_current
 from changes
