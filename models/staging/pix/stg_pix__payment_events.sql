@@ -14,6 +14,9 @@
 {%- do approved_after_order(received, captured, 'Payment.CapturedDate', issues) %}
 {%- set plausible_ordered = plausible_time(received, 'pix', 'Payment.ReceivedDate', issues) %}
 {%- set plausible_approved = plausible_time(captured, 'pix', 'Payment.CapturedDate', issues) %}
+{%- do cents_ceiling_issue(json_text('payment', 'Amount'), 'Payment.Amount', issues) %}
+{%- do cents_ceiling_issue(json_text('payment', 'VoidedAmount'), 'Payment.VoidedAmount',
+                           issues) %}
 {%- set split_payments = json_get('payment', 'SplitPayments') %}
 {%- set split_cents = plausible_cents(safe_cast(json_text('sp.value', 'Amount'), type_bigint())) %}
 {%- set share_cents = plausible_cents(safe_cast(json_text('s.value', 'Amount'), type_bigint())) %}
@@ -55,9 +58,6 @@ parsed as (
         {{ integer(json_text('payment', 'Amount'), 'Payment.Amount', issues,
                    type=type_bigint()) }}
             as amount_cents
-        {%- do cents_ceiling_issue(json_text('payment', 'Amount'), 'Payment.Amount', issues) %}
-        {%- do cents_ceiling_issue(json_text('payment', 'VoidedAmount'), 'Payment.VoidedAmount',
-                                   issues) %}
     from payments
 ),
 
@@ -115,7 +115,9 @@ renamed as (
         cast((
             select
                 cast(
-                    sum({{ plausible_cents(safe_cast(json_text('sp.value', 'Fares', 'Fee'), type_bigint())) }})
+                    sum({{ plausible_cents(
+                        safe_cast(json_text('sp.value', 'Fares', 'Fee'), type_bigint())
+                    ) }})
                     as {{ type_numeric() }}
                 ) / 100
             from {{ json_elements(split_payments, 'sp') }}
