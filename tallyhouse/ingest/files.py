@@ -100,8 +100,11 @@ class Delivered:
         # the bytes actually read are hashed on the way: a file that changed after it was
         # hashed (still being written) is told from the one the manifest describes
         self._raw = _Hashing(path.open("rb"))
+        # buffered: readline on the raw stream would read (and hash) one byte at a time
+        # (a 100 000-transaction load went from 24 s to 6 min); every byte the buffer reads
+        # ahead is hashed once, where it is read
         self._handle = gzip.GzipFile(fileobj=self._raw, mode="rb") if self.compressed \
-            else self._raw
+            else io.BufferedReader(self._raw, buffer_size=1 << 20)
 
     def __enter__(self) -> Delivered:
         return self
