@@ -28,8 +28,9 @@ from test_backfill import (
 )
 from test_backfill_marts import _cli
 
-from conftest import _scratch_database, query
 from tallyhouse.sources import API_PAGE_NAME
+
+from conftest import _scratch_database, query
 
 BREAKS = """
 select platform, entity_id, unit, expected, actual, amount_at_stake, expected_count,
