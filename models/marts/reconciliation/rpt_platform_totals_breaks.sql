@@ -102,11 +102,11 @@ status_changes as (
     inner join {{ ref('fct_transaction_status_history') }} as history
         on
             in_period.transaction_key = history.transaction_key
-            and history.changed_at <= in_period.as_of
+            and in_period.as_of >= history.changed_at
 ),
 
+-- each transaction in the status it had when the platform's summary was fetched
 status_then as (
-    -- each transaction in the status it had when the platform's summary was fetched
     {{ first_per_key('status_changes',
                      'platform, period_first_day, period_last_day, transaction_key',
                      order_by='changed_at desc, change_number desc') }}
