@@ -176,7 +176,7 @@ def test_status_reports_a_stopped_receiver_and_a_stale_feed(warehouse):
                             "where feed = 'payout_lines'")
     found = status_json(env)
     assert found["database"]["up"] and found["runs"]["last"]["status"] == "SUCCESS"
-    assert found["runs"]["last"]["checks"] == 22
+    assert found["runs"]["last"]["checks"] == 23
     receiver = found["services"]["services"]["receiver"]
     assert not receiver["ok"] and receiver["state"] in ("stopped", "not started")
     assert found["feeds"]["feeds"]["payout_lines"]["stale"]

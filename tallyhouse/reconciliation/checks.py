@@ -334,4 +334,9 @@ CHECKS: tuple[Check, ...] = (
     Check("refund_above_paid", 7, WARN, "marts", "rpt_money_breaks",
           "No transaction is refunded above what the customer paid.",
           _rule("refund_above_paid")),
+    Check("platform_totals_match", 7, WARN, "marts", "rpt_platform_totals_breaks",
+          "Where a platform's sales API publishes its own totals (Hotmart and MyEduzz "
+          "sales/summary, latest fetch), the marts' count and value of the sales ordered in "
+          "each period, per status group and currency, equal the platform's.",
+          _rule("platform_totals_match")),
 )
