@@ -102,6 +102,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(found, indent=2, default=str))
     else:
         status.render(found, sys.stdout)
+    if args.live:
+        return 0 if found["live"] else 1
     return 0 if found["ok"] else 1
 
 
@@ -242,6 +244,10 @@ def add_parsers(sub) -> None:
                     "window, disk, backups, the latest report. Exits 1 when something is "
                     "wrong (for monitoring), 0 when all is well.")
     st.add_argument("--json", action="store_true", help="the same as JSON")
+    st.add_argument("--live", action="store_true",
+                    help="exit 1 only when the database or a service is down (a container's "
+                         "health check: a warehouse with no run yet, or a stale feed, is "
+                         "alive); the screen is the same")
     st.set_defaults(func=cmd_status)
 
     bk = sub.add_parser(

@@ -114,6 +114,8 @@ class RunProgress:
             self.counts["checks"] = self.counts.get("checks", 0) + 1
             if not passed:
                 self.counts["failed"] = self.counts.get("failed", 0) + 1
+            if "carried_over_from_build_at" in (getattr(data, "metadata", None) or {}):
+                self.counts["carried"] = self.counts.get("carried", 0) + 1
             # a reconciliation check is reported on each table (or feed) it reads: count it once
             name = getattr(data, "check_name", None)
             self.names.setdefault(name, True)
@@ -186,6 +188,12 @@ class RunProgress:
             if models and counts.get("unchanged") == models:
                 text = (f"nothing new: dbt not run, {models} models unchanged, {tests} test "
                         "results carried over")
+            elif counts.get("unchanged"):
+                unchanged, carried = counts["unchanged"], counts.get("carried", 0)
+                text = (f"dbt build (only what changed): {models - unchanged} models built, "
+                        f"{unchanged} unchanged; {tests - carried} tests run"
+                        + (f" ({failed} did not pass)" if failed else " and passed")
+                        + f", {carried} carried over")
             else:
                 text = (f"dbt build: {models} of {self.dbt_models} models, {tests} tests"
                         + (f" ({failed} did not pass)" if failed else " passed"))

@@ -309,7 +309,11 @@ def gather(now: datetime | None = None) -> dict:
     landing = default_landing_dir()
     database, url = database_part(problems)
     runs = runs_part(url, now, problems)
-    svc = services_part(runs.get("daemon_heartbeats", {}), now, problems)
+    # liveness (a container's health check): the database and the services, nothing about
+    # the data — a warehouse that has not run yet, or a quiet feed, is alive
+    live_problems = [p for p in problems if p.startswith("database:")]
+    svc = services_part(runs.get("daemon_heartbeats", {}), now, live_problems)
+    problems.extend(p for p in live_problems if not p.startswith("database:"))
     found = {
         "checked_at": _iso(now), "home": str(home()),
         "database": database, "runs": runs, "services": svc,
@@ -320,6 +324,8 @@ def gather(now: datetime | None = None) -> dict:
     }
     found["problems"] = problems
     found["ok"] = not problems
+    found["live"] = not live_problems
+    found["live_problems"] = live_problems
     return found
 
 

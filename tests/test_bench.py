@@ -30,6 +30,9 @@ def test_bench_prints_and_writes_every_figure(database_url, tmp_path):
     assert 0 < figures["incremental"]["share_of_records"] < 0.05
     assert figures["incremental"]["rows_written"] > 0
     assert figures["nothing_new"]["rows_written"] == 0, "a run with nothing new changes no row"
+    # one webhook: a micro-run that lands it and rebuilds only what is downstream of its feed
+    assert figures["one_webhook"]["rows_written"] > 0
+    assert figures["one_webhook"]["stages"]["dbt_build"] > 0
     assert set(figures["dashboards"]) >= {"sales_totals", "refund_rates_by_product",
                                           "payment_methods", "reconciliation_runs",
                                           "subscriptions_monthly", "points_liability"}
@@ -38,5 +41,6 @@ def test_bench_prints_and_writes_every_figure(database_url, tmp_path):
     assert figures["peak_memory_mib"]["postgres"] > 0
     assert set(figures["targets"]) == {
         "job_over_baseline_le_3", "incremental_le_15_percent", "nothing_new_le_10_s",
-        "nothing_new_changes_no_row", "dashboard_p95_le_300_ms", "peak_memory_le_4_gib"}
+        "one_webhook_le_15_s", "nothing_new_changes_no_row", "dashboard_p95_le_300_ms",
+        "peak_memory_le_4_gib"}
     assert "job / baseline:" in done.stdout and "targets:" in done.stdout

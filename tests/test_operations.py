@@ -138,7 +138,21 @@ def test_up_restarts_a_killed_service_and_down_leaves_nothing(warehouse):
         assert "s3cret" not in (warehouse["home"] / ".tallyhouse" / "services" /
                                 "supervisord.conf").read_text()
 
+        # the daemon evaluates the sensor (a tick recorded), the schedule and sensor are on
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            states = automation_states(ports["ui"])
+            if states and states["sensor_ticks"]:
+                break
+            time.sleep(3)
+        assert states and states["schedules"] == {"daily_reconciliation": "RUNNING"}, states
+        assert set(states["sensors"].values()) == {"RUNNING"} and states["sensor_ticks"], states
+        # after a run and `up`, everything is well: the screen all green, exit 0
         found = status_json(env)
+        assert found["ok"], found["problems"]
+        screen = cli("status", env=env)
+        assert screen.returncode == 0 and "all well" in screen.stdout, screen.stdout
+        assert cli("status", "--live", env=env).returncode == 0
         killed = found["services"]["services"]["receiver"]["pid"]
         os.kill(killed, signal.SIGKILL)
         deadline = time.monotonic() + 60
@@ -187,6 +201,12 @@ def test_status_reports_a_stopped_receiver_and_a_stale_feed(warehouse):
     screen = cli("status", env=env)
     assert screen.returncode == 1
     assert "STALE" in screen.stdout and "FAIL" in screen.stdout, screen.stdout
+    # a container's health check: the data is stale, yet the database is up; a configured
+    # receiver that is down is a dead service
+    assert cli("status", "--live", env=env).returncode == 1
+    quiet = plain_env(warehouse["home"], warehouse["url"])  # no receiver configured
+    assert cli("status", "--live", env=quiet).returncode == 0
+    assert cli("status", env=quiet).returncode == 1
 
 
 def test_make_dev_loads_the_definitions_without_an_activated_venv(tmp_path, database_url):
@@ -226,6 +246,35 @@ def test_make_dev_loads_the_definitions_without_an_activated_venv(tmp_path, data
             dev.wait(timeout=30)
         output = dev.stdout.read() if dev.stdout else ""
     assert "not found on PATH" not in output, output[-3000:]
+
+
+def _graphql(port: int, text: str) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
+                                     data=json.dumps({"query": text}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())["data"]
+
+
+def automation_states(port: int) -> dict | None:
+    """The schedules' and sensors' states as the daemon keeps them, and the sensor ticks."""
+    text = ("{ workspaceOrError { ... on Workspace { locationEntries { locationOrLoadError { "
+            "... on RepositoryLocation { repositories { "
+            "schedules { name scheduleState { status } } "
+            "sensors { name sensorState { status ticks(limit: 5) { status } } } } } } } } }")
+    try:
+        entries = _graphql(port, text)["workspaceOrError"]["locationEntries"]
+    except (OSError, KeyError, TypeError):
+        return None
+    repos = [r for e in entries for r in (e["locationOrLoadError"] or {}).get("repositories", [])]
+    if not repos:
+        return None
+    return {"schedules": {s["name"]: s["scheduleState"]["status"]
+                          for r in repos for s in r["schedules"]},
+            "sensors": {s["name"]: s["sensorState"]["status"]
+                        for r in repos for s in r["sensors"]},
+            "sensor_ticks": [t["status"] for r in repos for s in r["sensors"]
+                             for t in s["sensorState"]["ticks"]]}
 
 
 def location_status(port: int) -> tuple[str, str] | None:
@@ -269,3 +318,96 @@ def test_prune_moves_only_files_loaded_long_ago_into_the_archive(warehouse):
 
     known = {name for (name,) in query(warehouse["url"], "select file_name from raw._manifest")}
     assert new_files(home / "landing", known) == []
+
+
+def test_a_key_kept_in_a_file_is_backed_up_beside_and_restored_with_key(warehouse, pg_server,
+                                                                         tmp_path):
+    """A home whose pseudonym key is its own file (no key in the environment): the backup
+    writes the key beside the folder (mode 600, never inside); restore refuses a wrong key
+    file and puts the right one back, so customer keys stay what they were."""
+    secret = os.environ["TALLYHOUSE_PSEUDONYM_KEY"]
+    key_path = warehouse["home"] / ".tallyhouse" / "pseudonym.key"
+    env = plain_env(warehouse["home"], warehouse["url"])
+    env.pop("TALLYHOUSE_PSEUDONYM_KEY", None)
+    key_path.write_text(secret + "\n")
+    try:
+        made = cli("backup", "--to", str(tmp_path / "backups"), "--no-prune", env=env)
+    finally:
+        key_path.unlink()
+    assert made.returncode == 0, made.stdout + made.stderr
+    folder = Path(made.stdout.strip().splitlines()[-1])
+    beside = folder.with_name(folder.name + ".pseudonym.key")
+    assert beside.read_text().strip() == secret
+    assert beside.stat().st_mode & 0o077 == 0
+    assert secret not in made.stdout + made.stderr
+    assert not any(secret.encode() in p.read_bytes() for p in folder.rglob("*")
+                   if p.is_file() and p.stat().st_size < 50 << 20)
+
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text("not-the-key\n")
+    with _scratch_database(pg_server, "rekeyed") as url:
+        home = tmp_path / "home3"
+        restore_env = plain_env(home, url)
+        restore_env.pop("TALLYHOUSE_PSEUDONYM_KEY", None)
+        refused = cli("restore", str(folder), "--key", str(wrong), env=restore_env)
+        assert refused.returncode == 2 and "not the pseudonym key" in refused.stdout, \
+            refused.stdout + refused.stderr
+        assert query(url, "select count(*) from pg_namespace where nspname = 'marts'") == \
+            [(0,)]
+        done = cli("restore", str(folder), "--key", str(beside), env=restore_env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert (home / ".tallyhouse" / "pseudonym.key").read_text().strip() == secret
+        assert "not the one of this backup" not in done.stdout
+        assert secret not in done.stdout + done.stderr
+        assert snapshot_marts(url) == snapshot_marts(warehouse["url"])
+
+
+def test_prune_keeps_the_newest_backups_and_drops_old_reports_logs_and_runs(warehouse,
+                                                                            tmp_path):
+    """Each retention setting acts on what is older than it and on nothing newer."""
+    import sqlite3
+
+    home = warehouse["home"]
+    env = plain_env(home, warehouse["url"], TALLYHOUSE_KEEP_BACKUPS="2",
+                    TALLYHOUSE_KEEP_REPORTS_DAYS="30", TALLYHOUSE_KEEP_LOGS_DAYS="7",
+                    TALLYHOUSE_KEEP_RUNS_DAYS="10", TALLYHOUSE_ARCHIVE_LANDING_DAYS="0")
+    backups = home / "backups"
+    names = [f"tallyhouse-2026110{d}T043000Z" for d in range(1, 5)]
+    for name in names:
+        (backups / name).mkdir(parents=True)
+        (backups / name / "manifest.json").write_text("{}")
+    (backups / f"{names[0]}.pseudonym.key").write_text("k\n")
+    old_report = home / "reports" / "2020-01-31"
+    old_report.mkdir(parents=True)
+    (old_report / "reconciliation.html").write_text("old")
+    current = sorted(p.name for p in (home / "reports").iterdir() if p.name != "2020-01-31")
+    logs = home / ".tallyhouse" / "logs"
+    old_log = logs / "run-20200101T000000Z.log"
+    old_log.write_text("old run")
+    month_ago = time.time() - 30 * 86400
+    os.utime(old_log, (month_ago, month_ago))
+    fresh_logs = sorted(p.name for p in logs.glob("run-*.log") if p != old_log)
+    # the module's run, as if it had ended 20 days ago
+    runs_db = home / ".tallyhouse" / "dagster" / "history" / "runs.db"
+    with sqlite3.connect(runs_db) as history:
+        history.execute("update runs set create_timestamp = datetime('now', '-20 days')")
+        (runs_before,) = history.execute("select count(*) from runs").fetchone()
+    assert runs_before >= 1
+
+    done = cli("prune", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(p.name for p in backups.iterdir()) == names[2:]
+    assert not old_report.exists()
+    assert sorted(p.name for p in (home / "reports").iterdir()) == current
+    assert not old_log.exists()
+    assert sorted(p.name for p in logs.glob("run-*.log")) == fresh_logs
+    with sqlite3.connect(runs_db) as history:
+        assert history.execute("select count(*) from runs").fetchone() == (0,)
+    assert f"Dagster runs: {runs_before}" in done.stdout, done.stdout
+
+
+def test_a_verbose_run_streams_the_whole_log(warehouse):
+    done = cli("run", "--verbose", env=plain_env(warehouse["home"], warehouse["url"]))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    streamed = done.stdout + done.stderr
+    assert "dagster - INFO - tallyhouse" in streamed and "Loaded this run:" in done.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -195,6 +196,28 @@ def test_checks_run_again_once_something_new_lands(database_url, landing_copy):
     assert first.success and second.success
     assert not any("carried_over_from_run" in e.metadata
                    for e in second.get_asset_check_evaluations())
+    # a micro-run: dbt built the models downstream of pix_orders and nothing else; every
+    # other model is reported unchanged, every test that did not run is carried over
+    from tallyhouse import micro_run
+    from tallyhouse.config import project_root
+
+    manifest = json.loads((project_root() / "target" / "manifest.json").read_text())
+    selection = micro_run.select(manifest, ("pix_orders",))
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    expected = {manifest["nodes"][uid]["name"] for uid in selection.build} & models
+    rebuilt, unchanged = set(), set()
+    for event in second.get_asset_materialization_events():
+        name = event.asset_key.path[-1]
+        if name in models:
+            metadata = event.step_materialization_data.materialization.metadata
+            (unchanged if "rebuilt" in metadata else rebuilt).add(name)
+    assert rebuilt == expected and rebuilt | unchanged == models, (rebuilt ^ expected)
+    assert {"stg_pix__orders", "fct_transactions"} <= rebuilt
+    assert {"stg_hotmart__purchase_events", "stg_loyalty__entries"} <= unchanged
+    checks = second.get_asset_check_evaluations()
+    assert len(checks) == len(first.get_asset_check_evaluations())
+    assert any("carried_over_from_build_at" in e.metadata for e in checks)
+    assert all(e.passed for e in checks)
 
 
 def test_loader_checks_pass_on_quarantined_records_and_fail_on_a_lost_row(database_url,

@@ -205,8 +205,8 @@ BROKEN = {
         "'APPROVED', 'BRL', n + 1, v + 1000000, now(), 'broken' from (select order_date as d,"
         " count(*) as n, sum(offer_price) as v from marts.fct_transactions where platform = "
         "'hotmart' and status = 'approved' and currency_code = 'BRL' group by order_date "
-        "order by order_date limit 1) as day returning 'hotmart ' || d || '..' || d || "
-        "' approved BRL'", "rpt_platform_totals_breaks"),
+        "order by order_date limit 1) as day returning platform || ' ' || period_first_day "
+        "|| '..' || period_last_day || ' approved BRL'", "rpt_platform_totals_breaks"),
 }
 
 

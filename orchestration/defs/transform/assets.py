@@ -18,7 +18,7 @@ from dagster_dbt.dbt_project import using_dagster_dev
 
 from orchestration.constants import FULL_PASS_TAG
 from orchestration.resources import RunLockResource, WarehouseResource
-from tallyhouse import build_state, db, pseudonym
+from tallyhouse import build_state, db, micro_run, pseudonym
 from tallyhouse.config import project_root
 from tallyhouse.dbt import (
     dbt_executable,
@@ -132,18 +132,81 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         context.log.info("The dbt project (or the pseudonym key) changed since the last build: "
                          "every model is rebuilt from raw (--full-refresh).")
         command.append("--full-refresh")
+    selection = None
+    if "--full-refresh" not in command:
+        feeds = micro_run.feeds_since_last_build(url)
+        if feeds is not None:
+            selection = micro_run.select(dbt_project.manifest_path, feeds)
+            context.log.info(f"Micro-run: {selection.describe()}; the rest is unchanged.")
+            if selection.skip_names:
+                command += ["--exclude", " ".join(selection.skip_names)]
     # in progress until it completes: a build killed in the middle is never taken as done
     build_state.begin(url)
+    built: set[dg.AssetKey] = set()
+    if selection is not None and not selection.everything:
+        # what the micro-run leaves alone is what the last build made: reported unchanged
+        # first (nothing it holds is downstream of what dbt builds now, and Dagster wants a
+        # multi-asset's outputs in dependency order)
+        for key in _in_order(context, _keys_of(context, selection.skip)):
+            built.add(key)
+            yield dg.MaterializeResult(asset_key=key, metadata={"rebuilt": False})
     invocation = dbt.cli(command, context=context)
     for event in invocation.stream():
         if isinstance(event, dg.AssetCheckResult):
             results.append({"asset_key": list(event.asset_key.path),
                             "check_name": event.check_name, "passed": bool(event.passed),
                             "severity": event.severity.value})
+        elif isinstance(event, dg.Output):
+            built.add(context.assets_def.keys_by_output_name[event.output_name])
+        elif isinstance(event, (dg.MaterializeResult, dg.AssetMaterialization)) and \
+                event.asset_key is not None:
+            built.add(event.asset_key)
         yield event
+    if selection is not None and not selection.everything:
+        # what the micro-run left alone is what the last build made: reported unchanged,
+        # with the last results of the tests that did not run now, marked carried over
+        yield from _unchanged(context, url, built, {(tuple(r["asset_key"]), r["check_name"])
+                                                    for r in results}, results)
     build_state.record(url, state, results)
     keep_partial_parse(invocation.target_path)
     prune_invocation_dirs()
+
+
+def _keys_of(context: dg.AssetExecutionContext, unique_ids: frozenset[str]) -> set[dg.AssetKey]:
+    """The selected asset keys of these dbt nodes."""
+    found = set()
+    for key in context.selected_asset_keys:
+        spec = context.assets_def.get_asset_spec(key)
+        if spec.metadata.get("dagster_dbt/unique_id") in unique_ids:
+            found.add(key)
+    return found
+
+
+def _in_order(context: dg.AssetExecutionContext, keys: set[dg.AssetKey]) -> list[dg.AssetKey]:
+    deps = context.assets_def.asset_deps
+    return list(TopologicalSorter({key: [d for d in deps.get(key, ()) if d in keys]
+                                   for key in keys}).static_order())
+
+
+def _unchanged(context: dg.AssetExecutionContext, url: str, built: set[dg.AssetKey],
+               ran: set[tuple[tuple[str, ...], str]], results: list[dict]):
+    """MaterializeResults for the selected models neither built nor reported yet, and the
+    last build's results of the checks that did not run (appended to ``results`` so the next
+    run carries them again)."""
+    for key in _in_order(context, set(context.selected_asset_keys) - built):
+        yield dg.MaterializeResult(asset_key=key, metadata={"rebuilt": False})
+    built_at, previous = build_state.last_check_results(url)
+    for check in previous:
+        key = dg.AssetKey(check["asset_key"])
+        if (tuple(key.path), check["check_name"]) in ran:
+            continue
+        if dg.AssetCheckKey(key, check["check_name"]) not in context.selected_asset_check_keys:
+            continue
+        results.append(check)
+        yield dg.AssetCheckResult(
+            asset_key=key, check_name=check["check_name"], passed=check["passed"],
+            severity=dg.AssetCheckSeverity(check["severity"]),
+            metadata={"carried_over_from_build_at": str(built_at)})
 
 
 def dbt_resource() -> DbtCliResource:
