@@ -251,6 +251,32 @@ def _hold_back(landing: Path, held: Path, days: int) -> int:
     return records
 
 
+def footprint(url: str) -> dict:
+    """Where the bytes go: each schema's tables (with their TOAST) and indexes, per
+    transaction in the marts."""
+    with db.cursor(url) as cur:
+        cur.execute("select count(*) from marts.fct_transactions")
+        (transactions,) = cur.fetchone()
+        cur.execute("""
+            select n.nspname,
+                   sum(pg_table_size(c.oid)), sum(pg_indexes_size(c.oid))
+            from pg_class c join pg_namespace n on n.oid = c.relnamespace
+            where c.relkind in ('r', 'm', 'p')
+              and n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')
+            group by 1 order by 1
+        """)
+        schemas = {name: {"table_bytes": int(table), "index_bytes": int(index)}
+                   for name, table, index in cur.fetchall()}
+        cur.execute("select pg_database_size(current_database())")
+        (database,) = cur.fetchone()
+    for part in schemas.values():
+        part["bytes"] = part["table_bytes"] + part["index_bytes"]
+        part["bytes_per_transaction"] = round(part["bytes"] / max(transactions, 1))
+    return {"database_bytes": int(database), "transactions": transactions,
+            "bytes_per_transaction": round(int(database) / max(transactions, 1)),
+            "schemas": schemas}
+
+
 def _one_webhook(landing: Path) -> Path:
     """One more Hotmart webhook, as the receiver would close it into a file of its own: the
     newest delivered event again under a new event id (the same purchase, redelivered as a
@@ -419,6 +445,8 @@ def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
         say("[6/7] a run with nothing new")
         figures["nothing_new"] = _job(landing, url)
 
+        figures["footprint"] = footprint(url)
+
         say("[7/7] dashboard queries over the built marts")
         figures["dashboards"] = dashboard_latency(url)
         figures["dashboards_p95_max_ms"] = max(v["p95_ms"] for v in figures["dashboards"]
@@ -447,6 +475,9 @@ def targets(f: dict) -> dict:
         f"incremental_le_{share * 100:.0f}_percent": f["incremental"]["over_full_run"] <= share,
         "nothing_new_le_10_s": f["nothing_new"]["seconds"] <= 10,
         "one_webhook_le_15_s": f["one_webhook"]["seconds"] <= 15,
+        # 5 GB per million transactions
+        "database_le_5000_bytes_per_transaction":
+            f["footprint"]["bytes_per_transaction"] <= 5000,
         "nothing_new_changes_no_row": f["nothing_new"]["rows_written"] == 0,
         "dashboard_p95_le_300_ms": f["dashboards_p95_max_ms"] <= 300,
         "peak_memory_le_4_gib": peak <= 4096,
@@ -502,6 +533,12 @@ def print_table(figures: dict, say=print) -> None:
     say(f"  peak memory: process tree {mem['process_tree']:,.0f} MiB, PostgreSQL "
         f"{mem['postgres']:,.0f} MiB (PSS)    extracts: {g['bytes'] / 2**20:,.0f} MiB in "
         f"{g['files']:,} files")
+    foot = figures["footprint"]
+    say(f"  database: {foot['database_bytes'] / 2**20:,.0f} MiB = "
+        f"{foot['bytes_per_transaction']:,} bytes per transaction (" + ", ".join(
+            f"{name} {part['bytes_per_transaction']:,}"
+            for name, part in sorted(foot["schemas"].items(),
+                                     key=lambda item: -item[1]["bytes"])) + ")")
     say("  dashboard queries (ms, p50 / p95): " + ", ".join(
         f"{k} {v['p50_ms']:.0f}/{v['p95_ms']:.0f}" for k, v in figures["dashboards"].items()))
     say("  targets: " + ", ".join(f"{k} {'met' if ok else 'MISSED'}"

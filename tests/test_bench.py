@@ -42,5 +42,11 @@ def test_bench_prints_and_writes_every_figure(database_url, tmp_path):
     assert set(figures["targets"]) == {
         "job_over_baseline_le_3", "incremental_le_15_percent", "nothing_new_le_10_s",
         "one_webhook_le_15_s", "nothing_new_changes_no_row", "dashboard_p95_le_300_ms",
-        "peak_memory_le_4_gib"}
+        "peak_memory_le_4_gib", "database_le_5000_bytes_per_transaction"}
+    foot = figures["footprint"]
+    assert foot["transactions"] > 0 and foot["database_bytes"] > 0
+    assert {"raw", "staging", "intermediate", "marts"} <= set(foot["schemas"])
+    assert all(p["bytes"] == p["table_bytes"] + p["index_bytes"]
+               for p in foot["schemas"].values())
+    assert "bytes per transaction" in done.stdout
     assert "job / baseline:" in done.stdout and "targets:" in done.stdout
