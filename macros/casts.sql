@@ -15,8 +15,13 @@
 
 {#- The warehouse's name for one of the project's column types:
       text, int, bigint, numeric (any precision), money (an amount in currency units,
-      2 decimal places), boolean, date, timestamp (an instant, UTC), local_timestamp (a
-      wall-clock time without zone), json (a parsed JSON value). -#}
+      2 decimal places), money_total (a sum of amounts, or a reconciliation report's
+      expected / actual / difference: 2 decimal places, wide enough for any sum of money
+      amounts, DECISIONS.md 2026-12-03), points (whole points and their sums), boolean,
+      date, timestamp (an instant, UTC), local_timestamp (a wall-clock time without zone),
+      json (a parsed JSON value).
+    The marts' contracts name the same types (data_type: numeric(18, 2), numeric(38, 2),
+    numeric(38, 0)): never a bare numeric, which Spark reads as decimal(10, 0). -#}
 {% macro column_type(name) -%}
     {{ return(adapter.dispatch('column_types', 'tallyhouse')()[name]) }}
 {%- endmacro %}
@@ -25,7 +30,9 @@
     {{ return({
         'text': dbt.type_string(), 'int': dbt.type_int(), 'bigint': dbt.type_bigint(),
         'numeric': api.Column.numeric_type('decimal', 38, 10),
-        'money': api.Column.numeric_type('decimal', 18, 2), 'boolean': dbt.type_boolean(),
+        'money': api.Column.numeric_type('decimal', 18, 2),
+        'money_total': api.Column.numeric_type('decimal', 38, 2),
+        'points': api.Column.numeric_type('decimal', 38, 0), 'boolean': dbt.type_boolean(),
         'date': 'date', 'timestamp': dbt.type_timestamp(), 'local_timestamp': 'timestamp',
         'json': dbt.type_string(),
     }) }}
@@ -34,7 +41,8 @@
 {% macro postgres__column_types() -%}
     {{ return({
         'text': 'text', 'int': 'integer', 'bigint': 'bigint', 'numeric': 'numeric',
-        'money': 'numeric(18, 2)', 'boolean': 'boolean', 'date': 'date',
+        'money': 'numeric(18, 2)', 'money_total': 'numeric(38, 2)',
+        'points': 'numeric(38, 0)', 'boolean': 'boolean', 'date': 'date',
         'timestamp': 'timestamptz', 'local_timestamp': 'timestamp', 'json': 'jsonb',
     }) }}
 {%- endmacro %}
@@ -45,6 +53,8 @@
 {% macro type_bigint() %}{{ return(column_type('bigint')) }}{% endmacro %}
 {% macro type_numeric() %}{{ return(column_type('numeric')) }}{% endmacro %}
 {% macro type_money() %}{{ return(column_type('money')) }}{% endmacro %}
+{% macro type_money_total() %}{{ return(column_type('money_total')) }}{% endmacro %}
+{% macro type_points() %}{{ return(column_type('points')) }}{% endmacro %}
 {% macro type_boolean() %}{{ return(column_type('boolean')) }}{% endmacro %}
 {% macro type_date() %}{{ return(column_type('date')) }}{% endmacro %}
 {% macro type_timestamp() %}{{ return(column_type('timestamp')) }}{% endmacro %}

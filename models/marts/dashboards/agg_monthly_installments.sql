@@ -17,7 +17,7 @@ final as (
         currency_code,
         coalesce(installments_number, 1) as installments_number,
         count(*) as approved_transactions,
-        sum(offer_price) as gross_amount
+        cast(sum(offer_price) as {{ type_money_total() }}) as gross_amount
     from transactions
     group by 1, 2, 3, 4, 5, 6
 )

@@ -26,7 +26,7 @@ final as (
         refunds.method,
         refunds.within_warranty,
         count(*) as refunds,
-        sum(refunds.amount) as refunded_amount
+        cast(sum(refunds.amount) as {{ type_money_total() }}) as refunded_amount
     from refunds
     inner join transactions on refunds.transaction_key = transactions.transaction_key
     group by 1, 2, 3, 4, 5, 6, 7

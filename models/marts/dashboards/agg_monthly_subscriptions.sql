@@ -45,8 +45,10 @@ final as (
         {{ count_where("subscriptions.churned_on >= months.month_start
             and subscriptions.churned_on < " ~ month_end) }} as churned,
         {{ count_where(active_at_end) }} as active_at_end,
-        coalesce(
-            {{ sum_where('subscriptions.monthly_recurring_amount', active_at_end) }}, 0
+        cast(
+            coalesce(
+                {{ sum_where('subscriptions.monthly_recurring_amount', active_at_end) }}, 0
+            ) as {{ type_money_total() }}
         ) as monthly_recurring_amount
     from months
     inner join subscriptions

@@ -53,13 +53,16 @@ holds as (
 final as (
     select
         totals.account_id,
-        totals.credited_points,
-        totals.debited_points,
-        totals.expired_points,
-        totals.balance_points,
-        coalesce(holds.open_hold_points, 0) as open_hold_points,
-        totals.balance_points - coalesce(holds.open_hold_points, 0) as available_points,
-        lowest.lowest_balance as lowest_balance_points,
+        -- points and their sums: whole numbers, numeric(38, 0)
+        cast(totals.credited_points as {{ type_points() }}) as credited_points,
+        cast(totals.debited_points as {{ type_points() }}) as debited_points,
+        cast(totals.expired_points as {{ type_points() }}) as expired_points,
+        cast(totals.balance_points as {{ type_points() }}) as balance_points,
+        cast(coalesce(holds.open_hold_points, 0) as {{ type_points() }}) as open_hold_points,
+        cast(
+            totals.balance_points - coalesce(holds.open_hold_points, 0) as {{ type_points() }}
+        ) as available_points,
+        cast(lowest.lowest_balance as {{ type_points() }}) as lowest_balance_points,
         totals.first_entry_at,
         totals.last_entry_at
     from totals

@@ -20,9 +20,13 @@ final as (
         case when operation = 'Credit' then 'voucher_credit' else 'redemption' end
             as movement_type,
         amount,
-        case when operation = 'Credit' then amount else -amount end as balance_effect,
-        sum(case when operation = 'Credit' then amount else -amount end) over (
-            partition by card_id order by occurred_at, giftcard_transaction_id
+        cast(case when operation = 'Credit' then amount else -amount end as {{ type_money() }})
+            as balance_effect,
+        -- a running sum of the card's movements: numeric(38, 2)
+        cast(
+            sum(case when operation = 'Credit' then amount else -amount end) over (
+                partition by card_id order by occurred_at, giftcard_transaction_id
+            ) as {{ type_money_total() }}
         ) as balance_after,
         occurred_at,
         order_id,

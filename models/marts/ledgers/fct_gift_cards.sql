@@ -26,12 +26,15 @@ select
     cards.currency_code,
     cards.issued_at,
     cards.expires_at,
-    coalesce(ledger.credited_amount, 0) as credited_amount,
-    coalesce(ledger.redeemed_amount, 0) as redeemed_amount,
-    coalesce(ledger.credited_amount, 0) - coalesce(ledger.redeemed_amount, 0)
-        as balance_amount,
+    -- sums of the card's movements: numeric(38, 2)
+    cast(coalesce(ledger.credited_amount, 0) as {{ type_money_total() }}) as credited_amount,
+    cast(coalesce(ledger.redeemed_amount, 0) as {{ type_money_total() }}) as redeemed_amount,
+    cast(
+        coalesce(ledger.credited_amount, 0) - coalesce(ledger.redeemed_amount, 0)
+        as {{ type_money_total() }}
+    ) as balance_amount,
     coalesce(ledger.voucher_credits, 0) as voucher_credits,
     coalesce(ledger.redemptions, 0) as redemptions,
-    ledger.lowest_balance_amount
+    cast(ledger.lowest_balance_amount as {{ type_money_total() }}) as lowest_balance_amount
 from cards
 left join ledger on cards.card_id = ledger.card_id

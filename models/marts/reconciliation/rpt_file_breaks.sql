@@ -85,10 +85,10 @@ not_reconciled as (
         file_name as entity_id,
         source as platform,
         'records' as unit,
-        cast(records_in_file as {{ type_numeric() }}) as expected,
-        cast(landed + quarantined + records_duplicate + reexported as {{ type_numeric() }})
+        cast(records_in_file as {{ type_money_total() }}) as expected,
+        cast(landed + quarantined + records_duplicate + reexported as {{ type_money_total() }})
             as actual,
-        cast(null as {{ type_numeric() }}) as amount_at_stake,
+        cast(null as {{ type_money_total() }}) as amount_at_stake,
         case
             when reexported = 0
                 then {{ format_text(
@@ -115,9 +115,9 @@ changed_files as (
         file_name as entity_id,
         source as platform,
         'records' as unit,
-        cast(null as {{ type_numeric() }}) as expected,
-        cast(records_in_file as {{ type_numeric() }}) as actual,
-        cast(null as {{ type_numeric() }}) as amount_at_stake,
+        cast(null as {{ type_money_total() }}) as expected,
+        cast(records_in_file as {{ type_money_total() }}) as actual,
+        cast(null as {{ type_money_total() }}) as amount_at_stake,
         {{ format_text(
             "'%s records delivered under a name already loaded, with other content: not '
             || 'loaded (deliver corrections under a new file name)'", 'records_in_file'
@@ -170,13 +170,16 @@ conflicting as (
         min(platform_transaction_id) as entity_id,
         platform,
         min(currency_code) as unit,
-        min(offer_price) as expected,
-        max(offer_price) as actual,
+        cast(min(offer_price) as {{ type_money_total() }}) as expected,
+        cast(max(offer_price) as {{ type_money_total() }}) as actual,
         -- what differs: the price, else the whole sale (its status or method differ)
-        case
-            when max(offer_price) <> min(offer_price) then max(offer_price) - min(offer_price)
-            else max(offer_price)
-        end as amount_at_stake,
+        cast(
+            case
+                when max(offer_price) <> min(offer_price)
+                    then max(offer_price) - min(offer_price)
+                else max(offer_price)
+            end as {{ type_money_total() }}
+        ) as amount_at_stake,
         {{ format_text(
             "'event %s delivered %s times with other content; the marts use the first of: %s'",
             'source_event_id', 'count(*)',

@@ -73,8 +73,8 @@ refunded_twice as (
         'pix_refunded_twice' as check_name,
         order_id as entity_id,
         payment_id,
-        cast(1 as {{ type_numeric() }}) as expected,
-        cast(refund_reports as {{ type_numeric() }}) as actual
+        cast(1 as {{ type_money_total() }}) as expected,
+        cast(refund_reports as {{ type_money_total() }}) as actual
     from refunded_payments
     where refund_reports > 1
 ),
@@ -84,7 +84,7 @@ negative_cards as (
         'giftcard_negative_balance' as check_name,
         card_id as entity_id,
         cast(null as {{ type_text() }}) as payment_id,
-        cast(0 as {{ type_numeric() }}) as expected,
+        cast(0 as {{ type_money_total() }}) as expected,
         lowest_balance_amount as actual
     from cards
     where lowest_balance_amount < 0
@@ -131,7 +131,9 @@ select
     'BRL' as currency_code,
     entity_id,
     payment_id,
-    expected,
-    actual,
-    actual - expected as difference
+    -- amounts, sums of them and counts of reports: numeric(38, 2), like every
+    -- reconciliation report
+    cast(expected as {{ type_money_total() }}) as expected,
+    cast(actual as {{ type_money_total() }}) as actual,
+    cast(actual - expected as {{ type_money_total() }}) as difference
 from breaks

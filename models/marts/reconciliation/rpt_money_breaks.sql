@@ -93,9 +93,10 @@ formulas as (
         figures.platform_transaction_id as entity_id,
         figures.platform,
         figures.currency_code as unit,
-        rule.expected,
-        rule.actual,
-        abs(rule.actual - rule.expected) as amount_at_stake,
+        -- amounts and sums of lines: numeric(38, 2), like every reconciliation report
+        cast(rule.expected as {{ type_money_total() }}) as expected,
+        cast(rule.actual as {{ type_money_total() }}) as actual,
+        cast(abs(rule.actual - rule.expected) as {{ type_money_total() }}) as amount_at_stake,
         rule.detail
     from figures
     {{ join_values('rule', ['break_kind', 'expected', 'actual', 'comparable', 'detail'], [
@@ -131,9 +132,9 @@ currency_mismatches as (
         transactions.platform_transaction_id as entity_id,
         transactions.platform,
         commissions.currency_code as unit,
-        cast(0 as {{ type_numeric() }}) as expected,
-        commissions.amount as actual,
-        abs(commissions.amount) as amount_at_stake,
+        cast(0 as {{ type_money_total() }}) as expected,
+        cast(commissions.amount as {{ type_money_total() }}) as actual,
+        cast(abs(commissions.amount) as {{ type_money_total() }}) as amount_at_stake,
         {{ format_text(
             "'%s line of %s %s on a sale in %s'", 'commissions.raw_role', 'commissions.amount',
             'commissions.currency_code', 'transactions.currency_code'
@@ -152,9 +153,9 @@ refunds_above_paid as (
         platform_transaction_id as entity_id,
         platform,
         currency_code as unit,
-        customer_paid_amount as expected,
-        refunded_amount as actual,
-        refunded_amount - customer_paid_amount as amount_at_stake,
+        cast(customer_paid_amount as {{ type_money_total() }}) as expected,
+        cast(refunded_amount as {{ type_money_total() }}) as actual,
+        cast(refunded_amount - customer_paid_amount as {{ type_money_total() }}) as amount_at_stake,
         'refunded more than the customer paid' as detail
     from transactions
     where refunded_amount > customer_paid_amount

@@ -159,7 +159,8 @@ select
     currency_code,
     payout_id,
     platform_transaction_id,
-    expected,
-    actual,
-    actual - expected as difference
+    -- amounts, and money at stake: numeric(38, 2), like every reconciliation report
+    cast(expected as {{ type_money_total() }}) as expected,
+    cast(actual as {{ type_money_total() }}) as actual,
+    cast(actual - expected as {{ type_money_total() }}) as difference
 from breaks

@@ -190,9 +190,9 @@ select
     || currency_code as entity_id,
     platform,
     currency_code as unit,
-    cast(expected_value as {{ type_numeric() }}) as expected,
-    cast(actual_value as {{ type_numeric() }}) as actual,
-    cast(abs(expected_value - actual_value) as {{ type_numeric() }}) as amount_at_stake,
+    cast(expected_value as {{ type_money_total() }}) as expected,
+    cast(actual_value as {{ type_money_total() }}) as actual,
+    cast(abs(expected_value - actual_value) as {{ type_money_total() }}) as amount_at_stake,
     platform || ' sales/summary (' || raw_statuses || ', orders from '
     || cast(period_first_day as {{ type_text() }}) || ' to '
     || cast(period_last_day as {{ type_text() }}) || ', fetched '

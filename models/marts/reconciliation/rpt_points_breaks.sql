@@ -32,8 +32,8 @@ orphan_resolutions as (
         coalesce(
             ledger.authorization_id, '(no authorization id) entry ' || ledger.entry_key
         ) as entity_id,
-        cast(0 as {{ type_numeric() }}) as expected,
-        cast(ledger.points as {{ type_numeric() }}) as actual
+        cast(0 as {{ type_points() }}) as expected,
+        cast(ledger.points as {{ type_points() }}) as actual
     from ledger
     left join authorizations on ledger.authorization_id = authorizations.authorization_id
     where ledger.entry_type in ('confirm', 'cancel') and authorizations.authorization_id is null
@@ -101,11 +101,11 @@ lifecycle as (
             when 'confirm_above_hold' then min(authorized_points)
             when 'double_confirm' then min(first_confirmed_points)
             else 0
-        end as {{ type_numeric() }}) as expected,
+        end as {{ type_points() }}) as expected,
         cast(
             case when check_name = 'double_confirm' then min(first_confirmed_points) else 0 end
             + sum(points)
-            as {{ type_numeric() }}
+            as {{ type_points() }}
         ) as actual
     from named
     where check_name is not null
@@ -117,8 +117,8 @@ negative_balances as (
         'negative_points_balance' as check_name,
         account_id,
         account_id as entity_id,
-        cast(0 as {{ type_numeric() }}) as expected,
-        cast(lowest_balance_points as {{ type_numeric() }}) as actual
+        cast(0 as {{ type_points() }}) as expected,
+        cast(lowest_balance_points as {{ type_points() }}) as actual
     from accounts
     where lowest_balance_points < 0
 ),
@@ -128,8 +128,8 @@ order_points as (
         'order_points_mismatch' as check_name,
         account_id,
         order_number as entity_id,
-        cast(items_points as {{ type_numeric() }}) as expected,
-        cast(total_points as {{ type_numeric() }}) as actual
+        cast(items_points as {{ type_points() }}) as expected,
+        cast(total_points as {{ type_points() }}) as actual
     from orders
     where
         order_status = 'COMPLETED'
@@ -157,5 +157,5 @@ select
     entity_id,
     expected,
     actual,
-    actual - expected as difference
+    cast(actual - expected as {{ type_points() }}) as difference
 from breaks

@@ -61,9 +61,9 @@ unmapped as (
         events.platform_transaction_id as entity_id,
         events.platform,
         events.currency_code as unit,
-        cast(null as {{ type_numeric() }}) as expected,
-        cast(null as {{ type_numeric() }}) as actual,
-        events.offer_price as amount_at_stake,
+        cast(null as {{ type_money_total() }}) as expected,
+        cast(null as {{ type_money_total() }}) as actual,
+        cast(events.offer_price as {{ type_money_total() }}) as amount_at_stake,
         {{ format_text(
             "'%s %s is not in seeds/%s (%s line %s)'",
             'unmapped.label', quoted_text('unmapped.raw_value'), 'unmapped.seed',
@@ -88,9 +88,9 @@ invalid_transitions as (
         history.platform_transaction_id as entity_id,
         history.platform,
         transactions.currency_code as unit,
-        cast(null as {{ type_numeric() }}) as expected,
-        cast(null as {{ type_numeric() }}) as actual,
-        transactions.offer_price as amount_at_stake,
+        cast(null as {{ type_money_total() }}) as expected,
+        cast(null as {{ type_money_total() }}) as actual,
+        cast(transactions.offer_price as {{ type_money_total() }}) as amount_at_stake,
         {{ format_text(
             "'%s -> %s at %s is not an allowed transition'",
             "coalesce(history.previous_status, 'start')", 'history.status', 'history.changed_at'
@@ -112,9 +112,9 @@ last_change_not_current as (
         history.platform_transaction_id as entity_id,
         history.platform,
         transactions.currency_code as unit,
-        cast(null as {{ type_numeric() }}) as expected,
-        cast(null as {{ type_numeric() }}) as actual,
-        transactions.offer_price as amount_at_stake,
+        cast(null as {{ type_money_total() }}) as expected,
+        cast(null as {{ type_money_total() }}) as actual,
+        cast(transactions.offer_price as {{ type_money_total() }}) as amount_at_stake,
         {{ format_text(
             "'last change %s, current status %s'", 'history.status', 'transactions.status'
         ) }} as detail
@@ -133,9 +133,9 @@ lost as (
         delivered.platform_transaction_id as entity_id,
         delivered.platform,
         'transactions' as unit,
-        cast(1 as {{ type_numeric() }}) as expected,
-        cast(0 as {{ type_numeric() }}) as actual,
-        cast(null as {{ type_numeric() }}) as amount_at_stake,
+        cast(1 as {{ type_money_total() }}) as expected,
+        cast(0 as {{ type_money_total() }}) as actual,
+        cast(null as {{ type_money_total() }}) as amount_at_stake,
         'delivered in the extracts, missing from fct_transactions' as detail
     from delivered
     left join transactions

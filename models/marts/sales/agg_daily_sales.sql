@@ -19,22 +19,39 @@ final as (
         currency_code,
         count(*) as transactions,
         {{ count_where('has_been_approved') }} as approved_transactions,
-        coalesce({{ sum_where('offer_price', 'has_been_approved') }}, 0) as gross_amount,
-        coalesce({{ sum_where('customer_paid_amount', 'has_been_approved') }}, 0)
-            as customer_paid_amount,
-        coalesce({{ sum_where('platform_fee_amount', 'has_been_approved') }}, 0)
-            as fee_amount,
-        coalesce({{ sum_where('partner_commission_amount', 'has_been_approved') }}, 0)
-            as commission_amount,
-        coalesce({{ sum_where('producer_net_amount', 'has_been_approved') }}, 0)
-            as net_amount,
+        -- sums of amounts: numeric(38, 2), wide enough for any number of rows
+        cast(
+            coalesce({{ sum_where('offer_price', 'has_been_approved') }}, 0)
+            as {{ type_money_total() }}
+        ) as gross_amount,
+        cast(
+            coalesce({{ sum_where('customer_paid_amount', 'has_been_approved') }}, 0)
+            as {{ type_money_total() }}
+        ) as customer_paid_amount,
+        cast(
+            coalesce({{ sum_where('platform_fee_amount', 'has_been_approved') }}, 0)
+            as {{ type_money_total() }}
+        ) as fee_amount,
+        cast(
+            coalesce({{ sum_where('partner_commission_amount', 'has_been_approved') }}, 0)
+            as {{ type_money_total() }}
+        ) as commission_amount,
+        cast(
+            coalesce({{ sum_where('producer_net_amount', 'has_been_approved') }}, 0)
+            as {{ type_money_total() }}
+        ) as net_amount,
         {{ count_where("refund_kind in ('refund', 'partial_refund')") }} as refunds,
-        coalesce(
-            {{ sum_where('refunded_amount', "refund_kind in ('refund', 'partial_refund')") }}, 0
+        cast(
+            coalesce(
+                {{ sum_where('refunded_amount', "refund_kind in ('refund', 'partial_refund')") }},
+                0
+            ) as {{ type_money_total() }}
         ) as refunded_amount,
         {{ count_where("refund_kind = 'chargeback'") }} as chargebacks,
-        coalesce({{ sum_where('refunded_amount', "refund_kind = 'chargeback'") }}, 0)
-            as chargeback_amount,
+        cast(
+            coalesce({{ sum_where('refunded_amount', "refund_kind = 'chargeback'") }}, 0)
+            as {{ type_money_total() }}
+        ) as chargeback_amount,
         {{ count_where('installments_number > 1 and has_been_approved') }}
             as installment_transactions
     from transactions

@@ -14,7 +14,8 @@ fees as (
         transaction_key,
         platform,
         'platform_fee' as fee_type,
-        platform_fee_amount as amount,
+        -- a view: the contract's numeric(18, 2) is this cast
+        cast(platform_fee_amount as {{ type_money() }}) as amount,
         currency_code
     from transactions
     where platform_fee_amount <> 0

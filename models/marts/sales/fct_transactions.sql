@@ -57,17 +57,22 @@ final as (
         transactions.payment_type,
         transactions.installments_number,
         transactions.currency_code,
-        transactions.base_price,
-        transactions.offer_price,
-        transactions.customer_paid_amount,
-        transactions.platform_fee_amount,
-        transactions.distributable_amount,
-        transactions.partner_commission_amount,
-        transactions.coproducer_commission_amount,
-        transactions.affiliate_commission_amount,
-        transactions.producer_net_amount,
-        transactions.reported_producer_amount,
-        transactions.refunded_amount,
+        -- every amount of one sale: numeric(18, 2) (int_transactions computes some)
+        cast(transactions.base_price as {{ type_money() }}) as base_price,
+        cast(transactions.offer_price as {{ type_money() }}) as offer_price,
+        cast(transactions.customer_paid_amount as {{ type_money() }}) as customer_paid_amount,
+        cast(transactions.platform_fee_amount as {{ type_money() }}) as platform_fee_amount,
+        cast(transactions.distributable_amount as {{ type_money() }}) as distributable_amount,
+        cast(transactions.partner_commission_amount as {{ type_money() }})
+            as partner_commission_amount,
+        cast(transactions.coproducer_commission_amount as {{ type_money() }})
+            as coproducer_commission_amount,
+        cast(transactions.affiliate_commission_amount as {{ type_money() }})
+            as affiliate_commission_amount,
+        cast(transactions.producer_net_amount as {{ type_money() }}) as producer_net_amount,
+        cast(transactions.reported_producer_amount as {{ type_money() }})
+            as reported_producer_amount,
+        cast(transactions.refunded_amount as {{ type_money() }}) as refunded_amount,
         transactions.refund_kind,
         transactions.ordered_at,
         {{ business_date('transactions.ordered_at') }} as order_date,
