@@ -165,20 +165,39 @@ def project_changed(url: str, state: tuple[int, str]) -> bool:
     return row is not None and row[0] not in (state[1], "")
 
 
-def begin(url_or_cursor) -> None:
+STATE_COLUMNS = ("last_file_id", "project_hash", "check_results", "last_load_seq",
+                 "in_progress", "started_at", "built_at")
+
+
+def begin(url_or_cursor) -> dict | None:
     """Mark a build in progress (committed before dbt starts): until ``record`` says it
-    completed, no run takes the marts as up to date."""
-    def mark(cur) -> None:
+    completed, no run takes the marts as up to date. Returns the state before (for
+    ``restore``), None when there was none."""
+    def mark(cur) -> dict | None:
         ensure(cur)
+        cur.execute(f"select {', '.join(STATE_COLUMNS)} from raw._build_state")
+        row = cur.fetchone()
         cur.execute("insert into raw._build_state (last_file_id, project_hash, in_progress, "
                     "started_at) values (-1, '', true, now()) on conflict (id) do update "
                     "set in_progress = true, started_at = now()")
+        return dict(zip(STATE_COLUMNS, row, strict=True)) if row else None
 
     if isinstance(url_or_cursor, str):
         with db.cursor(url_or_cursor) as cur:
-            mark(cur)
-    else:
-        mark(url_or_cursor)
+            return mark(cur)
+    return mark(url_or_cursor)
+
+
+def restore(url: str, before: dict | None) -> None:
+    """Put back the state ``begin`` found: a build of part of the project (some models
+    picked in the UI) completed, and is not a build of the whole — the next run narrows
+    from the last whole build, or repairs if that one never completed."""
+    if before is None:
+        return  # no whole build yet: it stays in progress, the next run builds everything
+    with db.cursor(url) as cur:
+        values = dict(before, check_results=json.dumps(before["check_results"] or []))
+        cur.execute("update raw._build_state set " + ", ".join(
+            f"{column} = %({column})s" for column in STATE_COLUMNS), values)
 
 
 def record(url: str, state: tuple[int, str], check_results: list[dict] | None = None) -> None:

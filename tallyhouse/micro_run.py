@@ -23,7 +23,9 @@ from tallyhouse import db
 
 # the loader's bookkeeping: every file changes it
 ALWAYS = ("_manifest", "_quarantine")
-SKIPPABLE = ("model", "snapshot")
+SKIPPABLE = ("model", "snapshot", "seed")
+# how dbt must pick the tests of a narrowed build for the build to be what select() says
+INDIRECT_SELECTION = "cautious"
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,15 @@ def _short_name(node: dict) -> str:
 def select(manifest: dict | Path, feeds: tuple[str, ...]) -> Selection:
     """The nodes downstream of the sources fed by ``feeds`` (and of the bookkeeping).
 
-    Models and snapshots not downstream are skipped. Seeds are always loaded (a few
-    rows; a test may read a seed beside a model built now). A test runs when no model it
-    reads is skipped — dbt itself leaves out the tests of a skipped model — and a test of
-    sources runs only when one of its sources delivered."""
+    Models, snapshots and seeds not downstream are skipped (a seed is downstream of
+    nothing: it changes only with the project, and a changed project is a full build);
+    everything skipped is upstream-closed, so it can be reported unchanged before dbt
+    starts. A test runs when anything it
+    reads is built now — dbt's ``cautious`` indirect selection (``INDIRECT_SELECTION``),
+    which leaves out with an excluded model only the tests that read nothing else — so a
+    test across families (a raw-to-staging survival check, a relationship between two
+    marts) runs whenever one side changed; a test of raw tables runs only when one of its
+    tables was delivered into."""
     if isinstance(manifest, Path):
         manifest = json.loads(manifest.read_text())
     nodes = manifest["nodes"]
@@ -90,18 +97,18 @@ def select(manifest: dict | Path, feeds: tuple[str, ...]) -> Selection:
                       if node["resource_type"] in SKIPPABLE and uid not in reached}
     build: set[str] = {uid for uid, node in nodes.items()
                        if node["resource_type"] in SKIPPABLE and uid in reached}
-    build |= {uid for uid, node in nodes.items() if node["resource_type"] == "seed"}
     for uid, node in nodes.items():
         if node["resource_type"] != "test":
             continue
         parents = node.get("depends_on", {}).get("nodes", [])
-        if any(p in skip for p in parents):
-            skip.add(uid)
+        if parents and all(p in skip for p in parents):
+            skip.add(uid)  # nothing it reads changed: its last result stands
         elif parents and all(p in sources for p in parents) and not fed & set(parents):
             skip.add(uid)  # a test of raw tables nothing was delivered into
         else:
-            build.add(uid)
-    # --exclude: the skipped models (their tests go with them) and the raw-table tests
+            build.add(uid)  # something it reads is built now (run with cautious selection)
+    # --exclude: the skipped nodes (the tests reading only them go with them) and the
+    # raw-table tests
     names = tuple(sorted(_short_name(nodes[uid]) for uid in skip
                          if nodes[uid]["resource_type"] != "test"
                          or all(p in sources for p in nodes[uid]["depends_on"]["nodes"])))

@@ -84,7 +84,8 @@ def micro_build(url: str, landing: Path) -> bool:
         selection = micro_run.select(
             json.loads((project_root() / "target" / "manifest.json").read_text()), feeds)
         if selection.skip_names:
-            command += ["--exclude", " ".join(selection.skip_names)]
+            command += ["--exclude", " ".join(selection.skip_names),
+                        "--indirect-selection", micro_run.INDIRECT_SELECTION]
     done = run_dbt(command, url=url, capture=True)
     assert done.returncode == 0, done.stdout[-4000:]
     return len(command) > 1

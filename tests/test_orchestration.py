@@ -219,6 +219,43 @@ def test_checks_run_again_once_something_new_lands(database_url, landing_copy):
     assert any("carried_over_from_build_at" in e.metadata for e in checks)
     assert all(e.passed for e in checks)
 
+    # a delivery of the loyalty ledger only: no seed, no sales model is built (the skipped
+    # part is reported first, in dependency order), the points models are
+    ledger = sorted((landing_copy / "loyalty").glob("loyalty_entries_*.csv"))[-1]
+    header, row = ledger.read_text().splitlines()[:2]
+    (landing_copy / "loyalty" / "loyalty_entries_2099-01-01.csv").write_text(
+        f"{header}\nlate-{row}\n")
+    (entries,) = query(database_url, "select count(*) from marts.fct_points_ledger")[0]
+    third = execute_job(landing_copy, database_url)
+    assert third.success
+    rebuilt = {e.asset_key.path[-1] for e in third.get_asset_materialization_events()
+               if e.asset_key.path[-1] in models
+               and "rebuilt" not in e.step_materialization_data.materialization.metadata}
+    assert "stg_loyalty__entries" in rebuilt or "fct_points_ledger" in rebuilt, rebuilt
+    assert not rebuilt & {"fct_transactions", "stg_pix__orders", "int_transactions"}
+    assert query(database_url, "select count(*) from marts.fct_points_ledger") == \
+        [(entries + 1,)]
+
+    # a run of one model picked by hand is not a build of the project: the state the next
+    # micro-run narrows from stays that of the last whole build
+    state = query(database_url, "select last_file_id, built_at, in_progress "
+                                "from raw._build_state")
+    from orchestration.defs.transform.assets import dbt_models, dbt_resource
+    from orchestration.resources import RunLockResource, WarehouseResource
+
+    with dg.instance_for_test() as instance:
+        picked = dg.materialize(
+            [dbt_models], selection=[dg.AssetKey(["marts", "fct_points_ledger"])],
+            instance=instance, raise_on_error=False,
+            resources={"dbt": dbt_resource(),
+                       "warehouse": WarehouseResource(database_url=database_url),
+                       "run_lock": RunLockResource(database_url=database_url)})
+    assert picked.success
+    assert {e.asset_key.path[-1] for e in picked.get_asset_materialization_events()} == \
+        {"fct_points_ledger"}
+    assert query(database_url, "select last_file_id, built_at, in_progress "
+                               "from raw._build_state") == state
+
 
 def test_loader_checks_pass_on_quarantined_records_and_fail_on_a_lost_row(database_url,
                                                                          anomalies_landing):

@@ -132,21 +132,26 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         context.log.info("The dbt project (or the pseudonym key) changed since the last build: "
                          "every model is rebuilt from raw (--full-refresh).")
         command.append("--full-refresh")
+    # a run of some of the models (the UI's "materialize selected", a re-execution from a
+    # failed step) is not a build of the project: it leaves the build state as it was
+    whole = set(context.selected_asset_keys) == set(context.assets_def.keys)
     selection = None
-    if "--full-refresh" not in command:
+    if "--full-refresh" not in command and whole:
         feeds = micro_run.feeds_since_last_build(url)
         if feeds is not None:
-            selection = micro_run.select(dbt_project.manifest_path, feeds)
+            # the graph of the project as it is now (parsed again if its files changed)
+            selection = micro_run.select(ensure_manifest(), feeds)
             context.log.info(f"Micro-run: {selection.describe()}; the rest is unchanged.")
             if selection.skip_names:
-                command += ["--exclude", " ".join(selection.skip_names)]
+                command += ["--exclude", " ".join(selection.skip_names),
+                            "--indirect-selection", micro_run.INDIRECT_SELECTION]
     # in progress until it completes: a build killed in the middle is never taken as done
-    build_state.begin(url)
+    before = build_state.begin(url)
     built: set[dg.AssetKey] = set()
     if selection is not None and not selection.everything:
         # what the micro-run leaves alone is what the last build made: reported unchanged
-        # first (nothing it holds is downstream of what dbt builds now, and Dagster wants a
-        # multi-asset's outputs in dependency order)
+        # first (what is skipped is upstream-closed: nothing it holds is downstream of what
+        # dbt builds now, and Dagster wants a multi-asset's outputs in dependency order)
         for key in _in_order(context, _keys_of(context, selection.skip)):
             built.add(key)
             yield dg.MaterializeResult(asset_key=key, metadata={"rebuilt": False})
@@ -167,7 +172,10 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         # with the last results of the tests that did not run now, marked carried over
         yield from _unchanged(context, url, built, {(tuple(r["asset_key"]), r["check_name"])
                                                     for r in results}, results)
-    build_state.record(url, state, results)
+    if whole:
+        build_state.record(url, state, results)
+    else:
+        build_state.restore(url, before)
     keep_partial_parse(invocation.target_path)
     prune_invocation_dirs()
 
