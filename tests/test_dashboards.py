@@ -138,7 +138,11 @@ def test_the_reconciliation_page_shows_a_run_as_finance_reads_it(clean_copy, mon
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_on_an_empty_warehouse(database_url, page):
     from dashboards import queries
+    from tallyhouse.roles import ensure_roles
 
+    # the reader roles are the server's, not the database's: made here, not left to
+    # whichever test ran before on this server
+    ensure_roles(database_url)
     queries.clear_caches()
     at = _open(page)
     _assert_rendered(at, page)
