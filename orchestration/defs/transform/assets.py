@@ -97,24 +97,12 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         context.log.info("Nothing new since the last build (no new file, same dbt project): "
                          "dbt not run, the marts are unchanged.")
         version = dg.DataVersion(f"{state[0]}-{state[1][:12]}")
-        selected = context.selected_asset_keys
-        deps = context.assets_def.asset_deps
-        order = TopologicalSorter({key: [d for d in deps.get(key, ()) if d in selected]
-                                   for key in selected}).static_order()
-        for key in order:
+        for key in _in_order(context, set(context.selected_asset_keys)):
             yield dg.MaterializeResult(asset_key=key, data_version=version,
                                        metadata={"rebuilt": False})
         # The dbt tests ran on exactly these tables at the last build: their results are
         # reported again, marked as carried over, rather than silently missing.
-        built_at, results = build_state.last_check_results(url)
-        for check in results:
-            key = dg.AssetKey(check["asset_key"])
-            if dg.AssetCheckKey(key, check["check_name"]) not in context.selected_asset_check_keys:
-                continue
-            yield dg.AssetCheckResult(
-                asset_key=key, check_name=check["check_name"], passed=check["passed"],
-                severity=dg.AssetCheckSeverity(check["severity"]),
-                metadata={"carried_over_from_build_at": str(built_at)})
+        yield from _carried_checks(context, url, ran=set(), results=[])
         return
     results = []
     command = ["build"]
@@ -203,6 +191,13 @@ def _unchanged(context: dg.AssetExecutionContext, url: str, built: set[dg.AssetK
     run carries them again)."""
     for key in _in_order(context, set(context.selected_asset_keys) - built):
         yield dg.MaterializeResult(asset_key=key, metadata={"rebuilt": False})
+    yield from _carried_checks(context, url, ran, results)
+
+
+def _carried_checks(context: dg.AssetExecutionContext, url: str,
+                    ran: set[tuple[tuple[str, ...], str]], results: list[dict]):
+    """The last build's results of the selected checks that did not run now, marked carried
+    over (appended to ``results`` so the next build stores them again)."""
     built_at, previous = build_state.last_check_results(url)
     for check in previous:
         key = dg.AssetKey(check["asset_key"])
