@@ -369,7 +369,10 @@ def dashboard_latency(url: str, repeats: int = DASHBOARD_REPEATS) -> dict:
 # ------------------------------------------------------------------------ the whole bench
 
 def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
-              keep: bool = False, say=print, compressed: bool = False) -> dict:
+              keep: bool = False, say=print, compressed: bool = False,
+              freshness: dict | None = None) -> dict:
+    """Every stage of the benchmark; ``freshness`` (rate, seconds, rotate_seconds,
+    sensor_seconds; {} for the defaults) adds the webhook-to-marts stage."""
     from tallyhouse.generator import GenerateConfig, generate
 
     url = bench_database(db.database_url())
@@ -383,7 +386,8 @@ def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
     sampler = MemorySampler()
     sampler.start()
     try:
-        say(f"[1/7] generating {transactions:,} transactions into {landing}")
+        total = 7 if freshness is None else 8
+        say(f"[1/{total}] generating {transactions:,} transactions into {landing}")
         with progress_bar("  transactions", transactions, say=say) as advance:
             summary = generate(GenerateConfig(out=landing, transactions=transactions,
                                               seed=seed, gzip=compressed),
@@ -398,7 +402,8 @@ def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
         }
         held_records = _hold_back(landing, held, HELD_BACK_DAYS)
 
-        say("[2/7] the whole job on an empty database (load, dbt build, checks, report)")
+        say(f"[2/{total}] the whole job on an empty database (load, dbt build, checks, "
+            "report)")
         full = _job(landing, url)
         with db.cursor(url) as cur:
             cur.execute("select coalesce(sum(records_in_file), 0) from raw._manifest")
@@ -422,14 +427,15 @@ def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
         full["mart_rows"] = mart_rows
         figures["job"] = full
 
-        say("[3/7] baseline: bare psql \\copy of the same files + the daily aggregate by CTAS")
+        say(f"[3/{total}] baseline: bare psql \\copy of the same files + the daily "
+            "aggregate by CTAS")
         figures["baseline"] = baseline(url, landing)
         figures["job_over_baseline"] = round(full["seconds"] / figures["baseline"]["seconds"],
                                              2)
         figures["load_over_copy"] = round(stages["load"] / figures["baseline"]["copy_seconds"],
                                           2)
 
-        say(f"[4/7] incremental: the last {HELD_BACK_DAYS} delivery days land "
+        say(f"[4/{total}] incremental: the last {HELD_BACK_DAYS} delivery days land "
             f"({held_records:,} records)")
         _restore(held, landing)
         incremental = _job(landing, url)
@@ -438,19 +444,27 @@ def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
         incremental["over_full_run"] = round(incremental["seconds"] / full["seconds"], 3)
         figures["incremental"] = incremental
 
-        say("[5/7] a run for one new webhook (a micro-run: only what is downstream of its "
-            "feed)")
+        say(f"[5/{total}] a run for one new webhook (a micro-run: only what is downstream "
+            "of its feed)")
         figures["one_webhook"] = _job(_one_webhook(landing), url)
 
-        say("[6/7] a run with nothing new")
+        say(f"[6/{total}] a run with nothing new")
         figures["nothing_new"] = _job(landing, url)
 
         figures["footprint"] = footprint(url)
 
-        say("[7/7] dashboard queries over the built marts")
+        say(f"[7/{total}] dashboard queries over the built marts")
         figures["dashboards"] = dashboard_latency(url)
         figures["dashboards_p95_max_ms"] = max(v["p95_ms"] for v in figures["dashboards"]
                                                .values())
+
+        if freshness is not None:
+            from tallyhouse_cli.freshness_bench import run_freshness
+
+            say(f"[8/{total}] freshness: webhooks posted to a real receiver, the sensor "
+                "and the job running as in production")
+            figures["freshness"] = run_freshness(url, landing, root / "freshness", say=say,
+                                                 **freshness)
     finally:
         sampler.stop()
         if not keep:
@@ -481,6 +495,9 @@ def targets(f: dict) -> dict:
         "nothing_new_changes_no_row": f["nothing_new"]["rows_written"] == 0,
         "dashboard_p95_le_300_ms": f["dashboards_p95_max_ms"] <= 300,
         "peak_memory_le_4_gib": peak <= 4096,
+        **({"freshness_p95_le_60_s": (f["freshness"]["agg_daily_sales"]["p95_s"] or 1e9) <= 60
+                                    and f["freshness"]["never_seen"] == 0}
+           if "freshness" in f else {}),
     }
 
 
@@ -541,6 +558,22 @@ def print_table(figures: dict, say=print) -> None:
                                      key=lambda item: -item[1]["bytes"])) + ")")
     say("  dashboard queries (ms, p50 / p95): " + ", ".join(
         f"{k} {v['p50_ms']:.0f}/{v['p95_ms']:.0f}" for k, v in figures["dashboards"].items()))
+    if "freshness" in figures:
+        fresh = figures["freshness"]
+
+        def spread(part: dict) -> str:
+            return (f"p50 {part['p50_s']} s, p95 {part['p95_s']} s, max {part['max_s']} s"
+                    if part["count"] else "none seen")
+
+        runs = fresh["runs"]
+        say(f"  freshness ({fresh['acknowledged']:,} webhooks at {fresh['rate_per_s']:g}/s for "
+            f"{fresh['seconds']:g} s; files rotated every {fresh['rotate_seconds']:g} s, sensor "
+            f"every {fresh['sensor_seconds']} s): 200 -> fct_transactions "
+            f"{spread(fresh['fct_transactions'])}; 200 -> agg_daily_sales "
+            f"{spread(fresh['agg_daily_sales'])}; never seen {fresh['never_seen']}")
+        if runs.get("runs"):
+            say(f"  runs the sensor started: {runs['runs']} ({runs['statuses']}); queued "
+                f"{spread(runs['queued_s'])}; ran {spread(runs['run_s'])}")
     say("  targets: " + ", ".join(f"{k} {'met' if ok else 'MISSED'}"
                                   for k, ok in figures["targets"].items()))
 
@@ -548,7 +581,11 @@ def print_table(figures: dict, say=print) -> None:
 def main_bench(args) -> int:
     figures = run_bench(args.transactions, seed=args.seed,
                         workdir=Path(args.workdir) if args.workdir else None, keep=args.keep,
-                        compressed=args.gzip)
+                        compressed=args.gzip,
+                        freshness={"rate": args.rate, "seconds": args.for_seconds,
+                                   "rotate_seconds": args.rotate_seconds,
+                                   "sensor_seconds": args.sensor_seconds}
+                        if args.freshness else None)
     print_table(figures)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

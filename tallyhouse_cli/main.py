@@ -260,6 +260,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- receive
 
+def _rotate_seconds_default() -> float:
+    """How long the receiver keeps a file open: TALLYHOUSE_RECEIVER_ROTATE_SECONDS, else 10
+    (with the sensor's 10 s, a webhook is in a run's load within ~25 s; README, "Freshness")."""
+    try:
+        value = float(os.environ.get("TALLYHOUSE_RECEIVER_ROTATE_SECONDS", "10"))
+    except ValueError:
+        return 10.0
+    return value if 0 < value < 86_400 else 10.0
+
+
 def cmd_receive(args: argparse.Namespace) -> int:
     from tallyhouse.receiver.app import Settings
     from tallyhouse.receiver.server import serve
@@ -663,6 +673,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--senders", default="1,16,64", help="receiver: concurrency levels")
     bench.add_argument("--seconds", type=float, default=5.0,
                        help="receiver: seconds per concurrency level")
+    bench.add_argument("--freshness", action="store_true",
+                       help="also: webhooks posted to a real receiver while the sensor starts "
+                            "the job, p50/p95/max from the 200 to fct_transactions and "
+                            "agg_daily_sales")
+    bench.add_argument("--rate", type=float, default=5.0,
+                       help="freshness: webhooks per second")
+    bench.add_argument("--for-seconds", type=float, default=600.0, dest="for_seconds",
+                       help="freshness: how long to post")
+    bench.add_argument("--rotate-seconds", type=float, default=10.0, dest="rotate_seconds",
+                       help="freshness: the receiver's rotation")
+    bench.add_argument("--sensor-seconds", type=int, default=10, dest="sensor_seconds",
+                       help="freshness: the sensor's interval")
     bench.set_defaults(func=cmd_bench)
 
     fgt = sub.add_parser(
@@ -682,8 +704,9 @@ def build_parser() -> argparse.ArgumentParser:
     recv.add_argument("--landing", help="landing folder (default: landing/ in the home)")
     recv.add_argument("--max-body-bytes", type=int, default=1 << 20,
                       help="larger bodies answer 413")
-    recv.add_argument("--rotate-seconds", type=float, default=60.0,
-                      help="close a file for loading after this many seconds")
+    recv.add_argument("--rotate-seconds", type=float, default=_rotate_seconds_default(),
+                      help="close a file for loading after this many seconds (default: "
+                           "TALLYHOUSE_RECEIVER_ROTATE_SECONDS, else 10)")
     recv.add_argument("--rotate-mib", type=float, default=64,
                       help="... or once it holds this many MiB")
     recv.add_argument("--header-timeout", type=float, default=10.0,

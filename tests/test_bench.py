@@ -15,7 +15,10 @@ def test_bench_prints_and_writes_every_figure(database_url, tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, "-m", "tallyhouse_cli", "bench", "--transactions", "2000",
-         "--json", str(out), "--workdir", str(tmp_path / "work")],
+         "--json", str(out), "--workdir", str(tmp_path / "work"),
+         # freshness: a real receiver and Dagster daemon, a few webhooks
+         "--freshness", "--rate", "1", "--for-seconds", "8", "--rotate-seconds", "5",
+         "--sensor-seconds", "5"],
         cwd=ROOT, env={**os.environ}, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     figures = json.loads(out.read_text())
@@ -42,7 +45,8 @@ def test_bench_prints_and_writes_every_figure(database_url, tmp_path):
     assert set(figures["targets"]) == {
         "job_over_baseline_le_3", "incremental_le_15_percent", "nothing_new_le_10_s",
         "one_webhook_le_15_s", "nothing_new_changes_no_row", "dashboard_p95_le_300_ms",
-        "peak_memory_le_4_gib", "database_le_5000_bytes_per_transaction"}
+        "peak_memory_le_4_gib", "database_le_5000_bytes_per_transaction",
+        "freshness_p95_le_60_s"}
     foot = figures["footprint"]
     assert foot["transactions"] > 0 and foot["database_bytes"] > 0
     assert {"raw", "staging", "intermediate", "marts"} <= set(foot["schemas"])
@@ -50,3 +54,14 @@ def test_bench_prints_and_writes_every_figure(database_url, tmp_path):
                for p in foot["schemas"].values())
     assert "bytes per transaction" in done.stdout
     assert "job / baseline:" in done.stdout and "targets:" in done.stdout
+    # freshness: every acknowledged webhook reached both marts through receiver, sensor, job
+    fresh = figures["freshness"]
+    assert fresh["acknowledged"] == fresh["posted"] == 8 and fresh["failed"] == 0
+    assert fresh["never_seen"] == 0
+    for mart in ("fct_transactions", "agg_daily_sales"):
+        part = fresh[mart]
+        assert part["count"] == 8, mart
+        assert 0 < part["p50_s"] <= part["p95_s"] <= part["max_s"], mart
+    assert fresh["agg_daily_sales"]["p50_s"] >= fresh["fct_transactions"]["p50_s"]
+    assert fresh["runs"]["runs"] >= 1 and set(fresh["runs"]["statuses"]) == {"SUCCESS"}
+    assert "200 -> agg_daily_sales" in done.stdout

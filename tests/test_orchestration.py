@@ -110,7 +110,8 @@ def test_sensor_starts_a_run_only_for_files_never_loaded(database_url, landing_c
                  "landing": LandingResource(path=str(landing_copy))}
 
     def tick():
-        with dg.build_sensor_context(resources=resources) as context:
+        with dg.DagsterInstance.ephemeral() as instance, \
+                dg.build_sensor_context(instance=instance, resources=resources) as context:
             return new_landing_files(context)
 
     first = tick()
@@ -127,6 +128,34 @@ def test_sensor_starts_a_run_only_for_files_never_loaded(database_url, landing_c
         first_day.read_text().splitlines()[0] + "\n")
     late = tick()
     assert isinstance(late, dg.RunRequest) and late.tags["new_files"] == "1"
+
+    # a run of the job that is queued and not yet started loads the new file when it
+    # starts: no second run is asked for; once it has started, the next new file asks again
+    from dagster._core.remote_origin import (
+        InProcessCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._core.storage.dagster_run import DagsterRun
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    from orchestration.constants import JOB_NAME
+
+    origin = RemoteJobOrigin(RemoteRepositoryOrigin(InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name="orchestration.definitions")), "__repository__"),
+        JOB_NAME)
+    with dg.DagsterInstance.ephemeral() as instance:
+        run = DagsterRun(job_name=JOB_NAME, run_id="queued-run-of-the-job",
+                         status=dg.DagsterRunStatus.QUEUED, remote_job_origin=origin)
+        instance.add_run(run)
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            waiting = new_landing_files(context)
+        assert isinstance(waiting, dg.SkipReason) and "has not started" in waiting.skip_message
+        instance.delete_run(run.run_id)
+        instance.add_run(DagsterRun(job_name=JOB_NAME, run_id="started-run-of-the-job",
+                                    status=dg.DagsterRunStatus.STARTED))
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            assert isinstance(new_landing_files(context), dg.RunRequest)
 
 
 def test_job_materializes_every_feed_and_mart_and_checks_pass(database_url, small_landing):
@@ -358,3 +387,23 @@ def test_embedded_database_starts_on_demand_and_stops(tmp_path, monkeypatch):
         stopped = _cli("db", "stop", env_extra=env)
     assert stopped.stdout.strip() == "stopped"
     assert "stopped" in _cli("db", "status", env_extra=env).stdout
+
+
+def test_freshness_settings_read_from_the_environment(monkeypatch):
+    from orchestration.defs.sensors.new_landing_files import sensor_seconds
+    from tallyhouse_cli.main import _rotate_seconds_default
+
+    monkeypatch.delenv("TALLYHOUSE_SENSOR_SECONDS", raising=False)
+    monkeypatch.delenv("TALLYHOUSE_RECEIVER_ROTATE_SECONDS", raising=False)
+    assert sensor_seconds() == 10 and _rotate_seconds_default() == 10.0
+    monkeypatch.setenv("TALLYHOUSE_SENSOR_SECONDS", "30")
+    monkeypatch.setenv("TALLYHOUSE_RECEIVER_ROTATE_SECONDS", "2.5")
+    assert sensor_seconds() == 30 and _rotate_seconds_default() == 2.5
+    # Dagster's sensor loop looks every 5 s at most; a bad value is the default, never a
+    # sensor or receiver that does not start
+    monkeypatch.setenv("TALLYHOUSE_SENSOR_SECONDS", "1")
+    monkeypatch.setenv("TALLYHOUSE_RECEIVER_ROTATE_SECONDS", "-3")
+    assert sensor_seconds() == 5 and _rotate_seconds_default() == 10.0
+    monkeypatch.setenv("TALLYHOUSE_SENSOR_SECONDS", "ten")
+    monkeypatch.setenv("TALLYHOUSE_RECEIVER_ROTATE_SECONDS", "soon")
+    assert sensor_seconds() == 10 and _rotate_seconds_default() == 10.0

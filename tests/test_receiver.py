@@ -360,7 +360,8 @@ def test_a_received_webhook_reaches_the_marts_through_the_sensor_and_the_job(
                  "landing": LandingResource(path=str(landing))}
 
     def tick():
-        with dg.build_sensor_context(resources=resources) as context:
+        with dg.DagsterInstance.ephemeral() as instance, \
+                dg.build_sensor_context(instance=instance, resources=resources) as context:
             return new_landing_files(context)
 
     assert open_files(landing), "bodies wait in open files until rotation"
