@@ -40,6 +40,10 @@ def default_landing_dir() -> Path:
 
 
 def reports_dir() -> Path:
+    """Where the reconciliation reports are written: reports/ in the home, or
+    TALLYHOUSE_REPORTS_DIR (a shared folder; the freshness benchmark's own)."""
+    if os.environ.get("TALLYHOUSE_REPORTS_DIR"):
+        return Path(os.environ["TALLYHOUSE_REPORTS_DIR"]).resolve()
     return home() / "reports"
 
 

@@ -470,6 +470,7 @@ def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
         if not keep:
             shutil.rmtree(landing, ignore_errors=True)
             shutil.rmtree(held, ignore_errors=True)
+            shutil.rmtree(root / "freshness", ignore_errors=True)
     figures["peak_memory_mib"] = {"process_tree": round(sampler.peak_tree_kib / 1024, 1),
                                   "postgres": round(sampler.peak_postgres_kib / 1024, 1)}
     figures["targets"] = targets(figures)

@@ -77,7 +77,7 @@ class Poster(threading.Thread):
         super().__init__(daemon=True, name="freshness-poster")
         self.port, self.token, self.rate, self.seconds = port, token, rate, seconds
         self.first = first
-        self.acked: dict[str, float] = {}  # transaction -> wall-clock time of the 200
+        self.acked: dict[str, float] = {}  # transaction -> time.monotonic() of the 200
         self.failed = 0
 
     def post(self, connection: http.client.HTTPConnection, n: int
@@ -90,7 +90,7 @@ class Poster(threading.Thread):
                 answer = connection.getresponse()
                 answer.read()
                 if answer.status == 200:
-                    self.acked[transaction] = time.time()
+                    self.acked[transaction] = time.monotonic()
                     return connection, True
                 return connection, False
             except (OSError, http.client.HTTPException):
@@ -114,34 +114,36 @@ class Poster(threading.Thread):
             connection.close()
 
 
-def seen_in_marts(url: str, transactions: list[str], products: dict[str, tuple]
-                  ) -> tuple[dict[str, tuple], set[str]]:
-    """Which of ``transactions`` are rows of fct_transactions (with their product and day),
-    and which of ``products`` (transaction -> (product_key, order_date)) are rows of
-    agg_daily_sales. Both through the marts' indexes."""
-    found: dict[str, tuple] = {}
-    in_aggregate: set[str] = set()
+def in_facts(url: str, transactions: list[str]) -> dict[str, tuple]:
+    """Which of ``transactions`` are rows of fct_transactions, with their product and day
+    (through the mart's transaction_key index)."""
+    if not transactions:
+        return {}
     with db.cursor(url) as cur:
-        if transactions:
-            cur.execute(
-                """
-                select platform_transaction_id, product_key, order_date
-                from marts.fct_transactions
-                where transaction_key = any(array(
-                    select md5('hotmart:' || t) from unnest(%s::text[]) as t))
-                """, (transactions,))
-            found = {t: (key, day) for t, key, day in cur.fetchall()}
-        if products:
-            days = sorted({day for _key, day in products.values()})
-            cur.execute(
-                """
-                select product_key, order_date from marts.agg_daily_sales
-                where currency_code = 'BRL' and order_date = any(%s)
-                  and product_key = any(%s)
-                """, (days, [key for key, _day in products.values()]))
-            rows = set(cur.fetchall())
-            in_aggregate = {t for t, pair in products.items() if pair in rows}
-    return found, in_aggregate
+        cur.execute(
+            """
+            select platform_transaction_id, product_key, order_date
+            from marts.fct_transactions
+            where transaction_key = any(array(
+                select md5('hotmart:' || t) from unnest(%s::text[]) as t))
+            """, (transactions,))
+        return {t: (key, day) for t, key, day in cur.fetchall()}
+
+
+def in_aggregate(url: str, products: dict[str, tuple]) -> set[str]:
+    """Which of ``products`` (transaction -> (product_key, order_date)) are rows of
+    agg_daily_sales (through its currency and day index)."""
+    if not products:
+        return set()
+    days = sorted({day for _key, day in products.values()})
+    with db.cursor(url) as cur:
+        cur.execute(
+            """
+            select product_key, order_date from marts.agg_daily_sales
+            where currency_code = 'BRL' and order_date = any(%s) and product_key = any(%s)
+            """, (days, [key for key, _day in products.values()]))
+        rows = set(cur.fetchall())
+    return {t for t, pair in products.items() if pair in rows}
 
 
 class Watcher:
@@ -157,12 +159,14 @@ class Watcher:
     def poll(self) -> None:
         acked = dict(self.poster.acked)
         self.waiting_facts |= {t for t in acked if t not in self.in_facts}
-        found, aggregated = seen_in_marts(self.url, sorted(self.waiting_facts), self.products)
-        now = time.time()
+        found = in_facts(self.url, sorted(self.waiting_facts))
+        now = time.monotonic()
         for t, pair in found.items():
             self.in_facts[t] = now
             self.waiting_facts.discard(t)
             self.products[t] = pair
+        aggregated = in_aggregate(self.url, self.products)
+        now = time.monotonic()
         for t in aggregated:
             self.in_aggregate[t] = now
             self.products.pop(t, None)
@@ -196,17 +200,21 @@ def start_daemon(env: dict[str, str], log_path: Path) -> subprocess.Popen:
 
 
 def stop_group(process: subprocess.Popen, grace: float = 30.0) -> None:
-    if process.poll() is not None:
-        return
+    """SIGTERM to the daemon's whole process group (the runs it launched with it), SIGKILL
+    after ``grace``; the group is signalled even when the daemon itself already exited."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
         process.wait(timeout=grace)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
 
 
 def run_history(storage: Path, since: float = 0.0) -> dict:
@@ -255,11 +263,18 @@ def run_freshness(url: str, landing: Path, workdir: Path, rate: float = DEFAULT_
                   sensor_seconds: int = DEFAULT_SENSOR_SECONDS, say=print) -> dict:
     from tallyhouse_cli.services import MARK_ENV, service_env
 
+    if not (rate > 0 and seconds > 0 and rotate_seconds > 0):
+        raise ValueError("freshness: --rate, --for-seconds and --rotate-seconds must be > 0")
     workdir.mkdir(parents=True, exist_ok=True)
     storage = workdir / "dagster"
     storage.mkdir(exist_ok=True)
     env = service_env()
     env.pop(MARK_ENV, None)  # not one of `tallyhouse up`'s services: `down` leaves it be
+    # the benchmark's runs write their reports beside it and alert no one
+    for name in [n for n in env if n.startswith("TALLYHOUSE_NOTIFY_")
+                 or n in ("TALLYHOUSE_SMTP_URL", "TALLYHOUSE_REPORT_URL")]:
+        del env[name]
+    env["TALLYHOUSE_REPORTS_DIR"] = str(workdir / "reports")
     env.update({"TALLYHOUSE_DATABASE_URL": url, "TALLYHOUSE_LANDING": str(landing),
                 "TALLYHOUSE_DAGSTER_STORAGE": str(storage),
                 "TALLYHOUSE_SENSOR_SECONDS": str(sensor_seconds),
@@ -273,15 +288,20 @@ def run_freshness(url: str, landing: Path, workdir: Path, rate: float = DEFAULT_
                                               if k.startswith("TALLYHOUSE_")},
                               "--rotate-seconds", f"{rotate_seconds:g}",
                               log_path=workdir / "receiver.log")
-    daemon = start_daemon(env, workdir / "daemon.log")
+    daemon = None
     try:
+        daemon = start_daemon(env, workdir / "daemon.log")
         say("  warm-up: one webhook through the whole path before the clock starts")
         warm = Poster(port, token, rate=1.0, seconds=1.0, first=999_999)
         warm.start()
         warm.join()
         if not warm.acked:
             raise RuntimeError("the receiver did not acknowledge the warm-up webhook")
-        Watcher(url, warm).watch(time.monotonic() + SETTLE_SECONDS, say)
+        warming = Watcher(url, warm)
+        warming.watch(time.monotonic() + SETTLE_SECONDS, say)
+        if not warming.done():
+            raise RuntimeError(f"the warm-up webhook did not reach the marts in "
+                               f"{SETTLE_SECONDS:.0f} s: see {workdir}/daemon.log")
         say(f"  posting {rate:g} webhooks/s for {seconds:g} s")
         clock = time.time()
         poster = Poster(port, token, rate=rate, seconds=seconds)
@@ -297,7 +317,8 @@ def run_freshness(url: str, landing: Path, workdir: Path, rate: float = DEFAULT_
             receiver.wait(timeout=60)
         except subprocess.TimeoutExpired:
             receiver.kill()
-        stop_group(daemon)
+        if daemon is not None:
+            stop_group(daemon)
     acked = poster.acked
     to_facts = [watcher.in_facts[t] - acked[t] for t in acked if t in watcher.in_facts]
     to_aggregate = [watcher.in_aggregate[t] - acked[t] for t in acked

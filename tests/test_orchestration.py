@@ -155,7 +155,18 @@ def test_sensor_starts_a_run_only_for_files_never_loaded(database_url, landing_c
         instance.add_run(DagsterRun(job_name=JOB_NAME, run_id="started-run-of-the-job",
                                     status=dg.DagsterRunStatus.STARTED))
         with dg.build_sensor_context(instance=instance, resources=resources) as context:
-            assert isinstance(new_landing_files(context), dg.RunRequest)
+            asked = new_landing_files(context)
+        assert isinstance(asked, dg.RunRequest)
+        # that run ends without loading the file (cancelled, failed before its load): the
+        # same file is asked for again under a new key (Dagster drops a key already used)
+        instance.delete_run("started-run-of-the-job")
+        instance.add_run(DagsterRun(job_name=JOB_NAME, run_id="failed-run-of-the-job",
+                                    status=dg.DagsterRunStatus.FAILURE))
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            again = new_landing_files(context)
+        assert isinstance(again, dg.RunRequest) and again.run_key != asked.run_key
+        with dg.build_sensor_context(instance=instance, resources=resources) as context:
+            assert new_landing_files(context).run_key == again.run_key
 
 
 def test_job_materializes_every_feed_and_mart_and_checks_pass(database_url, small_landing):
@@ -336,6 +347,12 @@ def test_tallyhouse_run_loads_and_summarizes(database_url, small_landing, tmp_pa
     # run history in the state folder, under the committed instance configuration
     assert (tmp_path / ".tallyhouse" / "dagster" / "history" / "runs.db").exists()
     assert not (tmp_path / ".tallyhouse" / "dagster" / "dagster.yaml").exists()
+    # the first build is from raw: dbt's unit tests run with it (an incremental run of an
+    # unchanged project leaves them out)
+    [log] = (tmp_path / ".tallyhouse" / "logs").glob("run-*.log")
+    command = next(line for line in log.read_text().splitlines()
+                   if "Running dbt command:" in line)
+    assert "--full-refresh" in command and "unit_test" not in command
     again = _cli("run", "--landing", str(small_landing),
                  env_extra={"TALLYHOUSE_HOME": str(tmp_path)})
     assert again.returncode == 0

@@ -33,6 +33,8 @@ def ddl_statements() -> list[str]:
             unique (source, file_name, file_sha256)
         )
         """,
+        # the new-files sensor asks, every few seconds, which of landing/'s files are known
+        "create index if not exists _manifest_file_name_idx on raw._manifest (file_name)",
         """
         create table if not exists raw._quarantine (
             quarantine_id bigserial primary key,

@@ -1,7 +1,7 @@
 """The digest: after the report, the run's verdict goes to finance by e-mail and chat.
 
 Runs started by the schedule, the command line and the UI send it; runs started by the
-new-files sensor do not (the receiver closes files every minute: the 06:00 run is the
+new-files sensor do not (the receiver closes files every 10 s: the 06:00 run is the
 day's digest), unless tagged ``tallyhouse/notify=true``; ``tallyhouse/notify=false``
 (``tallyhouse run --no-notify``) sends nothing. The step never fails the run: a channel
 that cannot be reached is retried, then recorded, and the next report shows it.

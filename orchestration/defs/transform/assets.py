@@ -107,9 +107,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         yield from _carried_checks(context, url, ran=set(), results=[])
         return
     results = []
-    # dbt's unit tests check the models' code on fixed inputs, not the data: they run in the
-    # test suite (make test), not in every run of the warehouse
-    command = ["build", "--exclude-resource-type", "unit_test"]
+    command = ["build"]
     if full_pass:
         context.log.info("Full pass: every model is rebuilt from raw (--full-refresh) and every "
                          "test runs over whole tables.")
@@ -137,6 +135,11 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
             if selection.skip_names:
                 command += ["--exclude", " ".join(selection.skip_names),
                             "--indirect-selection", micro_run.INDIRECT_SELECTION]
+    if "--full-refresh" not in command:
+        # dbt's unit tests check the models' code on fixed inputs, not the data: they run on
+        # a build from raw (a changed project, a repair, the weekly full pass) and in the
+        # test suite, not on every incremental run of an unchanged project
+        command += ["--exclude-resource-type", "unit_test"]
     # in progress until it completes: a build killed in the middle is never taken as done
     before = build_state.begin(url)
     built: set[dg.AssetKey] = set()
@@ -148,8 +151,9 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
             built.add(key)
             yield dg.MaterializeResult(asset_key=key, metadata={"rebuilt": False})
     # the checks' library is imported while dbt builds (a new process per run: ~4 s)
-    threading.Thread(target=_warm_checks, name="import-great-expectations",
-                     daemon=True).start()
+    warming = threading.Thread(target=_warm_checks, name="import-great-expectations",
+                               daemon=True)
+    warming.start()
     invocation = dbt.cli(command, context=context)
     for event in invocation.stream():
         if isinstance(event, dg.AssetCheckResult):
@@ -173,6 +177,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         build_state.restore(url, before)
     keep_partial_parse(invocation.target_path)
     prune_invocation_dirs()
+    warming.join(timeout=60)  # no import left half done when the step ends
 
 
 def _warm_checks() -> None:
