@@ -347,12 +347,12 @@ def test_tallyhouse_run_loads_and_summarizes(database_url, small_landing, tmp_pa
     # run history in the state folder, under the committed instance configuration
     assert (tmp_path / ".tallyhouse" / "dagster" / "history" / "runs.db").exists()
     assert not (tmp_path / ".tallyhouse" / "dagster" / "dagster.yaml").exists()
-    # the first build is from raw: dbt's unit tests run with it (an incremental run of an
-    # unchanged project leaves them out)
+    # the first build runs dbt's unit tests (a run that follows a complete build of the
+    # same project leaves them out)
     [log] = (tmp_path / ".tallyhouse" / "logs").glob("run-*.log")
     command = next(line for line in log.read_text().splitlines()
                    if "Running dbt command:" in line)
-    assert "--full-refresh" in command and "unit_test" not in command
+    assert " build" in command and "unit_test" not in command
     again = _cli("run", "--landing", str(small_landing),
                  env_extra={"TALLYHOUSE_HOME": str(tmp_path)})
     assert again.returncode == 0

@@ -135,10 +135,11 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
             if selection.skip_names:
                 command += ["--exclude", " ".join(selection.skip_names),
                             "--indirect-selection", micro_run.INDIRECT_SELECTION]
-    if "--full-refresh" not in command:
+    if selection is not None:
         # dbt's unit tests check the models' code on fixed inputs, not the data: they run on
-        # a build from raw (a changed project, a repair, the weekly full pass) and in the
-        # test suite, not on every incremental run of an unchanged project
+        # the first build, every build from raw (a changed project, a repair, the weekly
+        # full pass) and in the test suite, not on each run that follows a complete build
+        # of the same project
         command += ["--exclude-resource-type", "unit_test"]
     # in progress until it completes: a build killed in the middle is never taken as done
     before = build_state.begin(url)
