@@ -92,6 +92,11 @@ class MemorySampler(threading.Thread):
 
 # ------------------------------------------------------------------------ database
 
+def p95(ordered: list[float]) -> float:
+    """The 95th percentile of sorted values (nearest rank)."""
+    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
+
+
 def bench_database(url: str) -> str:
     """A separate database on the same server, recreated empty: never the user's data."""
     parts = db.connection_parts(url)
@@ -359,7 +364,7 @@ def dashboard_latency(url: str, repeats: int = DASHBOARD_REPEATS) -> dict:
                 times.append((time.perf_counter() - started) * 1000)
             times.sort()
             out[name] = {"p50_ms": round(statistics.median(times), 1),
-                         "p95_ms": round(times[max(0, round(0.95 * len(times)) - 1)], 1)}
+                         "p95_ms": round(p95(times), 1)}
         return out
     finally:
         q.frame = cached
@@ -583,9 +588,10 @@ def main_bench(args) -> int:
     figures = run_bench(args.transactions, seed=args.seed,
                         workdir=Path(args.workdir) if args.workdir else None, keep=args.keep,
                         compressed=args.gzip,
-                        freshness={"rate": args.rate, "seconds": args.for_seconds,
-                                   "rotate_seconds": args.rotate_seconds,
-                                   "sensor_seconds": args.sensor_seconds}
+                        freshness={k: v for k, v in (
+                            ("rate", args.rate), ("seconds", args.for_seconds),
+                            ("rotate_seconds", args.rotate_seconds),
+                            ("sensor_seconds", args.sensor_seconds)) if v is not None}
                         if args.freshness else None)
     print_table(figures)
     if args.json:

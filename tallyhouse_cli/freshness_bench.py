@@ -34,15 +34,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from orchestration.defs.sensors.new_landing_files import sensor_seconds as sensor_default
 from tallyhouse import db, runlock
 from tallyhouse.config import project_root
+from tallyhouse.receiver.app import rotate_seconds_from_env
 from tallyhouse.receiver.loadgen import HOTMART_EXAMPLE
+from tallyhouse_cli.bench import p95
 from tallyhouse_cli.receiver_bench import BENCH_HOTTOK, free_port, start_receiver
 
 DEFAULT_RATE = 5.0  # webhooks per second
 DEFAULT_SECONDS = 600.0
-DEFAULT_ROTATE_SECONDS = 10.0
-DEFAULT_SENSOR_SECONDS = 10
 POLL_SECONDS = 1.0
 SETTLE_SECONDS = 600.0  # how long to wait, after the last post, for the marts to catch up
 
@@ -65,9 +66,8 @@ def _percentiles(values: list[float]) -> dict:
     if not values:
         return {"count": 0, "p50_s": None, "p95_s": None, "max_s": None}
     ordered = sorted(values)
-    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
     return {"count": len(ordered), "p50_s": round(statistics.median(ordered), 1),
-            "p95_s": round(p95, 1), "max_s": round(ordered[-1], 1)}
+            "p95_s": round(p95(ordered), 1), "max_s": round(ordered[-1], 1)}
 
 
 class Poster(threading.Thread):
@@ -259,9 +259,14 @@ def wait_idle(url: str, storage: Path, timeout: float) -> None:
 
 def run_freshness(url: str, landing: Path, workdir: Path, rate: float = DEFAULT_RATE,
                   seconds: float = DEFAULT_SECONDS,
-                  rotate_seconds: float = DEFAULT_ROTATE_SECONDS,
-                  sensor_seconds: int = DEFAULT_SENSOR_SECONDS, say=print) -> dict:
+                  rotate_seconds: float | None = None, sensor_seconds: int | None = None,
+                  say=print) -> dict:
+    """``rotate_seconds`` / ``sensor_seconds``: the receiver's and the sensor's own settings
+    (TALLYHOUSE_RECEIVER_ROTATE_SECONDS, TALLYHOUSE_SENSOR_SECONDS) unless given."""
     from tallyhouse_cli.services import MARK_ENV, service_env
+
+    rotate_seconds = rotate_seconds_from_env() if rotate_seconds is None else rotate_seconds
+    sensor_seconds = sensor_default() if sensor_seconds is None else sensor_seconds
 
     if not (rate > 0 and seconds > 0 and rotate_seconds > 0):
         raise ValueError("freshness: --rate, --for-seconds and --rotate-seconds must be > 0")

@@ -260,18 +260,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- receive
 
-def _rotate_seconds_default() -> float:
-    """How long the receiver keeps a file open: TALLYHOUSE_RECEIVER_ROTATE_SECONDS, else 10
-    (with the sensor's 10 s, a webhook is in a run's load within ~25 s; README, "Freshness")."""
-    try:
-        value = float(os.environ.get("TALLYHOUSE_RECEIVER_ROTATE_SECONDS", "10"))
-    except ValueError:
-        return 10.0
-    return value if 0 < value < 86_400 else 10.0
-
-
 def cmd_receive(args: argparse.Namespace) -> int:
-    from tallyhouse.receiver.app import Settings
+    from tallyhouse.receiver.app import Settings, rotate_seconds_from_env
     from tallyhouse.receiver.server import serve
 
     if not (args.header_timeout > 0 and args.body_timeout > 0):
@@ -280,7 +270,8 @@ def cmd_receive(args: argparse.Namespace) -> int:
     landing = Path(args.landing).resolve() if args.landing else default_landing_dir()
     settings = Settings.from_env(landing, max_body_bytes=args.max_body_bytes,
                                  rotate_bytes=max(1, int(args.rotate_mib * (1 << 20))),
-                                 rotate_seconds=args.rotate_seconds,
+                                 rotate_seconds=rotate_seconds_from_env()
+                                 if args.rotate_seconds is None else args.rotate_seconds,
                                  header_timeout=args.header_timeout,
                                  body_timeout=args.body_timeout)
     return serve(settings, args.host, args.port)
@@ -677,14 +668,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also: webhooks posted to a real receiver while the sensor starts "
                             "the job, p50/p95/max from the 200 to fct_transactions and "
                             "agg_daily_sales")
-    bench.add_argument("--rate", type=float, default=5.0,
-                       help="freshness: webhooks per second")
-    bench.add_argument("--for-seconds", type=float, default=600.0, dest="for_seconds",
-                       help="freshness: how long to post")
-    bench.add_argument("--rotate-seconds", type=float, default=10.0, dest="rotate_seconds",
-                       help="freshness: the receiver's rotation")
-    bench.add_argument("--sensor-seconds", type=int, default=10, dest="sensor_seconds",
-                       help="freshness: the sensor's interval")
+    bench.add_argument("--rate", type=float,
+                       help="freshness: webhooks per second (default 5)")
+    bench.add_argument("--for-seconds", type=float, dest="for_seconds",
+                       help="freshness: how long to post (default 600)")
+    bench.add_argument("--rotate-seconds", type=float, dest="rotate_seconds",
+                       help="freshness: the receiver's rotation (default: the receiver's)")
+    bench.add_argument("--sensor-seconds", type=int, dest="sensor_seconds",
+                       help="freshness: the sensor's interval (default: the sensor's)")
     bench.set_defaults(func=cmd_bench)
 
     fgt = sub.add_parser(
@@ -704,7 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
     recv.add_argument("--landing", help="landing folder (default: landing/ in the home)")
     recv.add_argument("--max-body-bytes", type=int, default=1 << 20,
                       help="larger bodies answer 413")
-    recv.add_argument("--rotate-seconds", type=float, default=_rotate_seconds_default(),
+    recv.add_argument("--rotate-seconds", type=float, default=None,
                       help="close a file for loading after this many seconds (default: "
                            "TALLYHOUSE_RECEIVER_ROTATE_SECONDS, else 10)")
     recv.add_argument("--rotate-mib", type=float, default=64,

@@ -408,7 +408,7 @@ def test_embedded_database_starts_on_demand_and_stops(tmp_path, monkeypatch):
 
 def test_freshness_settings_read_from_the_environment(monkeypatch):
     from orchestration.defs.sensors.new_landing_files import sensor_seconds
-    from tallyhouse_cli.main import _rotate_seconds_default
+    from tallyhouse.receiver.app import rotate_seconds_from_env as _rotate_seconds_default
 
     monkeypatch.delenv("TALLYHOUSE_SENSOR_SECONDS", raising=False)
     monkeypatch.delenv("TALLYHOUSE_RECEIVER_ROTATE_SECONDS", raising=False)

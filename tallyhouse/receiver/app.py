@@ -49,7 +49,18 @@ log = logging.getLogger("tallyhouse.receive")
 
 DEFAULT_MAX_BODY = 1 << 20  # 1 MiB; the platforms' largest documented bodies are ~10 KiB
 DEFAULT_ROTATE_BYTES = 64 << 20
-DEFAULT_ROTATE_SECONDS = 60.0
+DEFAULT_ROTATE_SECONDS = 10.0  # with the sensor's 10 s: README, "Freshness"
+
+
+def rotate_seconds_from_env() -> float:
+    """How long the receiver keeps a file open: TALLYHOUSE_RECEIVER_ROTATE_SECONDS, else
+    ``DEFAULT_ROTATE_SECONDS`` (a value that is not a number of seconds in (0, 1 day) too)."""
+    try:
+        value = float(os.environ.get("TALLYHOUSE_RECEIVER_ROTATE_SECONDS",
+                                     DEFAULT_ROTATE_SECONDS))
+    except ValueError:
+        return DEFAULT_ROTATE_SECONDS
+    return value if 0 < value < 86_400 else DEFAULT_ROTATE_SECONDS
 
 
 @dataclass

@@ -87,7 +87,7 @@ def new_landing_files(context: dg.SensorEvaluationContext, warehouse: WarehouseR
     names = landed_names(folder)
     fresh = new_files(folder, loaded_file_names(warehouse.url(), names), names)
     if not fresh:
-        return dg.SkipReason(f"no new file in {landing.folder()}")
+        return dg.SkipReason(f"no new file in {folder}")
     instance = context.instance
     if instance.get_runs_count(dg.RunsFilter(job_name=JOB_NAME,
                                              statuses=[dg.DagsterRunStatus.QUEUED])):
