@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing tallyhouse and its dependencies into $(VENV) (minutes the first time)..."
 	@$(BIN)/python -m pip install -qq --disable-pip-version-check --upgrade pip
-	@$(BIN)/python -m pip install -qq --disable-pip-version-check -e '.[dev]'
+	@$(BIN)/python -m pip install -qq --disable-pip-version-check -e '.[dev,spark]'
 	@touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install tallyhouse with its dependencies

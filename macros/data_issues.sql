@@ -32,6 +32,14 @@
     )
 {%- endmacro %}
 
+{% macro spark__looks_like_identifier(value) -%}
+    coalesce(
+        {{ tallyhouse.spark__matches_regex(value, '[^[:space:]@]+@[^[:space:]@]+\\.[A-Za-z]{2,}') }}
+        or {{ tallyhouse.spark__matches_regex(value, '(^|[^0-9])([0-9]{3}\\.?[0-9]{3}\\.?[0-9]{3}-?[0-9]{2}|[0-9]{2}\\.?[0-9]{3}\\.?[0-9]{3}/?[0-9]{4}-?[0-9]{2})([^0-9]|$)') }},
+        false
+    )
+{%- endmacro %}
+
 {% macro masked_person_value() -%}
     '[person data: see restricted.person_data_issues]'
 {%- endmacro %}

@@ -28,7 +28,7 @@
     neither is a third decimal place. -#}
 {% macro money(expression, field, issues) -%}
     {%- set raw = 'nullif(' ~ expression ~ ", '')" -%}
-    {%- set number = 'cast(' ~ raw ~ ' as ' ~ type_numeric() ~ ')' -%}
+    {%- set number = cast_checked(raw, type_numeric()) -%}
     {%- set exact = "case when " ~ is_castable(raw, type_money()) ~ " then " ~ number
         ~ " = round(" ~ number ~ ", 2) else false end" -%}
     {%- do _record_issue(issues, field, raw,
@@ -38,7 +38,7 @@
             "case when " ~ exact ~ " then not " ~ within_ceiling(number) ~ " else false end",
             ceiling_reason()) -%}
     cast(case when {{ exact }} and {{ within_ceiling(number) }}
-        then cast({{ raw }} as {{ type_money() }}) end as {{ type_money() }})
+        then {{ cast_checked(raw, type_money()) }} end as {{ type_money() }})
 {%- endmacro %}
 
 {#- Integer cents (Kiwify, Braspag, VTEX) to an amount in currency units. -#}
@@ -48,7 +48,7 @@
                          'not a whole number of cents') -%}
     {%- do _record_issue(issues, field, raw,
             "case when " ~ is_castable(raw, type_bigint()) ~ " then not "
-            ~ within_ceiling("cast(" ~ raw ~ " as " ~ type_numeric() ~ ") / 100")
+            ~ within_ceiling(cast_checked(raw, type_numeric()) ~ " / 100")
             ~ " else false end", ceiling_reason()) -%}
     {{ amount_of_cents(safe_cast(raw, type_bigint())) }}
 {%- endmacro %}
@@ -74,7 +74,7 @@
     {%- set raw = 'nullif(' ~ expression ~ ", '')" -%}
     {%- do _record_issue(issues, field, raw,
             "case when " ~ is_castable(raw, type_bigint()) ~ " then not "
-            ~ within_ceiling("cast(" ~ raw ~ " as " ~ type_numeric() ~ ") / 100")
+            ~ within_ceiling(cast_checked(raw, type_numeric()) ~ " / 100")
             ~ " else false end", ceiling_reason()) -%}
 {%- endmacro %}
 
@@ -82,14 +82,14 @@
     plausible ceiling. For amounts inside arrays (commission lines), whose issues are
     recorded with is_money. -#}
 {% macro money_value(expression) -%}
-    case when {{ is_money(expression) }} then cast({{ expression }} as {{ type_money() }}) end
+    case when {{ is_money(expression) }} then {{ cast_checked(expression, type_money()) }} end
 {%- endmacro %}
 
 {#- Whether text reads as an amount within the ceiling (null text counts as readable). -#}
 {% macro is_money(expression) -%}
     (({{ expression }}) is null or case
         when {{ is_castable(expression, type_money()) }}
-            then {{ within_ceiling('cast(' ~ expression ~ ' as ' ~ type_numeric() ~ ')') }}
+            then {{ within_ceiling(cast_checked(expression, type_numeric())) }}
         else false
     end)
 {%- endmacro %}
@@ -174,14 +174,14 @@
                          'not a date YYYYMMDD and time HH:MM:SS') -%}
     case
         when {{ readable }} then {{ at_zone(
-            'cast(' ~ iso ~ ' as ' ~ type_local_timestamp() ~ ')', 'America/Sao_Paulo') }}
+            cast_checked(iso, type_local_timestamp()), 'America/Sao_Paulo') }}
     end
 {%- endmacro %}
 
 {#- Hotmart sends epoch milliseconds. -#}
 {% macro epoch_ms(expression, field, issues) -%}
     {%- set raw = 'nullif(' ~ expression ~ ", '')" -%}
-    {%- set number = 'cast(' ~ raw ~ ' as ' ~ type_numeric() ~ ')' -%}
+    {%- set number = cast_checked(raw, type_numeric()) -%}
     {%- set readable = "case when " ~ is_castable(raw, type_numeric()) ~ " then abs("
         ~ number ~ ") <= 253402300799999 else false end" -%}
     {%- do _record_issue(issues, field, raw,
@@ -222,19 +222,17 @@
 {% macro check_elements(array_expression, key, type, field, issues, cents=false) -%}
     {%- set element = json_text('e.value', key) -%}
     {%- do _record_issue(issues, field,
-            "(select " ~ text_agg(element, "', '") ~ " from "
-            ~ json_elements(array_expression, 'e') ~ ")",
-            "exists (select 1 from " ~ json_elements(array_expression, 'e') ~ " where not "
-            ~ is_castable("nullif(" ~ element ~ ", '')", type) ~ ")",
+            json_elements_text(array_expression, 'e', element, "', '"),
+            json_elements_exist(array_expression, 'e', "not "
+                ~ is_castable("nullif(" ~ element ~ ", '')", type)),
             'an element is not a ' ~ type) -%}
     {%- if cents %}
     {%- do _record_issue(issues, field,
-            "(select " ~ text_agg(element, "', '") ~ " from "
-            ~ json_elements(array_expression, 'e') ~ ")",
-            "exists (select 1 from " ~ json_elements(array_expression, 'e') ~ " where case when "
-            ~ is_castable("nullif(" ~ element ~ ", '')", type) ~ " then not "
-            ~ within_ceiling("cast(nullif(" ~ element ~ ", '') as " ~ type_numeric()
-                             ~ ") / 100") ~ " else false end)",
+            json_elements_text(array_expression, 'e', element, "', '"),
+            json_elements_exist(array_expression, 'e', "case when "
+                ~ is_castable("nullif(" ~ element ~ ", '')", type) ~ " then not "
+                ~ within_ceiling(cast_checked("nullif(" ~ element ~ ", '')", type_numeric())
+                                 ~ " / 100") ~ " else false end"),
             ceiling_reason()) -%}
     {%- endif %}
 {%- endmacro %}
@@ -296,9 +294,56 @@
     end
 {%- endmacro %}
 
+{#- Spark: the same array as a VARIANT (built JSON is VARIANT inside queries), its clean
+    form json_empty_array(). to_variant_object writes an object's keys sorted (field,
+    reason, value) where jsonb writes field, value, reason: equal as JSON, not as text. -#}
+{% macro spark__data_issues_column(issues) -%}
+    {#- each test written once (not once to decide and once to build): an empty array of
+        structs gives the same '[]' as json_empty_array() -#}
+    to_variant_object(array_compact(array(
+        {%- for issue in issues %}
+        case when {{ issue.broken }} then named_struct(
+            'field', '{{ issue.field }}',
+            'value', left({{ tallyhouse._spark_issue_text(issue.raw) }}, 200),
+            'reason', '{{ issue.reason }}'
+        ) end{{ ',' if not loop.last }}
+        {%- endfor %}
+    )))
+{%- endmacro %}
+
+{#- Spark: a raw value as text, like PostgreSQL's `::text`: a JSON (VARIANT) value as its
+    JSON text ("abc" with its quotes, as jsonb prints it; objects and arrays come out
+    compact, where jsonb puts a space after ':' and ','), anything else cast. A bare `null`
+    (a missing value's raw text) is a null string: an untyped null cannot become VARIANT. -#}
+{% macro _spark_issue_text(raw) -%}
+    {%- if (raw | string | trim | lower) == 'null' -%}
+    cast(null as string)
+    {%- else -%}
+    {%- set x = tallyhouse._spark_let_name(raw) -%}
+    {%- set body -%}
+    case
+        when {{ x }} is null then null
+        when typeof({{ x }}) = 'variant' then regexp_extract(
+            to_json(to_variant_object(named_struct('v', {{ x }}))), '^[{]"v":(.*)[}]$', 1)
+        else cast({{ x }} as string)
+    end
+    {%- endset -%}
+    {{ tallyhouse._spark_let(raw, x, body) }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- Whether a row's data_issues column holds any issue. -#}
 {% macro has_data_issues(data_issues) -%}
+    {{ return(adapter.dispatch('has_data_issues', 'tallyhouse')(data_issues)) }}
+{%- endmacro %}
+
+{% macro postgres__has_data_issues(data_issues) -%}
     {{ data_issues }} <> {{ json_empty_array() }}
+{%- endmacro %}
+
+{#- Spark: a VARIANT cannot be compared; its JSON text can. -#}
+{% macro spark__has_data_issues(data_issues) -%}
+    to_json({{ data_issues }}) <> '[]'
 {%- endmacro %}
 
 
@@ -333,6 +378,6 @@
             'not an API page name with its fetch time (tallyhouse backfill)') -%}
     case
         when {{ readable }} then {{ at_zone(
-            'cast(' ~ iso ~ ' as ' ~ type_local_timestamp() ~ ')', 'UTC') }}
+            cast_checked(iso, type_local_timestamp()), 'UTC') }}
     end
 {%- endmacro %}

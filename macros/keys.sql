@@ -30,3 +30,7 @@
 {% macro postgres__bytes_to_hex(expression) -%}
     encode({{ expression }}, 'hex')
 {%- endmacro %}
+
+{% macro spark__bytes_to_hex(expression) -%}
+    lower(hex({{ expression }}))
+{%- endmacro %}

@@ -20,6 +20,16 @@
     ), 'hex'), 32)
 {%- endmacro %}
 
+{#- Spark: the pads are session configuration (profile server_side_parameters
+    tallyhouse.key_opad / tallyhouse.key_ipad), substituted by Spark into ${…}. -#}
+{% macro spark__keyed_hash(text_expression) -%}
+    left(sha2(
+        concat(unhex('${tallyhouse.key_opad}'),
+               unhex(sha2(concat(unhex('${tallyhouse.key_ipad}'),
+                                 encode({{ text_expression }}, 'UTF-8')), 256)))
+    , 256), 32)
+{%- endmacro %}
+
 {% macro person_key(email) %}
     {{- return(adapter.dispatch('person_key', 'tallyhouse')(email)) -}}
 {% endmacro %}
@@ -37,6 +47,25 @@
                 where erased.subject_key = {{ tallyhouse.keyed_hash(normalized) }}
             ),
             {{ tallyhouse.keyed_hash(normalized) }}
+        )
+    end
+{%- endmacro %}
+
+{#- Spark: the erasure count through an aggregated scalar subquery (Spark refuses a
+    non-aggregated one, and an aggregate over outer and inner columns together). -#}
+{% macro spark__person_key(email) -%}
+    {%- set normalized = "nullif(lower(trim(" ~ email ~ ")), '')" -%}
+    case
+        when {{ normalized }} is null then null
+        when {{ normalized }} like '%@erased.invalid'
+            then split_part({{ normalized }}, '@', 1)
+        else coalesce(
+            {{ tallyhouse.spark__keyed_hash(normalized ~ " || '#' || (
+                select max(erased.erasures)
+                from " ~ source('restricted', 'erased_subjects') ~ " as erased
+                where erased.subject_key = " ~ tallyhouse.spark__keyed_hash(normalized) ~ "
+            )") }},
+            {{ tallyhouse.spark__keyed_hash(normalized) }}
         )
     end
 {%- endmacro %}
@@ -60,4 +89,18 @@
         records_touched jsonb not null,
         record_hashes jsonb not null
     );
+{% endmacro %}
+
+{#- Spark: one statement per call (Thrift); a database is a schema; no keys or defaults
+    (the application writes erasure_id and erased_at). -#}
+{% macro spark__create_privacy_tables() %}
+    {%- if execute %}
+    {%- do run_query('create database if not exists restricted') %}
+    {%- do run_query('create table if not exists restricted.erased_subjects ('
+        ~ 'subject_key string, erasures int) using parquet') %}
+    {%- do run_query('create table if not exists restricted.erasures ('
+        ~ 'erasure_id bigint, erased_at timestamp, identifier_kinds array<string>, '
+        ~ 'person_keys array<string>, records_touched string, record_hashes string) '
+        ~ 'using parquet') %}
+    {%- endif %}
 {% endmacro %}

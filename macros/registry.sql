@@ -268,3 +268,25 @@
         where false
     )
 {%- endmacro %}
+
+{#- Spark: raw keeps the payload as the text delivered (string), hashes as binary. -#}
+{% macro spark__empty_raw_feed(feed) -%}
+    (
+        select
+            cast(null as string) as _file_name,
+            cast(null as string) as _file_sha256,
+            cast(null as bigint) as _line_no,
+            cast(null as binary) as _record_hash,
+            cast(null as timestamp) as _loaded_at,
+            cast(null as bigint) as _load_seq,
+            {%- if feed['format'] == 'csv' %}
+            {%- for column in feed['columns'] %}
+            cast(null as string) as {{ column }},
+            {%- endfor %}
+            {%- else %}
+            cast(null as string) as payload,
+            {%- endif %}
+            cast(null as binary) as _rewritten_hash
+        where false
+    )
+{%- endmacro %}

@@ -23,6 +23,30 @@
     order by {{ key }} {{- ', ' ~ order_by if order_by }}
 {%- endmacro %}
 
+{#- Spark: row_number() over the key in order_by, with PostgreSQL's null order made
+    explicit; without order_by any row of the key (ordered by the key itself, which
+    row_number requires). The rank column is left out of `*`. A relation named by a plain
+    identifier keeps its name, so that columns qualified with it still resolve. -#}
+{% macro spark__first_per_key(relation, key, order_by, columns, where) -%}
+    {%- set name = relation | string -%}
+    {%- set alias = name if modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', name)
+        else '_first_per_key' -%}
+    select {{ '* except (_first_per_key_rank)' if columns | trim == '*' else columns }}
+    from (
+        select
+            *,
+            row_number() over (
+                partition by {{ key }}
+                order by {{ tallyhouse._spark_pg_order(order_by or key) }}
+            ) as _first_per_key_rank
+        from {{ relation }}
+        {%- if where %}
+        where {{ where }}
+        {%- endif %}
+    ) as {{ alias }}
+    where _first_per_key_rank = 1
+{%- endmacro %}
+
 {#- A row source (for a FROM clause): one row per value of `values` (literal texts), the
     value under `alias`. -#}
 {% macro rows_of_values(values, alias) -%}
@@ -31,6 +55,10 @@
 
 {% macro postgres__rows_of_values(values, alias) -%}
     unnest(array['{{ values | join("', '") }}']) as {{ alias }}
+{%- endmacro %}
+
+{% macro spark__rows_of_values(values, alias) -%}
+    (values ('{{ values | join("'), ('") }}')) as {{ alias }} ({{ alias }})
 {%- endmacro %}
 
 {#- A join clause: each row of the tables before it, once per row of `rows` (a list of
@@ -50,6 +78,23 @@
         ) as {{ alias }} ({{ columns | join(', ') }})
 {%- endmacro %}
 
+{#- Spark: an inline table cannot read columns; a generator over structs can (LATERAL
+    generator functions in FROM, Spark 3.4+), before or after other joins. The rows' types
+    are widened to a common struct type as VALUES does (decimals: to at most 38 digits,
+    which can cut the scale of a quotient; the callers' values have 2 decimals). -#}
+{% macro spark__join_values(alias, columns, rows) -%}
+    cross join
+        lateral inline(array(
+            {%- for row in rows %}
+            named_struct(
+                {%- for value in row %}
+                '{{ columns[loop.index0] }}', {{ value }}{{ ',' if not loop.last }}
+                {%- endfor %}
+            ){{ ',' if not loop.last }}
+            {%- endfor %}
+        )) as {{ alias }} ({{ columns | join(', ') }})
+{%- endmacro %}
+
 {#- A join clause, as a call block: each row of the tables before it with the rows of the
     block's query, which may use their columns:
         {% call join_lateral('totals') %} select sum(…) from … {% endcall %} -#}
@@ -58,6 +103,14 @@
 {%- endmacro %}
 
 {% macro postgres__join_lateral(alias, query) -%}
+    cross join lateral (
+        {{ query }}
+    ) as {{ alias }}
+{%- endmacro %}
+
+{#- Spark 3.4+: LATERAL subqueries. Their correlated columns may not be VARIANT (or
+    arrays of it): UNSUPPORTED_CORRELATED_REFERENCE_DATA_TYPE. -#}
+{% macro spark__join_lateral(alias, query) -%}
     cross join lateral (
         {{ query }}
     ) as {{ alias }}
@@ -75,4 +128,18 @@
 
 {% macro postgres__materialized_hint() -%}
     materialized
+{%- endmacro %}
+
+{#- A row number (a call block around `row_number() over (…)`), as a bigint: what
+    PostgreSQL's row_number gives and the contracts state (Spark's is an int). -#}
+{% macro row_number_bigint() -%}
+    {{ return(adapter.dispatch('row_number_bigint', 'tallyhouse')(caller())) }}
+{%- endmacro %}
+
+{% macro postgres__row_number_bigint(window) -%}
+    {{ return(window) }}
+{%- endmacro %}
+
+{% macro spark__row_number_bigint(window) -%}
+    {{ return('cast(' ~ window ~ ' as bigint)') }}
 {%- endmacro %}

@@ -37,3 +37,30 @@
         {%- do return(relation) -%}
     {%- endif -%}
 {%- endmacro %}
+
+{#- Spark: dbt's default would drop the scope (every row tested): the same scoping. The
+    profile has no database there (a Spark schema is a database). -#}
+{% macro spark__get_where_subquery(relation) -%}
+    {%- set conditions = [] -%}
+    {%- if config.get('where') -%}
+        {%- do conditions.append('(' ~ config.get('where') ~ ')') -%}
+    {%- endif -%}
+    {%- set scope = var('test_scope', {}).get(relation.identifier) -%}
+    {%- if scope and execute -%}
+        {%- set through = checked_through() | trim | int -%}
+        {%- if through >= 0 and scope == 'loaded' -%}
+            {%- do conditions.append('_load_seq > ' ~ through) -%}
+        {%- elif through >= 0 and scope == 'touched' -%}
+            {%- set transactions = api.Relation.create(
+                schema='intermediate', identifier='int_transactions') -%}
+            {%- do conditions.append('transaction_key in (select transaction_key from '
+                ~ transactions ~ ' where last_load_seq > ' ~ through ~ ')') -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if conditions -%}
+        {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ')
+            ~ ') dbt_subquery') -%}
+    {%- else -%}
+        {%- do return(relation) -%}
+    {%- endif -%}
+{%- endmacro %}

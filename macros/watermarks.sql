@@ -24,6 +24,47 @@
     );
 {% endmacro %}
 
+{#- Spark (Parquet: no upsert, no transaction): the table is a log that is only appended
+    to, one row per recording; a model's watermark is its latest row (recorded_at, then
+    the highest load number). An append commits its one file whole or not at all, so a
+    crash leaves either the previous watermark or the new one, never none. Thrift runs one
+    statement per call: each runs here, and the hook itself is empty. -#}
+{#- Spark: a watermark table per model (intermediate._watermark__<model>), each rewritten
+    whole by its own model's post-hook. Parallel models never write into the same table:
+    two Spark jobs appending to one Parquet folder at once clash in its _temporary folder.
+    A build stopped while a watermark is rewritten leaves it empty: the next build reads
+    from the start (-1), never past what it has. -#}
+{% macro spark__create_watermark_table() %}
+    {%- if execute -%}
+        {%- do run_query('create database if not exists intermediate') -%}
+    {%- endif -%}
+    {{- return('') -}}
+{% endmacro %}
+
+{% macro _spark_watermark_table(identifier) -%}
+    intermediate._watermark__{{ identifier }}
+{%- endmacro %}
+
+{% macro _spark_write_watermark(select_sql) %}
+    {%- if execute -%}
+        {%- set table = tallyhouse._spark_watermark_table(this.identifier) -%}
+        {%- do run_query('create table if not exists ' ~ table ~ ' (last_load_seq bigint, '
+            ~ 'recorded_at timestamp, invocation_id string) using parquet') -%}
+        {%- do run_query('insert overwrite table ' ~ table ~ ' ' ~ select_sql) -%}
+    {%- endif -%}
+    {{- return('') -}}
+{% endmacro %}
+
+{#- Spark: whether schema.identifier exists (SHOW, which needs the database to). -#}
+{% macro _spark_table_exists(schema, identifier) -%}
+    {%- if not execute -%}{{ return(false) }}{%- endif -%}
+    {%- if run_query("show databases like '" ~ schema ~ "'") | length == 0 -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set tables = run_query("show tables in " ~ schema ~ " like '" ~ identifier ~ "'") -%}
+    {{ return(identifier in tables.columns['tableName'].values()) }}
+{%- endmacro %}
+
 {% macro watermark() -%}
     {{ return(adapter.dispatch('watermark', 'tallyhouse')()) }}
 {%- endmacro %}
@@ -41,6 +82,17 @@
     {{ found }}
 {%- endmacro %}
 
+{% macro spark__watermark() -%}
+    {%- set found = -1 -%}
+    {%- set name = '_watermark__' ~ this.identifier -%}
+    {%- if execute and tallyhouse._spark_table_exists('intermediate', name) -%}
+        {%- set found = run_query(
+            "select coalesce(max(last_load_seq), -1) from "
+            ~ tallyhouse._spark_watermark_table(this.identifier)).columns[0].values()[0] -%}
+    {%- endif -%}
+    {{ found }}
+{%- endmacro %}
+
 {% macro record_watermark(relation) %}
     {{- return(adapter.dispatch('record_watermark', 'tallyhouse')(relation)) -}}
 {% endmacro %}
@@ -49,6 +101,12 @@
     insert into intermediate._build_watermarks (model, last_load_seq)
     select '{{ this.identifier }}', coalesce(max(last_load_seq), -1) from {{ relation }}
     on conflict (model) do update set last_load_seq = excluded.last_load_seq
+{% endmacro %}
+
+{% macro spark__record_watermark(relation) %}
+    {{- return(tallyhouse._spark_write_watermark(
+        "select coalesce(max(last_load_seq), -1), current_timestamp(), '"
+        ~ invocation_id ~ "' from " ~ relation)) -}}
 {% endmacro %}
 
 {#- The highest load number of raw relations a model has read (a post-hook), for a model
@@ -68,6 +126,16 @@
     on conflict (model) do update set last_load_seq = excluded.last_load_seq
 {% endmacro %}
 
+{% macro spark__record_raw_watermark(relations) %}
+    {%- set parts = [] -%}
+    {%- for relation in relations -%}
+        {%- do parts.append('(select max(_load_seq) from ' ~ relation ~ ')') -%}
+    {%- endfor -%}
+    {{- return(tallyhouse._spark_write_watermark(
+        "select greatest(-1" ~ (', ' ~ parts | join(', ') if parts else '') ~ "), "
+        ~ "current_timestamp(), '" ~ invocation_id ~ "'")) -}}
+{% endmacro %}
+
 {#- The load number the last build read through, for tests scoped to what changed: on an
     incremental build they look at the rows loaded after it; on a full refresh (the weekly
     full pass, a first build, a changed project) at every row (-1). A constant, so that
@@ -85,6 +153,23 @@
             {%- set through = run_query(
                 "select coalesce((select (to_jsonb(state) ->> 'last_load_seq')::bigint"
                 " from raw._build_state as state), -1)").columns[0].values()[0] -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ through }}
+{%- endmacro %}
+
+{#- Spark: raw._build_state mirrored from the control plane, one row; -1 when the table
+    or its last_load_seq column is missing (PostgreSQL's to_jsonb(state) reads a missing
+    column as null). -#}
+{% macro spark__checked_through() -%}
+    {%- set through = -1 -%}
+    {%- if execute and not flags.FULL_REFRESH
+          and tallyhouse._spark_table_exists('raw', '_build_state') -%}
+        {%- set columns = run_query('describe raw._build_state').columns[0].values() -%}
+        {%- if 'last_load_seq' in columns -%}
+            {%- set through = run_query(
+                "select coalesce(max(cast(last_load_seq as bigint)), -1)"
+                " from raw._build_state").columns[0].values()[0] -%}
         {%- endif -%}
     {%- endif -%}
     {{ through }}

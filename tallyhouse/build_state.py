@@ -65,6 +65,11 @@ def project_hash(with_key: bool = True) -> str:
     # a new pseudonym key changes every person key: the marts must be rebuilt
     if with_key:
         digest.update(b"pseudonym key:" + hashlib.sha256(pseudonym.key()).digest())
+        # the marts of one engine are not the other's: a switch builds them on the new one
+        from tallyhouse.engine import engine
+
+        if engine() != "postgres":
+            digest.update(b"engine:" + engine().encode())
     return digest.hexdigest()
 
 
@@ -139,7 +144,9 @@ def readiness(url: str, state: tuple[int, str],
                         (started_at or built_at,))
             raw_changed = bool(cur.fetchone()[0])
         missing = []
-        if relations:
+        if relations and _on_spark():
+            missing = _missing_on_spark(relations)
+        elif relations:
             cur.execute("select schema_name || '.' || relation_name from unnest(%s, %s) as "
                         "r (schema_name, relation_name) where to_regclass(format('%%I.%%I', "
                         "schema_name, relation_name)) is null",
@@ -147,6 +154,26 @@ def readiness(url: str, state: tuple[int, str],
             missing = [r[0] for r in cur.fetchall()]
     fresh = (int(last_file_id), project) == state and not raw_changed and not missing
     return Readiness(fresh, None, raw_changed, tuple(missing))
+
+
+def _on_spark() -> bool:
+    from tallyhouse.engine import engine
+
+    return engine() == "spark"
+
+
+def _missing_on_spark(relations: list[tuple[str, str]]) -> list[str]:
+    """The project's relations Spark does not have (its catalog, one listing per schema)."""
+    from tallyhouse.spark.checks import fetch_rows
+
+    present: set[str] = set()
+    for schema in sorted({s for s, _ in relations}):
+        try:
+            rows = fetch_rows(f"show tables in `{schema}`")
+        except Exception:  # noqa: BLE001 - no such database yet: all of it is missing
+            continue
+        present.update(f"{schema}.{row[1]}" for row in rows if not row[2])
+    return [f"{s}.{n}" for s, n in relations if f"{s}.{n}" not in present]
 
 
 def up_to_date(url: str, state: tuple[int, str]) -> bool:

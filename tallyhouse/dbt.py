@@ -21,10 +21,24 @@ def dbt_env(url: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(db.connection_parts(url or db.database_url()).as_env())
     env.update(pseudonym.session_env(env))
+    env.update(engine_env())
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     env["DBT_PROFILES_DIR"] = str(project_root())
     env["DBT_PROJECT_DIR"] = str(project_root())
     return env
+
+
+def engine_env(start: bool = True) -> dict[str, str]:
+    """The profile's target for the engine in use and, on Spark, where its Thrift server
+    listens (the local one is started unless ``start`` is false)."""
+    from tallyhouse.engine import dbt_target, engine
+
+    if engine() != "spark":
+        return {"TALLYHOUSE_DBT_TARGET": dbt_target()}
+    from tallyhouse.spark import server
+
+    found = server.endpoint(start=start)
+    return {"TALLYHOUSE_DBT_TARGET": "spark", **found.as_env(), **pseudonym.spark_session_env()}
 
 
 def dbt_executable() -> str:
@@ -125,8 +139,11 @@ def ensure_manifest() -> Path:
                 and stamp.read_text().strip() == wanted):
             return manifest_path()
         stamp.unlink(missing_ok=True)
+        # the graph Dagster reads is the same on every engine: parsed with the default
+        # target (a build on Spark parses again under its own profile)
         env = dict(os.environ, DBT_PROFILES_DIR=str(project_root()),
-                   DBT_PROJECT_DIR=str(project_root()), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+                   DBT_PROJECT_DIR=str(project_root()), DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+                   TALLYHOUSE_DBT_TARGET="default")
         done = subprocess.run([dbt_executable(), "parse", "--quiet"], cwd=project_root(),
                               env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:

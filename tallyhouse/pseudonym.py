@@ -53,6 +53,13 @@ def session_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return {"PGOPTIONS": f"{kept} {options}".strip()}
 
 
+def spark_session_env() -> dict[str, str]:
+    """The same pads for dbt's Spark sessions: profiles.yml passes them as the session's
+    settings (``${tallyhouse.key_ipad}`` in the SQL, never the values)."""
+    inner, outer = _pads(key())
+    return {"TALLYHOUSE_KEY_IPAD": inner, "TALLYHOUSE_KEY_OPAD": outer}
+
+
 def keyed_hash(text: str) -> str:
     """What the dbt macro ``keyed_hash`` computes (32 hex characters)."""
     return hmac.new(key(), text.encode(), hashlib.sha256).hexdigest()[:32]

@@ -79,6 +79,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     if not db.is_embedded():
         _say(f"  database: {DATABASE_URL_ENV}")
+    if _use_engine(args) == "spark":
+        from tallyhouse.spark import server
+
+        _say("  engine:   Spark (marts built there; landing and run history in the "
+             "database above)")
+        try:
+            where = server.endpoint(progress=lambda m: _say(f"  {m}"))
+        except server.SparkError as exc:
+            _say(f"error: Spark could not be started or reached: {exc}")
+            return 1
+        _say(f"            {where.describe()}")
     if _landing_is_empty(landing):
         if args.landing and not args.demo:
             _say(f"  {landing} holds no extracts: every source is empty (use --demo to "
@@ -331,17 +342,47 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- sql
 
+def _engine_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=["postgres", "spark"],
+                        help="the engine holding the warehouse (default: $TALLYHOUSE_ENGINE, "
+                             "else postgres)")
+
+
+def _use_engine(args: argparse.Namespace) -> str:
+    """The engine of this command: --engine, else TALLYHOUSE_ENGINE; the child processes
+    (dbt, the job's run) inherit the choice."""
+    from tallyhouse.engine import ENGINE_ENV, engine
+
+    chosen = engine(getattr(args, "engine", None))
+    os.environ[ENGINE_ENV] = chosen
+    return chosen
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     """One read-only query as the analyst role (never the warehouse owner's session)."""
     import csv
 
     from tallyhouse import readers
 
+    on_spark = _use_engine(args) == "spark"
+    if on_spark:
+        from tallyhouse.spark import readers as spark_readers
+        from tallyhouse.spark.server import SparkError
+
+        def run(text: str) -> readers.Rows:
+            try:
+                return spark_readers.run_read_only(text)
+            except SparkError as error:
+                raise readers.RefusedQuery(str(error)) from error
+    else:
+        def run(text: str) -> readers.Rows:
+            return readers.run_read_only(text, readers.reader_conninfo())
+
     if args.query is None and sys.stdin.isatty():
-        return _sql_prompt(readers.reader_conninfo())
+        return _sql_prompt(run, "Spark" if on_spark else "tallyhouse_analyst")
     text = sys.stdin.read() if args.query in (None, "-") else args.query
     try:
-        found = readers.run_read_only(text, readers.reader_conninfo())
+        found = run(text)
     except readers.NotBuilt as error:
         _say(f"tallyhouse sql: {error} — the marts are built by `tallyhouse run`")
         return 2
@@ -366,7 +407,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sql_prompt(conninfo: str) -> int:
+def _sql_prompt(run, who: str) -> int:
     """The analysts' prompt: each statement (ended by ``;``) runs on its own, as the
     read-only analyst, like ``tallyhouse sql "..."``. Nothing typed here can switch user
     or keep a setting: every statement gets a session of its own."""
@@ -377,7 +418,7 @@ def _sql_prompt(conninfo: str) -> int:
         import readline  # noqa: F401 - line editing and history at the prompt
     except ImportError:  # pragma: no cover
         pass
-    _say("tallyhouse sql — the marts, read-only, as tallyhouse_analyst. End a statement "
+    _say(f"tallyhouse sql — the marts, read-only, as {who}. End a statement "
          "with ; — \\q or Ctrl-D leaves.")
     pending: list[str] = []
     while True:
@@ -398,7 +439,7 @@ def _sql_prompt(conninfo: str) -> int:
             continue
         pending = []
         try:
-            found = readers.run_read_only(text.rstrip(";"), conninfo)
+            found = run(text.rstrip(";"))
         except readers.RefusedQuery as error:
             _say(f"refused: {error}")
             continue
@@ -409,6 +450,13 @@ def _sql_prompt(conninfo: str) -> int:
 
 def cmd_metrics(args: argparse.Namespace) -> int:
     from tallyhouse import metrics
+
+    if _use_engine(args) == "spark" and args.action != "list":
+        _say("tallyhouse metrics: the semantic layer (MetricFlow) runs on PostgreSQL or "
+             "Databricks, not on a plain Spark Thrift server. On Spark, ask the marts with "
+             "`tallyhouse sql --engine spark \"select ...\"`; `tallyhouse metrics list` shows "
+             "the metrics' definitions.")
+        return 2
 
     def names(text: str | None) -> list[str]:
         return [n.strip() for n in (text or "").split(",") if n.strip()]
@@ -596,6 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rehash", action="store_true",
                      help="hash every landing file again (by default a file whose name, size "
                           "and modification time match a loaded one is skipped unread)")
+    _engine_option(run)
     run.add_argument("--full-pass", action="store_true",
                      help="rebuild every model from raw and run every test over whole tables "
                           "(the scheduled Sunday run does this; other runs build what changed)")
@@ -739,6 +788,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "payment_method, status, day, week, month, year). Money is never added "
                     "across currencies: without --currency XXX, money metrics are grouped "
                     "by currency too.")
+    _engine_option(mets)
     mets.set_defaults(func=cmd_metrics, name=None, metrics=None, group_by=None, where=[],
                       currency=None, order=None, limit=None, explain=False, csv=None)
     actions = mets.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -774,6 +824,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the SELECT to run; - for standard input; none: a prompt")
     sq.add_argument("--csv", help="write the rows as CSV to this file (- for standard "
                                   "output), every value exact")
+    _engine_option(sq)
     sq.set_defaults(func=cmd_sql)
 
     docs = sub.add_parser("docs", help="generate and serve the dbt docs site on loopback")
@@ -789,6 +840,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tallyhouse_cli.operate import add_parsers
 
     add_parsers(sub)
+    from tallyhouse_cli.spark import add_parser as add_spark_parser
+
+    add_spark_parser(sub)
     _every_parser(parser)
     return parser
 
@@ -844,6 +898,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tallyhouse.engine import EngineError
+
     _venv_on_path()
     args = parse(argv)
     try:
@@ -851,6 +907,9 @@ def main(argv: list[str] | None = None) -> int:
     except db.DatabaseError as exc:
         _say(f"error: {exc}")
         return 1
+    except EngineError as exc:
+        _say(f"error: {exc}")
+        return 2
     except KeyboardInterrupt:
         _say("interrupted")
         return 130

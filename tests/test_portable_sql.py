@@ -127,11 +127,34 @@ _MACRO = re.compile(
     r"\{%-?\s*(?:macro|test)\s+(\w+).*?\{%-?\s*end(?:macro|test)\s*-?%\}", re.S)
 
 
+# an engine's own implementation (a dispatched `postgres__x` / `spark__x`) or an engine's
+# private helper (`_spark_…`) speaks that engine's SQL; everything else speaks none
+ENGINE_PREFIXES = ("postgres__", "spark__", "_postgres_", "_spark_")
+
+
 def macros_outside_postgres(text: str) -> dict[str, str]:
-    """name -> definition of each macro of a file but the `postgres__` implementations."""
+    """name -> definition of each macro of a file but the engines' own implementations."""
     text = _JINJA_COMMENT.sub(" ", text)
     return {match.group(1): match.group() for match in _MACRO.finditer(text)
-            if not match.group(1).startswith("postgres__")}
+            if not match.group(1).startswith(ENGINE_PREFIXES)}
+
+
+def test_every_dispatched_macro_runs_on_every_engine():
+    """A macro dispatched to engines has a version for Spark (or a default) as well as for
+    PostgreSQL: a model never meets a dispatch error on either engine."""
+    defined: set[str] = set()
+    dispatched: dict[str, str] = {}
+    for path in sorted((ROOT / "macros").glob("*.sql")):
+        text = _JINJA_COMMENT.sub(" ", path.read_text())
+        defined.update(match.group(1) for match in _MACRO.finditer(text))
+        for name in re.findall(r"adapter\.dispatch\(\s*'(\w+)'\s*,\s*'tallyhouse'", text):
+            dispatched[name] = path.name
+    assert len(dispatched) >= 45
+    missing = {f"{file}:{name}": [f"{engine}__{name}" for engine in ("postgres", "spark")
+                                  if f"{engine}__{name}" not in defined
+                                  and f"default__{name}" not in defined]
+               for name, file in dispatched.items()}
+    assert not {k: v for k, v in missing.items() if v}, missing
 
 
 def test_macros_speak_postgresql_only_in_postgres_implementations():

@@ -6,7 +6,18 @@
 
 {#- the split's subordinates, one commission line each (a PIX payment without split:
     none) -#}
+{%- set subordinate_line = json_object_of({
+    'raw_role': "'subordinate'",
+    'amount': 'cast(' ~ json_text('line.value', 'amount') ~ ' as ' ~ type_money() ~ ')',
+    'currency_code': 'payments.currency_code',
+    'participant': json_text('line.value', 'participant'),
+}) %}
 {%- set subordinate_lines %}
+    {% call json_elements_scalar('payments.subordinate_lines', 'line',
+            {'lines': {'kind': 'collect', 'value': subordinate_line,
+                       'order_by': json_text('line.value', 'participant')}},
+            result='case when payments.has_split then coalesce(lines, ' ~ json_empty_array()
+                ~ ') else ' ~ json_empty_array() ~ ' end') -%}
     case when payments.has_split then coalesce((
         select
             {{ json_collect(json_object_of({
@@ -18,6 +29,7 @@
             }), order_by=json_text('line.value', 'participant')) }}
         from {{ json_elements('payments.subordinate_lines', 'line') }}
     ), {{ json_empty_array() }}) else {{ json_empty_array() }} end
+    {%- endcall %}
 {%- endset %}
 
 with

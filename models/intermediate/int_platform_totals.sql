@@ -112,7 +112,7 @@ totals as (
     from latest
     inner join {{ ref('stg_hotmart__sales_summary') }} as summary
         on latest.record_hash = summary.record_hash
-    where summary.totals = {{ json_empty_array() }}
+    where {{ json_equals('summary.totals', json_empty_array()) }}
     union all
     -- MyEduzz answers one currency and no count
     select

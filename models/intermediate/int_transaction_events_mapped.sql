@@ -13,7 +13,7 @@
 -- depends_on: {{ ref(name) }}
 {%- endfor %}
 {{ config(materialized='incremental', unique_key='transaction_key',
-          incremental_strategy='delete+insert', on_schema_change='append_new_columns',
+          incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
           indexes=[{'columns': ['_load_seq']}, {'columns': ['transaction_key']}],
           post_hook="{{ partial_index('platform, source_event_id', 'deliveries > 1') }}") }}
 

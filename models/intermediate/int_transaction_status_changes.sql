@@ -3,7 +3,7 @@
 -- Incremental: the history of every transaction with an event loaded since the last
 -- build (by load number) is computed again, whole, and replaces the old one.
 {{ config(materialized='incremental', unique_key='transaction_key',
-          incremental_strategy='delete+insert', on_schema_change='append_new_columns',
+          incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
           indexes=[{'columns': ['transaction_key']}]) }}
 
 with
@@ -83,7 +83,9 @@ sequenced as (
         *,
         lag(status) over (partition by transaction_key order by event_sequence)
             as previous_status,
+        {% call row_number_bigint() -%}
         row_number() over (partition by transaction_key order by event_sequence)
+        {%- endcall %}
             as change_number,
         count(*) over (partition by transaction_key) as change_count
     from changes

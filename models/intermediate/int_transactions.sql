@@ -4,7 +4,7 @@
 -- Incremental like the status history: transactions with an event loaded since the
 -- last build (by load number) are computed again and replace their old row.
 {{ config(materialized='incremental', unique_key='transaction_key',
-          incremental_strategy='delete+insert', on_schema_change='append_new_columns',
+          incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
           indexes=[{'columns': ['transaction_key']}, {'columns': ['last_load_seq']}]) }}
 
 with

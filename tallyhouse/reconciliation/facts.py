@@ -155,10 +155,16 @@ def read(url: str, run_id: str, period: Period | None = None) -> RunFacts:
                     "group by 1, 2 order by 1, 2", (run_id,))
         per_platform = cur.fetchall()
         period = period or report_period(run_at)
-        day_totals = control_totals(cur, period.day, period.day)
-        month_totals = control_totals(cur, period.month_start, period.day)
-        data_up_to = _scalar(cur, "select max(order_date) from marts.agg_daily_sales "
-                                  "where order_date <= %s", (period.day,))
+        if _marts_on_spark():
+            day_totals = spark_control_totals(period.day, period.day)
+            month_totals = spark_control_totals(period.month_start, period.day)
+            data_up_to = _spark_scalar("select max(order_date) from marts.agg_daily_sales "
+                                       f"where order_date <= date '{period.day.isoformat()}'")
+        else:
+            day_totals = control_totals(cur, period.day, period.day)
+            month_totals = control_totals(cur, period.month_start, period.day)
+            data_up_to = _scalar(cur, "select max(order_date) from marts.agg_daily_sales "
+                                      "where order_date <= %s", (period.day,))
         deliveries = _deliveries(cur, previous, run_at)
     facts = RunFacts(run_id=run_id, run_at=run_at, summary=summary, breaks=breaks,
                      previous=tuple(previous) if previous else None, before=before,
@@ -215,6 +221,44 @@ order by currency_code <> 'BRL', currency_code, platform
 """
 
 
+def _marts_on_spark() -> bool:
+    """The marts are Spark's (TALLYHOUSE_ENGINE=spark); the run's history is PostgreSQL's."""
+    from tallyhouse.engine import engine
+
+    return engine() == "spark"
+
+
+def _spark_scalar(sql: str):
+    from tallyhouse.spark.checks import fetch_rows
+
+    try:
+        rows = fetch_rows(sql)
+    except Exception:  # noqa: BLE001 - a mart not built yet: nothing to say
+        return None
+    return rows[0][0] if rows else None
+
+
+def spark_control_totals(first: date, last: date) -> list[ControlTotal]:
+    """control_totals, read from Spark's marts."""
+    from tallyhouse.spark.checks import fetch_rows, transpiled
+
+    sql = transpiled(CONTROL_TOTALS.replace("%(first)s", f"date '{first.isoformat()}'")
+                     .replace("%(last)s", f"date '{last.isoformat()}'"))
+    try:
+        rows = fetch_rows(sql)
+    except Exception:  # noqa: BLE001 - the marts are not there yet (a failed first build)
+        return []
+    return _totals(rows)
+
+
+def _totals(rows) -> list[ControlTotal]:
+    return [ControlTotal(platform, currency, int(sales), Decimal(gross), Decimal(fees),
+                         Decimal(commissions), int(refunds), Decimal(refunded), int(payouts),
+                         Decimal(paid_out))
+            for platform, currency, sales, gross, fees, commissions, refunds, refunded,
+            payouts, paid_out in rows]
+
+
 def control_totals(cur, first: date, last: date) -> list[ControlTotal]:
     """Per platform and currency, for the days first..last (business days): approved sales
     by order date (gross, fees, commissions), refunds and chargebacks settled in the days,
@@ -227,11 +271,7 @@ def control_totals(cur, first: date, last: date) -> list[ControlTotal]:
     except Exception:  # noqa: BLE001 - the marts are not there yet (a failed first build)
         cur.execute("rollback to savepoint control_totals")
         return []
-    return [ControlTotal(platform, currency, int(sales), Decimal(gross), Decimal(fees),
-                         Decimal(commissions), int(refunds), Decimal(refunded), int(payouts),
-                         Decimal(paid_out))
-            for platform, currency, sales, gross, fees, commissions, refunds, refunded,
-            payouts, paid_out in rows]
+    return _totals(rows)
 
 
 def _deliveries(cur, previous: tuple | None, until: datetime) -> list[dict]:

@@ -14,6 +14,7 @@ dbt's tables, rebuilt on every run, cannot).
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -164,10 +165,7 @@ def run_directly(url: str, check: Check) -> Outcome:
     few milliseconds): for the live checks of a run whose other results are carried over."""
     started = time.monotonic()
     try:
-        with db.cursor(url) as cur:
-            cur.execute(substituted(check))  # no parameters: a % is a %
-            names = [d.name for d in cur.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        rows = _rows(url, check)
     except Exception as exc:  # noqa: BLE001 - a check that cannot run is reported, not raised
         return Outcome(check, passed=False, break_count=0, error=str(exc).splitlines()[0],
                        seconds=time.monotonic() - started)
@@ -203,16 +201,56 @@ def stakes(url_or_cursor, run_id: str, by: tuple[str, ...] = ()) -> dict:
 
 
 def _gx():
+    import warnings
+
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # GX loads pyspark when it is installed (the spark extra), Spark Connect included.
+    # Importing pyspark's Spark Connect exits a process whose __main__ has neither
+    # __spec__ nor __file__ (it takes it for its doctest runner): the step processes of a
+    # run the Dagster daemon launches, pytest-xdist's workers. tallyhouse never uses Spark
+    # Connect in-process (it talks to Spark's Thrift server): GX is told it is absent.
+    if "pyspark.sql.connect" not in sys.modules:
+        sys.modules["pyspark.sql.connect"] = None  # type: ignore[assignment]
+    # its pandas notice is noise
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
     return gx, gxe
 
 
+def on_spark(check: Check) -> bool:
+    """Whether the check reads Spark: a check of the marts on TALLYHOUSE_ENGINE=spark (the
+    landing's checks read the control plane, PostgreSQL, on both engines)."""
+    from tallyhouse.engine import engine
+
+    return check.schema != "raw" and engine() == "spark"
+
+
+def query_of(check: Check) -> str:
+    """The check's query in the dialect of the engine it reads."""
+    if on_spark(check):
+        from tallyhouse.spark.checks import transpiled
+
+        return transpiled(check.query)
+    return check.query
+
+
 def substituted(check: Check) -> str:
     """The check's query with the batch written out, as GX runs it."""
-    return check.query.replace("{batch}", f"(select * from {check.relation}) as subselect")
+    return query_of(check).replace("{batch}", f"(select * from {check.relation}) as subselect")
+
+
+def _rows(url: str, check: Check) -> list[dict]:
+    """Every row of the check's query, from the engine it reads."""
+    if on_spark(check):
+        from tallyhouse.spark.checks import fetch_dicts
+
+        return fetch_dicts(substituted(check))
+    with db.cursor(url) as cur:
+        cur.execute(substituted(check))  # no parameters: a % is a %
+        names = [d.name for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def run_checks(url: str, checks: Iterable[Check] = CHECKS, docs_dir: Path | None = None,
@@ -236,13 +274,19 @@ def run_checks(url: str, checks: Iterable[Check] = CHECKS, docs_dir: Path | None
         )
     source = context.data_sources.add_sql(name="warehouse",
                                           connection_string=db.sqlalchemy_url(url))
+    sources = {False: source}
+    if any(on_spark(check) for check in checks):
+        from tallyhouse.spark.checks import engine_kwargs, sqlalchemy_url
+
+        sources[True] = context.data_sources.add_sql(
+            name="spark", connection_string=sqlalchemy_url(), kwargs=engine_kwargs())
     batches: dict[str, object] = {}
     outcomes = []
     try:
         for number, check in enumerate(checks, 1):
             started = time.perf_counter()
             try:
-                outcome = _validate(url, context, source, batches, check)
+                outcome = _validate(url, context, sources[on_spark(check)], batches, check)
             except Exception as exc:  # a check that cannot run is a failed check, said plainly
                 outcome = Outcome(check, passed=False, break_count=0,
                                   error=f"{type(exc).__name__}: {exc}".splitlines()[0])
@@ -257,7 +301,8 @@ def run_checks(url: str, checks: Iterable[Check] = CHECKS, docs_dir: Path | None
             context.build_data_docs(site_names=["reconciliation"])
     finally:
         # the process may live on (Dagster, tests): keep no idle connection open
-        source.get_engine().dispose()
+        for each in sources.values():
+            each.get_engine().dispose()
     return outcomes
 
 
@@ -270,7 +315,7 @@ def _validate(url: str, context, source, batches: dict, check: Check) -> Outcome
     suite = context.suites.add(gx.ExpectationSuite(name=check.name, meta={
         "invariant": check.invariant, "severity": check.severity}))
     suite.add_expectation(gxe.UnexpectedRowsExpectation(
-        unexpected_rows_query=check.query, description=check.description))
+        unexpected_rows_query=query_of(check), description=check.description))
     validation = context.validation_definitions.add(gx.ValidationDefinition(
         name=check.name, data=batches[check.relation], suite=suite))
     result = validation.run(result_format="COMPLETE")
@@ -290,10 +335,7 @@ def _outcome(url: str, check: Check, result) -> Outcome:
     count = int(result.result["observed_value"])
     rows = result.result["details"]["unexpected_rows"]
     if len(rows) < count:  # GX keeps the first 200: read them all
-        with db.cursor(url) as cur:
-            cur.execute(substituted(check))  # no parameters: a % is a %
-            names = [d.name for d in cur.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        rows = _rows(url, check)
     return Outcome(check, passed=False, break_count=count,
                    breaks=[_normalise(row) for row in rows])
 

@@ -2,7 +2,7 @@
 -- e-mail, name and document are in restricted.customers, under the same customer_key.
 
 {{ config(materialized='incremental', unique_key='customer_key',
-          incremental_strategy='delete+insert', on_schema_change='append_new_columns',
+          incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
           indexes=[{'columns': ['customer_key']}],
           post_hook="{{ record_watermark(ref('int_transactions')) }}") }}
 

@@ -25,8 +25,10 @@ final as (
         {{ array_of_distinct('platform') }} as platforms,
         -- a platform that gave the product several ids: the highest, whatever the order of
         -- the rows (a later key wins in an object)
+        {% call json_column() -%}
         {{ json_collect_object('platform', 'platform_product_id',
                                order_by='platform, platform_product_id') }}
+        {%- endcall %}
             as platform_product_ids
     from products
     group by product_key

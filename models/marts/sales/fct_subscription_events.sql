@@ -101,9 +101,11 @@ final as (
         subscription_key,
         platform,
         platform_subscription_id,
+        {% call row_number_bigint() -%}
         row_number() over (
             partition by subscription_key order by event_at, event_type
-        ) as event_number,
+        )
+        {%- endcall %} as event_number,
         event_at,
         event_type,
         transaction_key,

@@ -2,7 +2,7 @@
 -- is computed again, and so is one whose warranty ended between the previous "now" and
 -- this one (its under_warranty flips). A changed project is built with --full-refresh.
 {{ config(materialized='incremental', unique_key='transaction_key',
-          incremental_strategy='delete+insert', on_schema_change='append_new_columns',
+          incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
           indexes=[{'columns': ['transaction_key']}],
           post_hook="{{ record_watermark(ref('int_transactions')) }}") }}
 

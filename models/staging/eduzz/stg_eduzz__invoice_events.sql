@@ -76,6 +76,19 @@ renamed as (
             as affiliate_commission_amount,
         {{ money(json_text('body', 'pro_value'), 'pro_value', issues) }}
             as reported_producer_amount,
+        {% call json_elements_scalar(none, 'field', {'lines': {'kind': 'collect',
+                'value': json_object_of({
+                    'raw_role': 'field',
+                    'amount': field_amount,
+                    'currency_code': currency,
+                    'participant': "case field
+                        when 'aff_value' then nullif(" ~ json_text('body', 'aff_cod') ~ ", '')
+                        when 'pro_value' then " ~ json_text('body', 'pro_cod') ~ "
+                        else field
+                    end",
+                }),
+                'where': field_amount ~ ' <> 0'}},
+                values=['eduzz_value', 'pro_value', 'cop_value', 'aff_value']) -%}
         (
             select
                 {{ json_collect(json_object_of({
@@ -91,7 +104,8 @@ renamed as (
             from {{ rows_of_values(['eduzz_value', 'pro_value', 'cop_value', 'aff_value'],
                                    'field') }}
             where {{ field_amount }} <> 0
-        ) as commission_lines,
+        )
+        {%- endcall %} as commission_lines,
         {{ integer(json_text('body', 'product_refund'), 'product_refund', issues) }}
             as warranty_days,
         {%- do approved_after_order('created_at', 'paid_at', 'trans_paiddate', issues) %}

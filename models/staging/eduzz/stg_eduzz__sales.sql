@@ -76,6 +76,19 @@ renamed as (
             as affiliate_commission_amount,
         net_amount as reported_producer_amount,
         -- the lines under the webhooks' names (seeds/commission_roles.csv)
+        {% call json_elements_scalar(none, 'field', {'lines': {'kind': 'collect',
+                'value': json_object_of({
+                    'raw_role': 'field',
+                    'amount': 'case field when '
+                        ~ "'eduzz_value' then fee_amount when 'pro_value' then net_amount "
+                        ~ "when 'cop_value' then partners_amount else affiliates_amount end",
+                    'currency_code': currency,
+                    'participant': 'field',
+                }),
+                'where': "coalesce(case field when 'eduzz_value' then fee_amount "
+                    ~ "when 'pro_value' then net_amount when 'cop_value' then partners_amount "
+                    ~ "else affiliates_amount end, 0) <> 0"}},
+                values=['eduzz_value', 'pro_value', 'cop_value', 'aff_value']) -%}
         (
             select
                 {{ json_collect(json_object_of({
@@ -94,7 +107,8 @@ renamed as (
                 when 'cop_value' then partners_amount
                 else affiliates_amount
             end, 0) <> 0
-        ) as commission_lines,
+        )
+        {%- endcall %} as commission_lines,
         cast(null as {{ type_int() }}) as warranty_days,
         {%- set ordered = timestamp(json_text('body', 'createdAt'), 'createdAt', issues,
                                     assume_zone='America/Sao_Paulo') %}

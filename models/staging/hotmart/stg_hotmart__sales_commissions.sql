@@ -32,7 +32,30 @@ with_commissions as (
         commission.*
     from sales
     -- one pass over the commissions array for every figure taken from it
-    {% call join_lateral('commission') %}
+    {% call join_json_aggregates('commission', 'sales.commissions', 'c', {
+                 'coproducer_commission_amount': {'kind': 'sum', 'value': commission_value,
+                     'where': commission_source ~ " in ('COPRODUCER', 'ADDON')",
+                     'result': 'cast(coalesce(coproducer_commission_amount, 0) as '
+                         ~ type_money() ~ ')'},
+                 'affiliate_commission_amount': {'kind': 'sum', 'value': commission_value,
+                     'where': commission_source ~ " = 'AFFILIATE'",
+                     'result': 'cast(coalesce(affiliate_commission_amount, 0) as '
+                         ~ type_money() ~ ')'},
+                 'reported_producer_amount': {'kind': 'sum', 'value': commission_value,
+                     'where': commission_source ~ " = 'PRODUCER'",
+                     'result': 'cast(reported_producer_amount as '
+                         ~ type_money() ~ ')'},
+                 'commission_lines': {'kind': 'collect', 'order_by': 'c.position',
+                     'value': json_object_of({
+                         'raw_role': commission_source,
+                         'amount': commission_value,
+                         'currency_code': json_text('c.value', 'commission', 'currency_value'),
+                         'participant': commission_source,
+                     })},
+                 'bad_values': {'kind': 'text', 'delimiter': "', '",
+                     'value': json_text('c.value', 'commission', 'value'),
+                     'where': 'not ' ~ is_money(json_text('c.value', 'commission', 'value'))},
+             }) %}
         select
             cast(coalesce({{ sum_where(commission_value,
                                        commission_source ~ " in ('COPRODUCER', 'ADDON')") }}, 0)

@@ -41,7 +41,21 @@ with_totals as (
         with_items.*,
         totals.*
     from with_items
-    {% call join_lateral('totals') %}
+    {% call join_json_aggregates('totals', 'with_items.items', 'i', {
+                 'item_totals': {'kind': 'collect', 'order_by': 'i.position',
+                     'value': json_object_of({
+                         'currency_code': item_currency,
+                         'total_items': safe_cast("nullif(" ~ item_count ~ ", '')", type_bigint()),
+                         'total_value': money_value(item_value),
+                     })},
+                 'bad_values': {'kind': 'text', 'delimiter': "', '", 'value': item_value,
+                     'where': 'not ' ~ is_money(item_value)},
+                 'bad_counts': {'kind': 'text', 'delimiter': "', '", 'value': item_count,
+                     'where': 'not ' ~ is_castable("nullif(" ~ item_count ~ ", '')",
+                                                   type_bigint())},
+                 'missing_currencies': {'kind': 'count',
+                     'where': "nullif(" ~ item_currency ~ ", '') is null"},
+             }) %}
         select
             {{ json_collect(json_object_of({
                 'currency_code': item_currency,

@@ -44,20 +44,30 @@ renamed as (
                 {{ epoch_ms(json_text('data', 'switch_plan_date'), 'data.switch_plan_date',
                             issues) }}
         end as switched_at,
+        {% call json_elements_scalar('plans', 'p',
+                {'first': {'kind': 'first', 'value': json_text('p.value', 'id'),
+                           'where': json_text('p.value', 'current') ~ " = 'true'",
+                           'order_by': json_text('p.value', 'id')}}) -%}
         (
             select {{ json_text('p.value', 'id') }}
             from {{ json_elements('plans', 'p') }}
             where {{ json_text('p.value', 'current') }} = 'true'
             order by {{ json_text('p.value', 'id') }}
             limit 1
-        ) as new_plan_id,
+        )
+        {%- endcall %} as new_plan_id,
+        {% call json_elements_scalar('plans', 'p',
+                {'first': {'kind': 'first', 'value': json_text('p.value', 'name'),
+                           'where': json_text('p.value', 'current') ~ " = 'true'",
+                           'order_by': json_text('p.value', 'id')}}) -%}
         (
             select {{ json_text('p.value', 'name') }}
             from {{ json_elements('plans', 'p') }}
             where {{ json_text('p.value', 'current') }} = 'true'
             order by {{ json_text('p.value', 'id') }}
             limit 1
-        ) as new_plan_name,
+        )
+        {%- endcall %} as new_plan_name,
         {{ data_issues_column(issues) }} as data_issues
     from events
 )

@@ -14,7 +14,17 @@
         'participant': "'kiwify'",
     })]) }}
 {%- endset %}
+{%- set store_line = json_object_of({
+    'raw_role': json_text('s.value', 'type'),
+    'amount': amount_of_cents(store_cents),
+    'currency_code': json_text('orders.money', 'currency'),
+    'participant': 'coalesce(' ~ json_text('s.value', 'affiliate_id') ~ ', '
+        ~ json_text('s.value', 'id') ~ ')',
+}) %}
 {%- set store_lines %}
+    {% call json_elements_scalar('stores', 's',
+                                 {'lines': {'kind': 'collect', 'value': store_line}},
+                                 result='coalesce(lines, ' ~ json_empty_array() ~ ')') -%}
     coalesce((
         select
             {{ json_collect(json_object_of({
@@ -26,6 +36,7 @@
             })) }}
         from {{ json_elements('stores', 's') }}
     ), {{ json_empty_array() }})
+    {%- endcall %}
 {%- endset %}
 
 with
@@ -84,16 +95,28 @@ renamed as (
         {%- do check_elements('stores', 'value', type_bigint(),
                               'Commissions.commissioned_stores[].value', issues,
                               cents=true) %}
+        {% call json_elements_scalar('stores', 's',
+                {'total': {'kind': 'sum', 'value': store_cents,
+                           'where': json_text('s.value', 'type') ~ " = 'coproducer'"}},
+                result='cast(cast(coalesce(total, 0) as ' ~ type_numeric() ~ ') / 100 as '
+                    ~ type_money() ~ ')') -%}
         cast((
             select cast(coalesce(sum({{ store_cents }}), 0) as {{ type_numeric() }}) / 100
             from {{ json_elements('stores', 's') }}
             where {{ json_text('s.value', 'type') }} = 'coproducer'
-        ) as {{ type_money() }}) as coproducer_commission_amount,
+        ) as {{ type_money() }})
+        {%- endcall %} as coproducer_commission_amount,
+        {% call json_elements_scalar('stores', 's',
+                {'total': {'kind': 'sum', 'value': store_cents,
+                           'where': json_text('s.value', 'type') ~ " = 'affiliate'"}},
+                result='cast(cast(coalesce(total, 0) as ' ~ type_numeric() ~ ') / 100 as '
+                    ~ type_money() ~ ')') -%}
         cast((
             select cast(coalesce(sum({{ store_cents }}), 0) as {{ type_numeric() }}) / 100
             from {{ json_elements('stores', 's') }}
             where {{ json_text('s.value', 'type') }} = 'affiliate'
-        ) as {{ type_money() }}) as affiliate_commission_amount,
+        ) as {{ type_money() }})
+        {%- endcall %} as affiliate_commission_amount,
         {{ cents(json_text('money', 'my_commission'), 'Commissions.my_commission', issues) }}
             as reported_producer_amount,
         {{ json_array_concat(kiwify_fee_line, store_lines) }} as commission_lines,

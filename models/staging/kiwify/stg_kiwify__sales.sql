@@ -15,7 +15,16 @@
 {%- set issues = [] %}
 {%- set split_cents = plausible_cents(safe_cast(json_text('p.value', 'net_amount_split'),
                                                 type_bigint())) %}
+{%- set partner_line = json_object_of({
+    'raw_role': "'coproducer'",
+    'amount': amount_of_cents(split_cents),
+    'currency_code': 'currency_code',
+    'participant': json_text('p.value', 'account_id'),
+}) %}
 {%- set partner_lines %}
+    {% call json_elements_scalar('partners', 'p',
+                                 {'lines': {'kind': 'collect', 'value': partner_line}},
+                                 result='coalesce(lines, ' ~ json_empty_array() ~ ')') -%}
     coalesce((
         select
             {{ json_collect(json_object_of({
@@ -26,6 +35,7 @@
             })) }}
         from {{ json_elements('partners', 'p') }}
     ), {{ json_empty_array() }})
+    {%- endcall %}
 {%- endset %}
 
 with
@@ -63,10 +73,15 @@ amounts as (
             as net_amount,
         {%- do check_elements('partners', 'net_amount_split', type_bigint(),
                               'revenue_partners[].net_amount_split', issues, cents=true) %}
+        {% call json_elements_scalar('partners', 'p',
+                {'total': {'kind': 'sum', 'value': split_cents}},
+                result='cast(cast(coalesce(total, 0) as ' ~ type_numeric() ~ ') / 100 as '
+                    ~ type_money() ~ ')') -%}
         cast((
             select cast(coalesce(sum({{ split_cents }}), 0) as {{ type_numeric() }}) / 100
             from {{ json_elements('partners', 'p') }}
-        ) as {{ type_money() }}) as coproducer_amount,
+        ) as {{ type_money() }})
+        {%- endcall %} as coproducer_amount,
         cast(coalesce(
             {{ cents(json_text('affiliate', 'amount'), 'affiliate_commission.amount', issues) }},
             0

@@ -38,25 +38,42 @@ renamed as (
         {{ cents(json_text('body', 'value'), 'value', issues) }} as order_total_amount,
         {%- do check_elements('order_payments', 'value', type_bigint(), 'payments[].value',
                               issues, cents=true) %}
+        {% call json_elements_scalar('order_payments', 'p',
+                {'total': {'kind': 'sum', 'value': payment_cents,
+                           'where': json_text('p.value', 'paymentSystem') ~ " = 'GiftCard'"}},
+                result='cast(cast(coalesce(total, 0) as ' ~ type_numeric() ~ ') / 100 as '
+                    ~ type_money() ~ ')') -%}
         cast((
             select
                 cast(coalesce(sum({{ payment_cents }}), 0) as {{ type_numeric() }}) / 100
             from {{ json_elements('order_payments', 'p') }}
             where {{ json_text('p.value', 'paymentSystem') }} = 'GiftCard'
-        ) as {{ type_money() }}) as giftcard_amount,
+        ) as {{ type_money() }})
+        {%- endcall %} as giftcard_amount,
+        {% call json_elements_scalar('order_payments', 'p',
+                {'total': {'kind': 'sum', 'value': payment_cents,
+                           'where': json_text('p.value', 'paymentSystem') ~ " = 'PIX'"}},
+                result='cast(cast(coalesce(total, 0) as ' ~ type_numeric() ~ ') / 100 as '
+                    ~ type_money() ~ ')') -%}
         cast((
             select
                 cast(coalesce(sum({{ payment_cents }}), 0) as {{ type_numeric() }}) / 100
             from {{ json_elements('order_payments', 'p') }}
             where {{ json_text('p.value', 'paymentSystem') }} = 'PIX'
-        ) as {{ type_money() }}) as pix_amount,
+        ) as {{ type_money() }})
+        {%- endcall %} as pix_amount,
+        {% call json_elements_scalar('order_payments', 'p',
+                {'first': {'kind': 'first', 'value': json_text('p.value', 'giftCardId'),
+                           'where': json_text('p.value', 'paymentSystem') ~ " = 'GiftCard'",
+                           'order_by': json_text('p.value', 'giftCardId')}}) -%}
         (
             select {{ json_text('p.value', 'giftCardId') }}
             from {{ json_elements('order_payments', 'p') }}
             where {{ json_text('p.value', 'paymentSystem') }} = 'GiftCard'
             order by {{ json_text('p.value', 'giftCardId') }}
             limit 1
-        ) as giftcard_id,
+        )
+        {%- endcall %} as giftcard_id,
         order_payments as payments,
         order_items as items,
         {{ json_text('body', 'consultantId') }} as consultant_id,

@@ -24,11 +24,17 @@
 {%- set subordinate = json_text('sp.value', 'SubordinateMerchantId') %}
 {#- a subordinate's share of one SplitPayments entry (`sp`) -#}
 {%- set subordinate_share %}
+    {% call json_elements_scalar(json_get('sp.value', 'Splits'), 's',
+            {'total': {'kind': 'sum', 'value': share_cents,
+                       'where': share_merchant ~ ' = ' ~ subordinate}},
+            result='cast(cast(total as ' ~ type_numeric() ~ ') / 100 as '
+                    ~ type_money() ~ ')') -%}
     cast((
         select cast(sum({{ share_cents }}) as {{ type_numeric() }}) / 100
         from {{ json_elements(json_get('sp.value', 'Splits'), 's') }}
         where {{ share_merchant }} = {{ subordinate }}
     ) as {{ type_money() }})
+    {%- endcall %}
 {%- endset %}
 
 with
@@ -104,14 +110,24 @@ renamed as (
         {%- do check_elements(split_payments, 'Amount', type_bigint(),
                               'Payment.SplitPayments[].Amount', issues,
                               cents=true) %}
+        {% call json_elements_scalar(split_payments, 'sp',
+                {'total': {'kind': 'sum', 'value': split_cents}},
+                result='cast(cast(total as ' ~ type_numeric() ~ ') / 100 as '
+                    ~ type_money() ~ ')') -%}
         cast((
             select cast(sum({{ split_cents }}) as {{ type_numeric() }}) / 100
             from {{ json_elements(split_payments, 'sp') }}
-        ) as {{ type_money() }}) as split_base_amount,
+        ) as {{ type_money() }})
+        {%- endcall %} as split_base_amount,
         {{ json_text('payment', 'SplitPayments', 0, 'SubordinateMerchantId') }}
             as subordinate_merchant_id,
         {{ safe_cast(json_text('payment', 'SplitPayments', 0, 'Fares', 'Mdr'), type_numeric()) }}
             as split_mdr_percent,
+        {% call json_elements_scalar(split_payments, 'sp',
+                {'total': {'kind': 'sum', 'value': plausible_cents(
+                    safe_cast(json_text('sp.value', 'Fares', 'Fee'), type_bigint()))}},
+                result='cast(cast(total as ' ~ type_numeric() ~ ') / 100 as '
+                    ~ type_money() ~ ')') -%}
         cast((
             select
                 cast(
@@ -121,19 +137,40 @@ renamed as (
                     as {{ type_numeric() }}
                 ) / 100
             from {{ json_elements(split_payments, 'sp') }}
-        ) as {{ type_money() }}) as split_fee_amount,
+        ) as {{ type_money() }})
+        {%- endcall %} as split_fee_amount,
+        {% call json_elements_scalar(split_payments, 'sp',
+                {'total': {'kind': 'sum', 'value': share_cents,
+                           'within': {'json_array': json_get('sp.value', 'Splits'), 'alias': 's'},
+                           'where': share_merchant ~ ' = ' ~ subordinate}},
+                result='cast(cast(total as ' ~ type_numeric() ~ ') / 100 as '
+                    ~ type_money() ~ ')') -%}
         cast((
             select cast(sum({{ share_cents }}) as {{ type_numeric() }}) / 100
             from {{ json_elements(split_payments, 'sp') }}
             {{ join_json_elements(json_get('sp.value', 'Splits'), 's') }}
             where {{ share_merchant }} = {{ subordinate }}
-        ) as {{ type_money() }}) as subordinate_amount,
+        ) as {{ type_money() }})
+        {%- endcall %} as subordinate_amount,
+        {% call json_elements_scalar(split_payments, 'sp',
+                {'total': {'kind': 'sum', 'value': share_cents,
+                           'within': {'json_array': json_get('sp.value', 'Splits'), 'alias': 's'},
+                           'where': share_merchant ~ ' is distinct from ' ~ subordinate}},
+                result='cast(cast(total as ' ~ type_numeric() ~ ') / 100 as '
+                    ~ type_money() ~ ')') -%}
         cast((
             select cast(sum({{ share_cents }}) as {{ type_numeric() }}) / 100
             from {{ json_elements(split_payments, 'sp') }}
             {{ join_json_elements(json_get('sp.value', 'Splits'), 's') }}
             where {{ share_merchant }} is distinct from {{ subordinate }}
-        ) as {{ type_money() }}) as master_amount,
+        ) as {{ type_money() }})
+        {%- endcall %} as master_amount,
+        {% call json_elements_scalar(split_payments, 'sp',
+                {'lines': {'kind': 'collect', 'order_by': subordinate,
+                           'value': json_object_of({
+                               'participant': subordinate,
+                               'amount': subordinate_share,
+                           })}}) -%}
         (
             select
                 {{ json_collect(json_object_of({
@@ -141,7 +178,8 @@ renamed as (
                     'amount': subordinate_share,
                 }), order_by=subordinate) }}
             from {{ json_elements(split_payments, 'sp') }}
-        ) as subordinate_lines,
+        )
+        {%- endcall %} as subordinate_lines,
         lower({{ json_text('customer', 'Email') }}) as customer_email,
         {{ json_text('customer', 'Name') }} as customer_name,
         {{ json_text('customer', 'Identity') }} as customer_document,

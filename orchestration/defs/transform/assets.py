@@ -84,6 +84,18 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     # dbt's lines go through Dagster's log: no terminal colour codes in them.
     os.environ.setdefault("DBT_USE_COLORS", "false")
     url = warehouse.url()
+    on_spark = _engine() == "spark"
+    if on_spark:
+        # the marts are built on Spark: what was landed since the last copy goes there first,
+        # and dbt talks to Spark's Thrift server (started here when it is the local one)
+        from tallyhouse.dbt import engine_env
+        from tallyhouse.spark import landing, server
+
+        where = server.endpoint(progress=context.log.info)
+        copied = landing.sync(url, where, progress=context.log.info)
+        context.log.info(f"Landing copied to {where.describe()}: "
+                         f"{sum(copied.values())} rows in {len(copied)} tables.")
+        os.environ.update(engine_env())
     # an erasure killed after its commit left files to put in place and tables to vacuum
     from tallyhouse import forget
 
@@ -118,6 +130,10 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         context.log.warning(f"{ready.reason().capitalize()}: every model is rebuilt from raw "
                             "(--full-refresh) before anything is reported.")
         command.append("--full-refresh")
+    elif on_spark:
+        # Parquet has no DELETE: on Spark every build is a rebuild from raw (DECISIONS.md)
+        context.log.info("Spark: every model is rebuilt from raw (--full-refresh).")
+        command.append("--full-refresh")
     elif build_state.project_changed(url, state):
         context.log.info("The dbt project (or the pseudonym key) changed since the last build: "
                          "every model is rebuilt from raw (--full-refresh).")
@@ -135,6 +151,9 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
             if selection.skip_names:
                 command += ["--exclude", " ".join(selection.skip_names),
                             "--indirect-selection", micro_run.INDIRECT_SELECTION]
+    if on_spark:
+        # the unit tests check the models' logic on fixed inputs: run on PostgreSQL
+        command += ["--exclude-resource-type", "unit_test"]
     if selection is not None:
         # dbt's unit tests check the models' code on fixed inputs, not the data: they run on
         # the first build, every build from raw (a changed project, a repair, the weekly
@@ -179,6 +198,12 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     keep_partial_parse(invocation.target_path)
     prune_invocation_dirs()
     warming.join(timeout=60)  # no import left half done when the step ends
+
+
+def _engine() -> str:
+    from tallyhouse.engine import engine
+
+    return engine()
 
 
 def _warm_checks() -> None:

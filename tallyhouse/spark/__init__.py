@@ -1,0 +1,1 @@
+"""tallyhouse on Apache Spark: the Thrift server, landing mirrored to Parquet, readers."""

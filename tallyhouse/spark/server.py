@@ -1,0 +1,337 @@
+"""The Spark Thrift server the warehouse talks to on TALLYHOUSE_ENGINE=spark.
+
+Against a cluster, ``TALLYHOUSE_SPARK_THRIFT_URL`` (``thrift://[user@]host:port``) names its
+Thrift server and tallyhouse starts nothing. Otherwise tallyhouse runs its own: one local
+Spark (``spark-submit --class …HiveThriftServer2`` from the pyspark wheel, ``local[N]``)
+bound to loopback, its warehouse folder, Derby metastore and logs in
+``.tallyhouse/spark/``. It is started once and kept: every step of a run, every dbt
+invocation and every reader uses the same server (a JVM takes ~15 s to start), and
+``tallyhouse spark stop`` ends it.
+
+The Thrift server has no roles or grants (auth NONE): it is reachable from this machine
+only, and what a reader types is checked before it is sent (``tallyhouse sql``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from tallyhouse.config import state_dir
+
+THRIFT_URL_ENV = "TALLYHOUSE_SPARK_THRIFT_URL"
+CORES_ENV = "TALLYHOUSE_SPARK_CORES"
+SPARK_DIR_ENV = "TALLYHOUSE_SPARK_DIR"
+MEMORY_ENV = "TALLYHOUSE_SPARK_MEMORY"
+LOOPBACK = "127.0.0.1"
+DEFAULT_USER = "tallyhouse"
+START_TIMEOUT_S = 240.0
+THRIFT_SERVER_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
+
+# Session settings every connection needs for the marts to read as they do on PostgreSQL:
+# UTC session time; JSON duplicate keys keep the last value (as jsonb does); map keys too.
+SESSION_SETTINGS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.variant.allowDuplicateKeys": "true",
+    "spark.sql.mapKeyDedupPolicy": "LAST_WIN",
+}
+
+
+class SparkError(RuntimeError):
+    """Spark could not be reached or started; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    user: str
+    local: bool
+
+    def as_env(self) -> dict[str, str]:
+        """The settings profiles.yml's ``spark`` output reads."""
+        return {"TALLYHOUSE_SPARK_HOST": self.host, "TALLYHOUSE_SPARK_PORT": str(self.port),
+                "TALLYHOUSE_SPARK_USER": self.user}
+
+    def describe(self) -> str:
+        where = "local Spark" if self.local else "Spark Thrift server"
+        return f"{where} at {self.host}:{self.port}"
+
+
+def parse_thrift_url(url: str) -> Endpoint:
+    """``thrift://[user@]host[:port]`` (``hive://`` and ``spark://`` read the same)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("thrift", "hive", "spark") or not parts.hostname:
+        raise SparkError(f"{THRIFT_URL_ENV} must look like thrift://[user@]host:port "
+                         f"(got a value with scheme {parts.scheme or 'none'!r})")
+    try:
+        port = parts.port or 10000
+    except ValueError as exc:
+        raise SparkError(f"{THRIFT_URL_ENV} has a port that is not a number") from exc
+    return Endpoint(parts.hostname, port, unquote(parts.username or DEFAULT_USER), local=False)
+
+
+def spark_dir() -> Path:
+    """The local Spark's folder: TALLYHOUSE_SPARK_DIR (a bigger disk, say), else
+    ``.tallyhouse/spark`` in the home."""
+    chosen = os.environ.get(SPARK_DIR_ENV, "").strip()
+    path = Path(chosen).resolve() if chosen else state_dir() / "spark"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def warehouse_dir() -> Path:
+    return spark_dir() / "warehouse"
+
+
+def _state_file() -> Path:
+    return spark_dir() / "server.json"
+
+
+def pyspark_home() -> Path:
+    try:
+        import pyspark
+    except ImportError as exc:
+        raise SparkError("pyspark is not installed: run `make install` (the spark extra)") \
+            from exc
+    return Path(pyspark.__file__).resolve().parent
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def _read_state() -> dict | None:
+    try:
+        state = json.loads(_state_file().read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(state, dict) or not _alive(int(state.get("pid", 0) or 0)):
+        return None
+    return state
+
+
+def local_status() -> str:
+    state = _read_state()
+    if state is None:
+        return "stopped"
+    if _answers(LOOPBACK, int(state["port"])):
+        return f"running on {LOOPBACK}:{state['port']} (pid {state['pid']})"
+    return f"starting (pid {state['pid']}, port {state['port']})"
+
+
+def _cores() -> str:
+    raw = os.environ.get(CORES_ENV, "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return raw
+    return str(os.cpu_count() or 2)
+
+
+def _command(port: int) -> list[str]:
+    home = pyspark_home()
+    folder = spark_dir()
+    metastore = folder / "metastore_db"
+    java_opts = f"-Dderby.system.home={folder} -Djava.io.tmpdir={folder / 'tmp'}"
+    confs = {
+        "spark.sql.warehouse.dir": str(warehouse_dir()),
+        "spark.hadoop.javax.jdo.option.ConnectionURL":
+            f"jdbc:derby:;databaseName={metastore};create=true",
+        "spark.sql.catalogImplementation": "hive",
+        # a handful of partitions per shuffle, not 200: local data, few cores
+        "spark.sql.shuffle.partitions": str(max(2, int(_cores()))),
+        "spark.ui.enabled": "false",
+        "spark.driver.bindAddress": LOOPBACK,
+        "spark.driver.host": LOOPBACK,
+        "spark.driver.extraJavaOptions": java_opts,
+        "spark.local.dir": str(folder / "tmp"),
+        **SESSION_SETTINGS,
+    }
+    cmd = [str(home / "bin" / "spark-submit"), "--class", THRIFT_SERVER_CLASS,
+           "--master", f"local[{_cores()}]",
+           "--driver-memory", os.environ.get(MEMORY_ENV, "").strip() or "3g",
+           "--name", "tallyhouse"]
+    for key, value in confs.items():
+        cmd += ["--conf", f"{key}={value}"]
+    cmd += ["--hiveconf", f"hive.server2.thrift.bind.host={LOOPBACK}",
+            "--hiveconf", f"hive.server2.thrift.port={port}",
+            "spark-internal"]
+    return cmd
+
+
+def _lock():
+    handle = open(spark_dir() / ".server.lock", "w")  # noqa: SIM115 - held until released
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
+def _can_query(port: int) -> bool:
+    try:
+        with connect(Endpoint(LOOPBACK, port, DEFAULT_USER, local=True)) as conn:
+            cur = conn.cursor()
+            cur.execute("select 1")
+            return cur.fetchall() == [(1,)]
+    except Exception:  # noqa: BLE001 - not ready yet: any error means "try again"
+        return False
+
+
+def start_local(progress: Callable[[str], None] | None = None,
+                timeout: float = START_TIMEOUT_S) -> Endpoint:
+    """Start the local Spark Thrift server unless it runs; wait until it answers a query."""
+    say = progress or (lambda _message: None)
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise SparkError("Spark needs Java 17 or later: install a JDK (Debian: "
+                         "openjdk-17-jre-headless) or set JAVA_HOME")
+    handle = _lock()
+    try:
+        state = _read_state()
+        if state is not None:
+            port = int(state["port"])
+            if _wait_ready(port, int(state["pid"]), timeout, say):
+                return Endpoint(LOOPBACK, port, DEFAULT_USER, local=True)
+            _stop_pid(int(state["pid"]))
+        port = _free_port()
+        folder = spark_dir()
+        (folder / "tmp").mkdir(exist_ok=True)
+        logs = folder / "logs"
+        logs.mkdir(exist_ok=True)
+        env = {**os.environ, "SPARK_HOME": str(pyspark_home()), "SPARK_LOCAL_IP": LOOPBACK,
+               "SPARK_LOG_DIR": str(logs), "PYSPARK_PYTHON": sys.executable}
+        say(f"starting local Spark (local[{_cores()}], warehouse {warehouse_dir()})")
+        with open(logs / "thrift-server.log", "ab") as log:
+            proc = subprocess.Popen(_command(port), cwd=folder, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        _state_file().write_text(json.dumps({"pid": proc.pid, "port": port,
+                                             "started_at": time.time()}))
+        if not _wait_ready(port, proc.pid, timeout, say):
+            _stop_pid(proc.pid)
+            raise SparkError(f"local Spark did not answer within {timeout:.0f} s; "
+                             f"see {logs / 'thrift-server.log'}")
+        say(f"local Spark ready on {LOOPBACK}:{port}")
+        return Endpoint(LOOPBACK, port, DEFAULT_USER, local=True)
+    finally:
+        handle.close()
+
+
+def _wait_ready(port: int, pid: int, timeout: float, say: Callable[[str], None]) -> bool:
+    deadline = time.monotonic() + timeout
+    said = time.monotonic()
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return False
+        if _answers(LOOPBACK, port) and _can_query(port):
+            return True
+        if time.monotonic() - said > 15:
+            say("waiting for Spark to start…")
+            said = time.monotonic()
+        time.sleep(0.5)
+    return False
+
+
+def _stop_pid(pid: int, wait: float = 30.0) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    if _alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def stop_local() -> bool:
+    """Stop the local Spark Thrift server; False when none ran."""
+    handle = _lock()
+    try:
+        state = _read_state()
+        _state_file().unlink(missing_ok=True)
+        if state is None:
+            return False
+        _stop_pid(int(state["pid"]))
+        return True
+    finally:
+        handle.close()
+
+
+def endpoint(start: bool = True, progress: Callable[[str], None] | None = None) -> Endpoint:
+    """The Thrift server in use: the cluster's, or the local one (started when asked)."""
+    url = os.environ.get(THRIFT_URL_ENV, "").strip()
+    if url:
+        return parse_thrift_url(url)
+    state = _read_state()
+    if state is not None and _answers(LOOPBACK, int(state["port"])):
+        return Endpoint(LOOPBACK, int(state["port"]), DEFAULT_USER, local=True)
+    if not start:
+        raise SparkError("local Spark is not running: `tallyhouse spark start`")
+    return start_local(progress)
+
+
+def connect(where: Endpoint | None = None, settings: dict[str, str] | None = None):
+    """A PyHive connection with the warehouse's session settings."""
+    from pyhive import hive
+
+    target = where or endpoint()
+    conn = hive.connect(host=target.host, port=target.port, username=target.user,
+                        configuration=session_configuration(settings))
+    return _Closing(conn)
+
+
+def session_configuration(settings: dict[str, str] | None = None) -> dict[str, str]:
+    """A Thrift session's settings as the server reads them: a Spark SQL setting is only
+    applied under ``set:hiveconf:`` (a plain key is silently ignored)."""
+    return {f"set:hiveconf:{key}": value
+            for key, value in {**SESSION_SETTINGS, **(settings or {})}.items()}
+
+
+class _Closing:
+    """A PyHive connection usable in ``with`` (PyHive's own is not a context manager)."""
+
+    def __init__(self, conn) -> None:
+        self._conn = conn
+
+    def cursor(self):
+        return self._conn.cursor()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()

@@ -1,0 +1,394 @@
+"""The warehouse on Apache Spark: the engine setting, the local Spark Thrift server (started
+once for the session, real JVM on loopback) and the landing copied to it as Parquet."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import psycopg2
+import pytest
+
+from tallyhouse import ingest
+from tallyhouse.engine import EngineError, dbt_target, engine
+from tallyhouse.spark import landing, server
+
+from conftest import query
+
+# one JVM and one Derby metastore for the whole session: these tests share one worker
+pytestmark = pytest.mark.xdist_group("spark")
+
+
+@pytest.fixture(scope="session")
+def spark_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("spark")
+    saved = os.environ.get(server.SPARK_DIR_ENV)
+    os.environ[server.SPARK_DIR_ENV] = str(folder)
+    try:
+        where = server.start_local()
+        yield folder, where
+        assert server.stop_local() is True
+        assert server.local_status() == "stopped"
+    finally:
+        if saved is None:
+            os.environ.pop(server.SPARK_DIR_ENV, None)
+        else:
+            os.environ[server.SPARK_DIR_ENV] = saved
+
+
+@pytest.fixture
+def spark(spark_dir, monkeypatch):
+    folder, where = spark_dir
+    monkeypatch.setenv(server.SPARK_DIR_ENV, str(folder))
+    monkeypatch.delenv(server.THRIFT_URL_ENV, raising=False)
+    return where
+
+
+def spark_rows(where, sql: str) -> list[tuple]:
+    with server.connect(where) as conn:
+        cur = conn.cursor()
+        cur.execute(sql)
+        return cur.fetchall()
+
+
+def test_the_engine_setting(monkeypatch):
+    monkeypatch.delenv("TALLYHOUSE_ENGINE", raising=False)
+    assert engine() == "postgres" and dbt_target() == "default"
+    monkeypatch.setenv("TALLYHOUSE_ENGINE", " Spark ")
+    assert engine() == "spark" and dbt_target() == "spark"
+    assert engine("postgresql") == "postgres"
+    monkeypatch.setenv("TALLYHOUSE_ENGINE", "snowflake")
+    with pytest.raises(EngineError, match="postgres, spark"):
+        engine()
+
+
+def test_a_cluster_thrift_url():
+    found = server.parse_thrift_url("thrift://analytics@spark.internal:10001")
+    assert (found.host, found.port, found.user, found.local) == \
+        ("spark.internal", 10001, "analytics", False)
+    assert server.parse_thrift_url("hive://10.0.0.5").port == 10000
+    with pytest.raises(server.SparkError, match="thrift://"):
+        server.parse_thrift_url("postgresql://x@y/z")
+    with pytest.raises(server.SparkError, match="port"):
+        server.parse_thrift_url("thrift://host:tenthousand")
+
+
+def test_local_spark_runs_once_on_loopback(spark):
+    assert spark.local and spark.host == "127.0.0.1"
+    # asked again: the running server, not a second JVM
+    again = server.start_local()
+    assert again.port == spark.port
+    assert server.endpoint(start=False).port == spark.port
+    assert server.local_status().startswith(f"running on 127.0.0.1:{spark.port}")
+    # the session settings the marts rely on reach every connection
+    assert spark_rows(spark, "set spark.sql.session.timeZone") == \
+        [("spark.sql.session.timeZone", "UTC")]
+    assert spark_rows(spark, "select variant_get(parse_json('{\"a\": 1, \"a\": 2}'), "
+                             "'$.a', 'int')") == [(2,)]
+    out = subprocess.run([sys.executable, "-m", "tallyhouse_cli", "spark", "status"],
+                         capture_output=True, text=True, check=True)
+    assert f"running on 127.0.0.1:{spark.port}" in out.stdout
+
+
+def _content(url: str, table: str) -> str:
+    """What identifies a record's content: its payload, or (tabular feeds) its hash."""
+    columns = {c for (c,) in query(url, "select column_name from information_schema.columns "
+                                        "where table_schema = 'raw' and table_name = %s",
+                                   (table,))}
+    return "payload" if "payload" in columns else "_record_hash"
+
+
+def _pg_feed_digest(url: str, table: str) -> tuple[int, str | None]:
+    value = "payload::text" if _content(url, table) == "payload" \
+        else "encode(_record_hash, 'hex')"
+    count, digest = query(url, f"select count(*), md5(string_agg(md5({value}), ',' "
+                               f"order by md5({value}))) from raw.{table}")[0]
+    return count, digest
+
+
+def _spark_feed_digest(where, table: str, url: str) -> tuple[int, str | None]:
+    value = "payload" if _content(url, table) == "payload" else "lower(hex(_record_hash))"
+    count, digest = spark_rows(where, f"select count(*), md5(array_join(array_sort("
+                                      f"collect_list(md5({value}))), ',')) from raw.{table}")[0]
+    return count, (digest if count else None)
+
+
+def test_the_landing_is_copied_to_spark_once_and_follows_changes(spark, database_url,
+                                                                  small_landing):
+    with psycopg2.connect(database_url) as conn:
+        ingest.load_all(conn, small_landing)
+    first = landing.sync(database_url, spark)
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        feeds = landing.feed_tables(cur)
+    assert "hotmart_webhooks" in feeds and "payout_lines" in feeds
+    for table in feeds:
+        # every landed record, byte for byte (the payload's own text)
+        assert _spark_feed_digest(spark, table, database_url) == \
+            _pg_feed_digest(database_url, table), table
+        assert first[f"raw.{table}"] == _pg_feed_digest(database_url, table)[0]
+    assert spark_rows(spark, "select count(*) from raw._manifest")[0][0] == \
+        query(database_url, "select count(*) from raw._manifest")[0][0]
+
+    # nothing landed since: nothing copied
+    again = landing.sync(database_url, spark)
+    assert all(again[f"raw.{t}"] == 0 for t in feeds)
+    assert _spark_feed_digest(spark, "hotmart_webhooks", database_url) == \
+        _pg_feed_digest(database_url, "hotmart_webhooks")
+
+    # a copy stopped before it was recorded left a file behind: it is not read twice
+    folder = landing._table_dir("raw", "hotmart_webhooks")
+    last = max(folder.glob("seq-*.parquet"))
+    shutil.copyfile(last, folder / "seq-999999999999-crashed-00000.parquet")
+    landing.sync(database_url, spark)
+    assert _spark_feed_digest(spark, "hotmart_webhooks", database_url) == \
+        _pg_feed_digest(database_url, "hotmart_webhooks")
+
+    # a row rewritten in PostgreSQL (an erasure): the table is copied again whole
+    query(database_url, "update raw.kiwify_webhooks set payload = '{\"erased\": true}', "
+                        "_rewritten_hash = _record_hash where _line_no = 1 "
+                        "and _load_seq = (select min(_load_seq) from raw.kiwify_webhooks)")
+    copied = landing.sync(database_url, spark)
+    assert copied["raw.kiwify_webhooks"] == _pg_feed_digest(database_url, "kiwify_webhooks")[0]
+    assert _spark_feed_digest(spark, "kiwify_webhooks", database_url) == \
+        _pg_feed_digest(database_url, "kiwify_webhooks")
+    assert spark_rows(spark, "select count(*) from raw.kiwify_webhooks "
+                             "where payload = '{\"erased\": true}'") == [(1,)]
+
+
+def test_another_database_is_copied_whole_not_merged(spark, pg_server, small_landing,
+                                                     database_url, tmp_path):
+    from conftest import _scratch_database
+
+    with psycopg2.connect(database_url) as conn:
+        ingest.load_all(conn, small_landing)
+    landing.sync(database_url, spark)
+    # another warehouse that received only Hotmart's files
+    partial = tmp_path / "landing-hotmart"
+    shutil.copytree(small_landing / "hotmart", partial / "hotmart")
+    with _scratch_database(pg_server, "other") as other:
+        with psycopg2.connect(other) as conn:
+            ingest.load_all(conn, partial)
+        landing.sync(other, spark)
+        assert _spark_feed_digest(spark, "hotmart_webhooks", other) == \
+            _pg_feed_digest(other, "hotmart_webhooks")
+        assert spark_rows(spark, "select count(*) from raw._manifest")[0][0] == \
+            query(other, "select count(*) from raw._manifest")[0][0]
+        # the first warehouse's Kiwify rows are not left behind in the copy
+        with psycopg2.connect(other) as conn, conn.cursor() as cur:
+            other_feeds = set(landing.feed_tables(cur))
+        if "kiwify_webhooks" in other_feeds:
+            assert _spark_feed_digest(spark, "kiwify_webhooks", other) == \
+                _pg_feed_digest(other, "kiwify_webhooks")
+        else:
+            assert spark_rows(spark, "select count(*) from raw.kiwify_webhooks") == [(0,)]
+
+
+REFUSED = [
+    "select 1; drop table marts.fct_transactions",
+    "drop table marts.fct_transactions",
+    "set spark.sql.ansi.enabled=false",
+    "insert into marts.fct_transactions select * from marts.fct_transactions",
+    "select * from raw.hotmart_webhooks",
+    "select * from restricted.customers",
+    "select * from marts.x where k in (select k from restricted.customers)",
+    "select * from fct_transactions",
+    "select reflect('java.lang.Runtime', 'getRuntime')",
+    "select java_method('java.lang.System', 'getenv', 'HOME')",
+    "select * from parquet.`/etc`",
+    "select * from read_files('/etc/passwd')",
+    "select transform(a) using 'sh -c id' as (b) from marts.x",
+    "select '${tallyhouse.key_ipad}'",
+    "cache table marts.x",
+    "with t as (select * from raw.pix_orders) select * from t",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", REFUSED)
+def test_a_readers_text_on_spark_is_refused_unless_one_query_of_the_marts(text):
+    from tallyhouse.readers import RefusedQuery
+    from tallyhouse.spark.readers import checked_query
+
+    with pytest.raises(RefusedQuery):
+        checked_query(text)
+
+
+def test_a_readers_query_on_spark_is_sent_as_parsed():
+    from tallyhouse.spark.readers import checked_query
+
+    sent = checked_query("with t as (select * from marts.fct_transactions) -- a note; drop\n"
+                         "select count(*) from t /* ; drop table marts.x */;")
+    assert sent == "WITH t AS (SELECT * FROM marts.fct_transactions) SELECT COUNT(*) FROM t"
+
+
+def test_tallyhouse_sql_on_spark(spark, tmp_path):
+    with server.connect(spark) as conn:
+        cur = conn.cursor()
+        cur.execute("create database if not exists marts")
+        cur.execute("drop table if exists marts.reader_probe")
+        cur.execute("create table marts.reader_probe (k string, amount decimal(18, 2)) "
+                    "using parquet")
+        cur.execute("insert into marts.reader_probe values ('a', 10.50), ('b', -0.01)")
+    env = {**os.environ, "TALLYHOUSE_ENGINE": "spark"}
+
+    def sql(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tallyhouse_cli", "sql", *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    done = sql("select k, amount from marts.reader_probe order by k", "--csv", "-")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == ["k,amount", "a,10.50", "b,-0.01"]
+    done = sql("select count(*) as n from marts.reader_probe")
+    assert done.returncode == 0 and done.stdout.split() == ["n", "-", "2"]
+    # refused, and nothing ran
+    done = sql("drop table marts.reader_probe")
+    assert done.returncode == 2 and "only queries" in done.stdout
+    assert spark_rows(spark, "select count(*) from marts.reader_probe") == [(2,)]
+    done = sql("select * from marts.not_built_yet")
+    assert done.returncode == 2 and "tallyhouse run" in done.stdout
+    # --engine wins over the environment
+    env["TALLYHOUSE_ENGINE"] = "postgres"
+    done = sql("--engine", "spark", "select count(*) as n from marts.reader_probe")
+    assert done.returncode == 0 and done.stdout.split() == ["n", "-", "2"]
+
+
+def _spark_table(where, name: str, columns: str, rows: list[str]) -> None:
+    with server.connect(where) as conn:
+        cur = conn.cursor()
+        cur.execute("create database if not exists marts")
+        cur.execute(f"drop table if exists marts.{name}")
+        cur.execute(f"create table marts.{name} ({columns}) using parquet")
+        if rows:
+            cur.execute(f"insert into marts.{name} values {', '.join(rows)}")
+
+
+PAYOUT_COLUMNS = ("platform string, platform_transaction_id string, currency_code string, "
+                  "amount decimal(18, 2), payout_id string, line_type string, "
+                  "transaction_key string")
+ISSUE_COLUMNS = ("record_left_out boolean, source_file string, source_line bigint, "
+                 "source string, raw_value string, field string, reason string, "
+                 "entity_id string, feed string")
+
+
+def test_the_checks_of_the_marts_run_on_spark(spark, database_url, monkeypatch):
+    """The same GX validations, over Spark's marts: a break is found with its amount, a
+    clean table stays silent, and a check whose SQL needs translating (quote_literal) runs."""
+    from tallyhouse.reconciliation.checks import CHECKS
+    from tallyhouse.reconciliation.runner import on_spark, run_checks
+
+    monkeypatch.setenv("TALLYHOUSE_ENGINE", "spark")
+    by_name = {check.name: check for check in CHECKS}
+    paid_twice, issues = by_name["paid_out_twice"], by_name["data_issues"]
+    assert on_spark(paid_twice) and not on_spark(by_name["quarantined_records"])
+
+    _spark_table(spark, "fct_payouts", PAYOUT_COLUMNS, [
+        "('hotmart', 'HP1', 'BRL', 97.00, 'P1', 'sale', 'k1')",
+        "('hotmart', 'HP1', 'BRL', 97.00, 'P2', 'sale', 'k1')",
+        "('hotmart', 'HP2', 'BRL', 10.00, 'P1', 'sale', 'k2')"])
+    _spark_table(spark, "rpt_data_issues", ISSUE_COLUMNS, [
+        "(false, 'kiwify_sales.jsonl', 7, 'kiwify', 'R$ 1.0,0', 'amount', 'not a number', "
+        "'K7', 'kiwify_sales')"])
+    found = {o.check.name: o for o in run_checks(database_url, [paid_twice, issues])}
+    assert found["paid_out_twice"].error is None and found["paid_out_twice"].break_count == 1
+    brk = found["paid_out_twice"].breaks[0]
+    assert (brk["entity_id"], brk["currency_code"], str(brk["amount_at_stake"])) == \
+        ("HP1", "BRL", "97.00")
+    assert "P1, P2" in brk["detail"]
+    assert found["data_issues"].error is None and found["data_issues"].break_count == 1
+    assert "(value 'R$ 1.0,0')" in found["data_issues"].breaks[0]["detail"]
+
+    _spark_table(spark, "fct_payouts", PAYOUT_COLUMNS, [
+        "('hotmart', 'HP1', 'BRL', 97.00, 'P1', 'sale', 'k1')",
+        "('hotmart', 'HP2', 'BRL', 10.00, 'P1', 'sale', 'k2')"])
+    _spark_table(spark, "rpt_data_issues", ISSUE_COLUMNS, [])
+    clean = run_checks(database_url, [paid_twice, issues])
+    assert [(o.passed, o.error) for o in clean] == [(True, None), (True, None)]
+
+
+def _build_on_spark(url: str, monkeypatch, *extra: str) -> None:
+    from tallyhouse.dbt import run_dbt
+
+    monkeypatch.setenv("TALLYHOUSE_ENGINE", "spark")
+    landing.sync(url, server.endpoint())
+    for args in (["seed"], ["run", "--full-refresh", *extra]):
+        done = run_dbt(args, url=url, capture=True)
+        assert done.returncode == 0, done.stdout[-3000:]
+    monkeypatch.delenv("TALLYHOUSE_ENGINE")
+
+
+def test_the_same_landing_gives_the_same_marts_and_breaks_on_both_engines(
+        spark, pg_server, anomalies_landing, monkeypatch):
+    """Parity on the landing with one break of each kind: built by PostgreSQL and by Spark,
+    every mart row by row (amounts to the cent, times in UTC), and the same breaks found."""
+    from tallyhouse.reconciliation.runner import run_checks
+    from tallyhouse.spark import parity
+
+    from conftest import _scratch_database, build
+
+    def found(url: str) -> set[tuple]:
+        outcomes = run_checks(url)
+        return {(o.check.name, b["entity_id"], str(b["amount_at_stake"]))
+                for o in outcomes for b in o.breaks} | \
+            {(o.check.name, "error", o.error) for o in outcomes if o.error}
+
+    with _scratch_database(pg_server, "parity") as url:
+        monkeypatch.setenv("TALLYHOUSE_DATABASE_URL", url)
+        build(url, anomalies_landing)
+        on_postgres = found(url)
+        _build_on_spark(url, monkeypatch)
+        tables = parity.mart_tables(url)
+        assert {"fct_transactions", "agg_daily_sales", "fct_payouts", "dim_customers",
+                "rpt_money_breaks", "fct_points_ledger", "rpt_data_issues"} <= set(tables)
+        differences = parity.compare(url, spark, tables)
+        assert not differences, "\n".join(d.describe() for d in differences)
+        assert spark_rows(spark, "select count(*) from marts.fct_transactions")[0][0] == \
+            query(url, "select count(*) from marts.fct_transactions")[0][0] > 1000
+        monkeypatch.setenv("TALLYHOUSE_ENGINE", "spark")
+        on_spark = found(url)
+        monkeypatch.delenv("TALLYHOUSE_ENGINE")
+        assert len(on_postgres) > 10 and not any(k == "error" for _, k, _ in on_postgres)
+        assert on_spark == on_postgres
+        # a cent apart on one side: found, named, with the row
+        query(url, "update marts.fct_transactions set customer_paid_amount = "
+                   "customer_paid_amount + 0.01 where transaction_key = (select min("
+                   "transaction_key) from marts.fct_transactions where customer_paid_amount "
+                   "is not null)")
+        [cent] = parity.compare(url, spark, ["fct_transactions"])
+        assert cent.postgres_rows == cent.spark_rows
+        assert len(cent.only_postgres) == len(cent.only_spark) == 1
+
+
+def test_metrics_say_the_semantic_layer_needs_postgresql_on_spark():
+    done = subprocess.run([sys.executable, "-m", "tallyhouse_cli", "metrics", "query",
+                           "--metrics", "gross_sales"], capture_output=True, text=True,
+                          env={**os.environ, "TALLYHOUSE_ENGINE": "spark"}, timeout=120)
+    assert done.returncode == 2
+    assert "PostgreSQL or Databricks" in done.stdout and "tallyhouse sql --engine spark" \
+        in done.stdout
+
+
+def test_two_copies_at_once_copy_each_row_once(spark, database_url, small_landing):
+    """A run's copy and one by hand at the same moment: one waits for the other."""
+    import threading
+
+    with psycopg2.connect(database_url) as conn:
+        ingest.load_all(conn, small_landing)
+    errors: list[BaseException] = []
+
+    def copy() -> None:
+        try:
+            landing.sync(database_url, spark)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=copy) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors
+    for table in ("hotmart_webhooks", "payout_lines", "pix_payments"):
+        assert _spark_feed_digest(spark, table, database_url) == \
+            _pg_feed_digest(database_url, table), table
