@@ -10,7 +10,7 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboards import access, ui  # noqa: E402
+from dashboards import access, queries, ui  # noqa: E402
 
 PAGES = Path(__file__).resolve().parent / "app_pages"
 
@@ -38,6 +38,11 @@ if _auth == "oidc":
 elif _auth == "open":
     st.warning("Served beyond this machine without sign-in (--no-auth): anyone who can reach "
                "this address sees these figures.", icon=":material/lock_open:")
+_problem = queries.engine_problem()
+if _problem:
+    st.title("tallyhouse")
+    st.error(f"The warehouse cannot be read: {_problem}", icon=":material/error:")
+    st.stop()
 navigation = st.navigation([
     st.Page(PAGES / "sales.py", title="Sales", icon=":material/payments:", default=True),
     st.Page(PAGES / "refunds.py", title="Refund rate", icon=":material/undo:"),

@@ -3,6 +3,13 @@
 One Streamlit SQL connection (``st.connection``), configured like everything else (the
 embedded PostgreSQL by default, ``TALLYHOUSE_DATABASE_URL`` otherwise). Money is summed in
 SQL per currency: every money query filters one currency.
+
+On Spark (``TALLYHOUSE_ENGINE=spark``) the marts dbt builds are read from Spark's Thrift
+server: each query, written once in PostgreSQL's SQL, is translated to Spark's dialect with
+its parameters written in as literals by the SQL parser, and runs through the same checks as
+an analyst's query there (one query, tables of ``marts`` only). The reconciliation history
+(``rpt_reconciliation_*``) is the control plane's and is read from PostgreSQL on both
+engines (``control=True``).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import streamlit as st
 from streamlit.connections import SQLConnection
 
 from tallyhouse import db, roles
+from tallyhouse.engine import engine
 
 TTL_SECONDS = 300
 
@@ -76,22 +84,73 @@ def connection() -> SQLConnection:
                                        "application_name": "tallyhouse dashboards"})
 
 
-def read(sql: str, params: dict | None = None) -> pd.DataFrame:
+def _on_spark(control: bool) -> bool:
+    return not control and engine() == "spark"
+
+
+def read(sql: str, params: dict | None = None, control: bool = False) -> pd.DataFrame:
     """A query's rows, not cached. The connection goes back to the pool at once: Streamlit's
     own ``query()`` leaves it checked out, idle in a transaction, until garbage collection
-    — holding locks that would make the nightly build's DDL wait on an open dashboard."""
+    — holding locks that would make the nightly build's DDL wait on an open dashboard.
+    ``control``: a table of the run history, in PostgreSQL on every engine."""
+    if _on_spark(control):
+        return _read_spark(sql, params)
     with connection().connect() as conn:
         return pd.read_sql(sa.text(sql), conn, params=params or {})
 
 
+def _read_spark(sql: str, params: dict | None) -> pd.DataFrame:
+    from tallyhouse.spark import readers
+    from tallyhouse.spark.checks import with_values
+
+    found = readers.run_read_only(with_values(sql, params), where=_spark_endpoint())
+    return pd.DataFrame.from_records(found.rows, columns=found.columns)
+
+
+def _warehouse(control: bool) -> str:
+    """What a cached result belongs to: the PostgreSQL warehouse and, on Spark, the server."""
+    if not _on_spark(control):
+        return _connection_name()
+
+    where = _spark_endpoint()
+    return f"{_connection_name()}|spark@{where.host}:{where.port}"
+
+
+def _spark_endpoint():
+    """The Spark in use; the dashboards never start one (a page load would wait for a JVM):
+    SparkError says how when none is running."""
+    from tallyhouse.spark import server
+
+    return server.endpoint(start=False)
+
+
+def engine_problem() -> str | None:
+    """Why the warehouse's engine cannot be read (a bad setting, Spark not running), or
+    None."""
+    from tallyhouse.engine import EngineError
+
+    try:
+        if engine() == "spark":
+            from tallyhouse.spark import server
+
+            where = _spark_endpoint()
+            if not server.answers(where):
+                return f"{where.describe()} does not answer."
+    except EngineError as error:
+        return str(error)
+    except Exception as error:  # noqa: BLE001 - SparkError and Spark's own
+        return str(error)
+    return None
+
+
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def _cached(warehouse: str, sql: str, params: dict) -> pd.DataFrame:
-    return read(sql, params)
+def _cached(warehouse: str, sql: str, params: dict, control: bool) -> pd.DataFrame:
+    return read(sql, params, control)
 
 
-def frame(sql: str, params: dict | None = None) -> pd.DataFrame:
+def frame(sql: str, params: dict | None = None, control: bool = False) -> pd.DataFrame:
     """A query's rows, cached for TTL_SECONDS per warehouse, query and parameters."""
-    return _cached(_connection_name(), sql, params or {})
+    return _cached(_warehouse(control), sql, params or {}, control)
 
 
 def clear_caches() -> None:
@@ -101,9 +160,17 @@ def clear_caches() -> None:
     _connection_name.clear()
 
 
-def table_exists(name: str) -> bool:
+def table_exists(name: str, control: bool = False) -> bool:
+    if _on_spark(control):
+        from tallyhouse.readers import NotBuilt
+
+        try:
+            frame(f"select 1 as present from {name} limit 0")
+        except NotBuilt:
+            return False
+        return True
     return bool(frame("select to_regclass(:name) is not null as present",
-                      {"name": name})["present"].iloc[0])
+                      {"name": name}, control)["present"].iloc[0])
 
 
 def warehouse_ready() -> bool:
@@ -131,12 +198,12 @@ def freshness() -> dict:
     data = frame("select max(order_date) as data_up_to from marts.agg_daily_sales "
                  "where order_date <= current_date")
     out = {"data_up_to": data["data_up_to"].iloc[0], "last_run_at": None, "open_breaks": 0}
-    if table_exists("marts.rpt_reconciliation_summary"):
+    if table_exists("marts.rpt_reconciliation_summary", control=True):
         run = frame("""
             select run_at, breaks from (
                 select run_id, max(run_at) as run_at, sum(break_count) as breaks
                 from marts.rpt_reconciliation_summary group by run_id
-            ) as runs order by run_at desc limit 1""")
+            ) as runs order by run_at desc limit 1""", control=True)
         if not run.empty:
             out["last_run_at"], out["open_breaks"] = run["run_at"].iloc[0], run["breaks"].iloc[0]
     return out
@@ -246,7 +313,7 @@ def reconciliation_runs() -> pd.DataFrame:
                count(*) filter (where not passed) as failed_checks,
                sum(break_count) as breaks,
                count(*) filter (where not passed and severity = 'ERROR') as structural_failures
-        from marts.rpt_reconciliation_summary group by run_id order by 2""")
+        from marts.rpt_reconciliation_summary group by run_id order by 2""", control=True)
 
 
 def reconciliation_checks(run_id: str) -> pd.DataFrame:
@@ -254,7 +321,7 @@ def reconciliation_checks(run_id: str) -> pd.DataFrame:
         select invariant, check_name, severity, passed, break_count, checked_table,
                description, error
         from marts.rpt_reconciliation_summary where run_id = :run_id
-        order by invariant, check_name""", {"run_id": run_id})
+        order by invariant, check_name""", {"run_id": run_id}, control=True)
 
 
 def reconciliation_stakes(run_id: str, platforms: tuple[str, ...]) -> pd.DataFrame:
@@ -264,7 +331,8 @@ def reconciliation_stakes(run_id: str, platforms: tuple[str, ...]) -> pd.DataFra
         from marts.rpt_reconciliation_stakes
         where run_id = :run_id and (:all_platforms or platform = any(:platforms))
         group by 1, 2, 3 order by 1, 2, 3""",
-                 {"run_id": run_id, "platforms": list(platforms), "all_platforms": not platforms})
+                 {"run_id": run_id, "platforms": list(platforms), "all_platforms": not platforms},
+                 control=True)
 
 
 def reconciliation_breaks(run_id: str, check_name: str, platforms: tuple[str, ...]
@@ -277,7 +345,7 @@ def reconciliation_breaks(run_id: str, check_name: str, platforms: tuple[str, ..
           and (:all_platforms or platform = any(:platforms))
         order by amount_at_stake desc nulls last, entity_id limit 5000""",
                  {"run_id": run_id, "check_name": check_name, "platforms": list(platforms),
-                  "all_platforms": not platforms})
+                  "all_platforms": not platforms}, control=True)
 
 
 # ------------------------------------------------------------------------ subscriptions

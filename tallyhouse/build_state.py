@@ -41,6 +41,8 @@ MIGRATIONS = (
     "alter table raw._build_state add column if not exists in_progress boolean not null "
     "default false",
     "alter table raw._build_state add column if not exists started_at timestamptz",
+    # the engine the last completed build made the marts on (postgres, spark)
+    "alter table raw._build_state add column if not exists engine text",
 )
 
 
@@ -193,7 +195,7 @@ def project_changed(url: str, state: tuple[int, str]) -> bool:
 
 
 STATE_COLUMNS = ("last_file_id", "project_hash", "check_results", "last_load_seq",
-                 "in_progress", "started_at", "built_at")
+                 "in_progress", "started_at", "built_at", "engine")
 
 
 def begin(url_or_cursor) -> dict | None:
@@ -229,6 +231,8 @@ def restore(url: str, before: dict | None) -> None:
 
 def record(url: str, state: tuple[int, str], check_results: list[dict] | None = None) -> None:
     """The build completed: the marts are what the project makes of raw up to this state."""
+    from tallyhouse.engine import engine
+
     with db.cursor(url) as cur:
         ensure(cur)
         cur.execute("select to_regclass('raw._load_seq') is not null")
@@ -238,13 +242,13 @@ def record(url: str, state: tuple[int, str], check_results: list[dict] | None = 
                         "from raw._load_seq")
             last_load_seq = int(cur.fetchone()[0])
         cur.execute("insert into raw._build_state "
-                    "(last_file_id, project_hash, check_results, last_load_seq, in_progress) "
-                    "values (%s, %s, %s, %s, false) on conflict (id) do update set "
+                    "(last_file_id, project_hash, check_results, last_load_seq, in_progress, "
+                    "engine) values (%s, %s, %s, %s, false, %s) on conflict (id) do update set "
                     "last_file_id = excluded.last_file_id, project_hash = excluded.project_hash, "
                     "check_results = excluded.check_results, "
                     "last_load_seq = excluded.last_load_seq, in_progress = false, "
-                    "built_at = now()",
-                    (*state, json.dumps(check_results or []), last_load_seq))
+                    "built_at = now(), engine = excluded.engine",
+                    (*state, json.dumps(check_results or []), last_load_seq, engine()))
         # an erasure is finished once a build after it completed
         cur.execute("select to_regclass('restricted.erasures') is not null")
         if cur.fetchone()[0]:
@@ -252,6 +256,26 @@ def record(url: str, state: tuple[int, str], check_results: list[dict] | None = 
                         "add column if not exists completed_at timestamptz")
             cur.execute("update restricted.erasures set completed_at = now() "
                         "where completed_at is null")
+
+
+def built_on(url: str) -> str | None:
+    """The engine the last completed build made the marts on; None before any (or before
+    builds recorded it)."""
+    try:
+        with db.cursor(url) as cur:
+            cur.execute("select to_regclass('raw._build_state') is not null")
+            if not cur.fetchone()[0]:
+                return None
+            cur.execute("select column_name from information_schema.columns where "
+                        "table_schema = 'raw' and table_name = '_build_state' and "
+                        "column_name = 'engine'")
+            if cur.fetchone() is None:
+                return None
+            cur.execute("select engine from raw._build_state where not in_progress")
+            row = cur.fetchone()
+    except Exception:  # noqa: BLE001 - a hint, never a failure of its own
+        return None
+    return row[0] if row else None
 
 
 def last_check_results(url: str) -> tuple[object, list[dict]]:

@@ -14,6 +14,12 @@ In one run on one machine, on a database of its own (``<db>_bench``, recreated e
 5. **dashboards**: p50 / p95 latency of every dashboard query over the built marts;
 6. peak memory of the process tree (Python, dbt) and of the PostgreSQL server, sampled.
 
+With ``--engine spark`` the same landing is also built on Apache Spark in the same run: a
+local Spark of the benchmark's own (``local[N]``, its warehouse in the work folder, never
+the user's Spark or a cluster's), the job on a control-plane database of its own
+(``<db>_bench_spark``): the whole job, the same incremental delivery, a run with nothing
+new, the Spark warehouse's bytes on disk and the Spark JVM's peak memory.
+
 Prints a table and writes the figures as JSON (``--json``). Times are measured, never
 asserted.
 """
@@ -62,6 +68,7 @@ class MemorySampler(threading.Thread):
         self.interval = interval
         self.peak_tree_kib = 0
         self.peak_postgres_kib = 0
+        self.peak_spark_kib = 0
         self._halt = threading.Event()
 
     def sample(self) -> None:
@@ -71,14 +78,19 @@ class MemorySampler(threading.Thread):
         except psutil.Error:
             tree = [me]
         mine = {process.pid for process in tree}
-        postgres = []
+        postgres, spark = [], []
         for process in psutil.process_iter(["name", "cmdline"]):
             command = " ".join(process.info["cmdline"] or [])
-            if process.pid not in mine and (process.info["name"] == "postgres"
-                                            or "/bin/postgres" in command):
+            if "HiveThriftServer2" in command:
+                spark.append(process)  # the local Spark's JVM (a session of its own)
+            elif process.pid not in mine and (process.info["name"] == "postgres"
+                                              or "/bin/postgres" in command):
                 postgres.append(process)
-        self.peak_tree_kib = max(self.peak_tree_kib, sum(_pss_kib(p) for p in tree))
+        spark_pids = {process.pid for process in spark}
+        self.peak_tree_kib = max(self.peak_tree_kib, sum(
+            _pss_kib(p) for p in tree if p.pid not in spark_pids))
         self.peak_postgres_kib = max(self.peak_postgres_kib, sum(_pss_kib(p) for p in postgres))
+        self.peak_spark_kib = max(self.peak_spark_kib, sum(_pss_kib(p) for p in spark))
 
     def run(self) -> None:
         while not self._halt.is_set():
@@ -213,10 +225,12 @@ def baseline(url: str, landing: Path) -> dict:
 
 # ------------------------------------------------------------------------ the job
 
-def _job(landing: Path, url: str) -> dict:
+def _job(landing: Path, url: str, count_rows: bool = True) -> dict:
+    """One run of the whole job, its stages timed; ``count_rows``: the rows it changed in
+    PostgreSQL's data schemas (not on Spark: its marts are files)."""
     from orchestration.run import run_job
 
-    written_before = rows_written(url)
+    written_before = rows_written(url) if count_rows else 0
     started = time.monotonic()
     result = run_job(landing, url)
     seconds = time.monotonic() - started
@@ -231,7 +245,7 @@ def _job(landing: Path, url: str) -> dict:
     }
     return {"seconds": round(seconds, 2),
             "stages": {k: round(v, 2) for k, v in stages.items()},
-            "rows_written": rows_written(url) - written_before,
+            "rows_written": rows_written(url) - written_before if count_rows else None,
             "run_id": result.run_id}
 
 
@@ -307,6 +321,93 @@ def _restore(held: Path, landing: Path) -> None:
             shutil.move(path, target)
 
 
+# ------------------------------------------------------------------------ Spark
+
+class SparkBench:
+    """The same job on Spark, beside PostgreSQL's in one benchmark run: a local Spark of the
+    benchmark's own (its folder under the work folder; a cluster's URL is set aside, its
+    schemas are never touched) and a control-plane database of its own, so neither engine's
+    build state or run history bends the other's figures."""
+
+    def __init__(self, root: Path, pg_url: str, say=print):
+        self.folder = root / "spark"
+        self.pg_url = pg_url
+        self.url = db.replace_dbname(pg_url, db.connection_parts(pg_url).dbname + "_spark")
+        self.say = say
+        self._saved: dict[str, str | None] = {}
+        self._entered = False
+
+    def __enter__(self) -> SparkBench:
+        from tallyhouse.engine import ENGINE_ENV
+        from tallyhouse.spark import server
+
+        self._entered = True
+        for name, value in ((server.SPARK_DIR_ENV, str(self.folder)),
+                            (server.THRIFT_URL_ENV, None), (ENGINE_ENV, None)):
+            self._saved[name] = os.environ.get(name)
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        with db.cursor(self.pg_url, autocommit=True) as cur:
+            name = db.connection_parts(self.url).dbname
+            cur.execute(f'drop database if exists "{name}" with (force)')
+            cur.execute(f'create database "{name}"')
+        started = time.monotonic()
+        server.start_local(progress=lambda m: self.say(f"  {m}"))
+        self.start_seconds = round(time.monotonic() - started, 2)
+        return self
+
+    def job(self, landing: Path) -> dict:
+        from tallyhouse.engine import ENGINE_ENV
+
+        os.environ[ENGINE_ENV] = "spark"
+        try:
+            return _job(landing, self.url, count_rows=False)
+        finally:
+            os.environ.pop(ENGINE_ENV, None)
+
+    def footprint(self) -> dict:
+        from tallyhouse.spark import checks
+
+        (transactions,) = checks.fetch_rows("select count(*) from marts.fct_transactions")[0]
+        warehouse = _folder_bytes(self.folder / "warehouse")
+        landing = _folder_bytes(self.folder / "landing")
+        schemas = {path.name.removesuffix(".db"): _folder_bytes(path)
+                   for path in sorted((self.folder / "warehouse").glob("*.db"))}
+        total = warehouse + landing
+        return {"transactions": int(transactions), "bytes": total,
+                "bytes_per_transaction": round(total / max(int(transactions), 1)),
+                "landing_parquet_bytes": landing,
+                "schemas": {name: {"bytes": size,
+                                   "bytes_per_transaction": round(size / max(int(transactions),
+                                                                             1))}
+                            for name, size in schemas.items()}}
+
+    def __exit__(self, *_exc) -> None:
+        """Stop the benchmark's Spark and put the settings back (once; again is a no-op)."""
+        from tallyhouse.spark import server
+
+        if not self._entered:
+            return
+        self._entered = False
+        try:
+            server.stop_local()
+        finally:
+            for name, value in self._saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) \
+        if folder.exists() else 0
+
+
 # ------------------------------------------------------------------------ dashboards
 
 def dashboard_latency(url: str, repeats: int = DASHBOARD_REPEATS) -> dict:
@@ -375,9 +476,12 @@ def dashboard_latency(url: str, repeats: int = DASHBOARD_REPEATS) -> dict:
 
 def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
               keep: bool = False, say=print, compressed: bool = False,
-              freshness: dict | None = None) -> dict:
+              freshness: dict | None = None, engine: str = "postgres") -> dict:
     """Every stage of the benchmark; ``freshness`` (rate, seconds, rotate_seconds,
-    sensor_seconds; {} for the defaults) adds the webhook-to-marts stage."""
+    sensor_seconds; {} for the defaults) adds the webhook-to-marts stage; ``engine`` spark
+    adds the same job on Spark beside PostgreSQL's."""
+    from contextlib import nullcontext
+
     from tallyhouse.generator import GenerateConfig, generate
 
     url = bench_database(db.database_url())
@@ -388,8 +492,14 @@ def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
             shutil.rmtree(folder)
     figures: dict = {"transactions": transactions, "seed": seed, "gzip": compressed,
                      "cpus": os.cpu_count(), "database": db.connection_parts(url).dbname}
+    from tallyhouse.engine import ENGINE_ENV
+
+    # PostgreSQL's stages run on PostgreSQL whatever the setting says; Spark's set it
+    engine_setting = os.environ.pop(ENGINE_ENV, None)
     sampler = MemorySampler()
     sampler.start()
+    on_spark = engine == "spark"
+    spark_bench = SparkBench(root, url, say) if on_spark else nullcontext()
     try:
         total = 7 if freshness is None else 8
         say(f"[1/{total}] generating {transactions:,} transactions into {landing}")
@@ -432,6 +542,14 @@ def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
         full["mart_rows"] = mart_rows
         figures["job"] = full
 
+        if on_spark:
+            say(f"[2/{total}] Spark: a local Spark of the benchmark's own, then the whole "
+                "job there on the same extracts")
+            spark_bench.__enter__()
+            spark_full = spark_bench.job(landing)
+            spark_full["spark_start_seconds"] = spark_bench.start_seconds
+            figures["spark"] = {"job": spark_full}
+
         say(f"[3/{total}] baseline: bare psql \\copy of the same files + the daily "
             "aggregate by CTAS")
         figures["baseline"] = baseline(url, landing)
@@ -448,6 +566,16 @@ def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
         incremental["share_of_records"] = round(held_records / (records + held_records), 4)
         incremental["over_full_run"] = round(incremental["seconds"] / full["seconds"], 3)
         figures["incremental"] = incremental
+
+        if on_spark:
+            say(f"[4/{total}] Spark: the same delivery, then a run with nothing new")
+            spark_inc = spark_bench.job(landing)
+            spark_inc["over_full_run"] = round(spark_inc["seconds"]
+                                               / figures["spark"]["job"]["seconds"], 3)
+            figures["spark"]["incremental"] = spark_inc
+            figures["spark"]["nothing_new"] = spark_bench.job(landing)
+            figures["spark"]["footprint"] = spark_bench.footprint()
+            spark_bench.__exit__(None, None, None)
 
         say(f"[5/{total}] a run for one new webhook (a micro-run: only what is downstream "
             "of its feed)")
@@ -471,6 +599,10 @@ def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
             figures["freshness"] = run_freshness(url, landing, root / "freshness", say=say,
                                                  **freshness)
     finally:
+        if on_spark:
+            spark_bench.__exit__(None, None, None)
+        if engine_setting is not None:
+            os.environ[ENGINE_ENV] = engine_setting
         sampler.stop()
         if not keep:
             shutil.rmtree(landing, ignore_errors=True)
@@ -478,6 +610,8 @@ def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
             shutil.rmtree(root / "freshness", ignore_errors=True)
     figures["peak_memory_mib"] = {"process_tree": round(sampler.peak_tree_kib / 1024, 1),
                                   "postgres": round(sampler.peak_postgres_kib / 1024, 1)}
+    if on_spark:
+        figures["peak_memory_mib"]["spark"] = round(sampler.peak_spark_kib / 1024, 1)
     figures["targets"] = targets(figures)
     return figures
 
@@ -562,6 +696,23 @@ def print_table(figures: dict, say=print) -> None:
             f"{name} {part['bytes_per_transaction']:,}"
             for name, part in sorted(foot["schemas"].items(),
                                      key=lambda item: -item[1]["bytes"])) + ")")
+    if "spark" in figures:
+        spark = figures["spark"]
+        sfoot = spark["footprint"]
+        say(f"  Spark (local[{os.environ.get('TALLYHOUSE_SPARK_CORES') or 'all'}], started in "
+            f"{spark['job']['spark_start_seconds']:.0f} s): whole job "
+            f"{spark['job']['seconds']:.1f} s (load {spark['job']['stages']['load']:.1f}, "
+            f"landing copy + dbt {spark['job']['stages']['dbt_build']:.1f}, checks "
+            f"{spark['job']['stages']['checks']:.1f}, report "
+            f"{spark['job']['stages']['report']:.1f}); incremental "
+            f"{spark['incremental']['seconds']:.1f} s ({spark['incremental']['over_full_run']:.1%}"
+            f" of full); nothing new {spark['nothing_new']['seconds']:.1f} s")
+        say(f"  Spark disk: {sfoot['bytes'] / 2**20:,.0f} MiB = "
+            f"{sfoot['bytes_per_transaction']:,} bytes per transaction (landing Parquet "
+            f"{round(sfoot['landing_parquet_bytes'] / max(sfoot['transactions'], 1)):,}, "
+            + ", ".join(f"{name} {part['bytes_per_transaction']:,}"
+                        for name, part in sfoot["schemas"].items()) + f"); Spark JVM peak "
+            f"{mem.get('spark', 0):,.0f} MiB")
     say("  dashboard queries (ms, p50 / p95): " + ", ".join(
         f"{k} {v['p50_ms']:.0f}/{v['p95_ms']:.0f}" for k, v in figures["dashboards"].items()))
     if "freshness" in figures:
@@ -584,6 +735,12 @@ def print_table(figures: dict, say=print) -> None:
                                   for k, ok in figures["targets"].items()))
 
 
+def _bench_engine(args) -> str:
+    from tallyhouse.engine import engine
+
+    return engine(getattr(args, "engine", None))
+
+
 def main_bench(args) -> int:
     figures = run_bench(args.transactions, seed=args.seed,
                         workdir=Path(args.workdir) if args.workdir else None, keep=args.keep,
@@ -592,7 +749,8 @@ def main_bench(args) -> int:
                             ("rate", args.rate), ("seconds", args.for_seconds),
                             ("rotate_seconds", args.rotate_seconds),
                             ("sensor_seconds", args.sensor_seconds)) if v is not None}
-                        if args.freshness else None)
+                        if args.freshness else None,
+                        engine=_bench_engine(args))
     print_table(figures)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -384,7 +384,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
     try:
         found = run(text)
     except readers.NotBuilt as error:
-        _say(f"tallyhouse sql: {error} — the marts are built by `tallyhouse run`")
+        _say(f"tallyhouse sql: {error} — the marts are built by `tallyhouse run`"
+             + _other_engine_hint(on_spark))
         return 2
     except readers.RefusedQuery as error:
         _say(f"tallyhouse sql: {error}")
@@ -405,6 +406,21 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     _say(format_table(Answer(found.columns, found.rows)))
     return 0
+
+
+def _other_engine_hint(on_spark: bool) -> str:
+    """When the marts asked for are missing because the last build was on the other engine:
+    how to ask that one."""
+    from tallyhouse import build_state, db
+
+    built = build_state.built_on(db.database_url())
+    if built == "spark" and not on_spark:
+        return ("; the last build was on Spark: ask it with `tallyhouse sql --engine spark` "
+                "(or TALLYHOUSE_ENGINE=spark)")
+    if built == "postgres" and on_spark:
+        return ("; the last build was on PostgreSQL: ask it with `tallyhouse sql --engine "
+                "postgres`")
+    return ""
 
 
 def _sql_prompt(run, who: str) -> int:
@@ -725,6 +741,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="freshness: the receiver's rotation (default: the receiver's)")
     bench.add_argument("--sensor-seconds", type=int, dest="sensor_seconds",
                        help="freshness: the sensor's interval (default: the sensor's)")
+    bench.add_argument("--engine", choices=["postgres", "spark"],
+                       help="spark: also build the same extracts on a local Spark of the "
+                            "benchmark's own, beside PostgreSQL (default: $TALLYHOUSE_ENGINE, "
+                            "else postgres)")
     bench.set_defaults(func=cmd_bench)
 
     fgt = sub.add_parser(

@@ -254,6 +254,27 @@ def test_tallyhouse_sql_on_spark(spark, tmp_path):
     assert done.returncode == 0 and done.stdout.split() == ["n", "-", "2"]
 
 
+def test_asked_on_postgresql_after_a_build_on_spark_sql_says_where_the_marts_are(
+        database_url, monkeypatch):
+    from tallyhouse import build_state
+
+    def sql(engine_name: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "tallyhouse_cli", "sql", "--engine", engine_name,
+             "select count(*) from marts.fct_transactions"],
+            capture_output=True, text=True, env={**os.environ}, timeout=120)
+
+    done = sql("postgres")
+    assert done.returncode == 2 and "--engine spark" not in done.stdout  # no build yet
+    monkeypatch.setenv("TALLYHOUSE_ENGINE", "spark")
+    build_state.record(database_url, build_state.current(database_url))
+    monkeypatch.delenv("TALLYHOUSE_ENGINE")
+    assert build_state.built_on(database_url) == "spark"
+    done = sql("postgres")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "the last build was on Spark" in done.stdout and "--engine spark" in done.stdout
+
+
 def _spark_table(where, name: str, columns: str, rows: list[str]) -> None:
     with server.connect(where) as conn:
         cur = conn.cursor()
@@ -307,57 +328,147 @@ def test_the_checks_of_the_marts_run_on_spark(spark, database_url, monkeypatch):
     assert [(o.passed, o.error) for o in clean] == [(True, None), (True, None)]
 
 
-def _build_on_spark(url: str, monkeypatch, *extra: str) -> None:
+def _build_on_spark(url: str, monkeypatch, *extra: str) -> dict[str, int]:
+    """What a run on Spark does after loading: copy the landing, seed, build; the copy's
+    figures."""
     from tallyhouse.dbt import run_dbt
 
     monkeypatch.setenv("TALLYHOUSE_ENGINE", "spark")
-    landing.sync(url, server.endpoint())
+    copied = landing.sync(url, server.endpoint())
     for args in (["seed"], ["run", "--full-refresh", *extra]):
         done = run_dbt(args, url=url, capture=True)
         assert done.returncode == 0, done.stdout[-3000:]
     monkeypatch.delenv("TALLYHOUSE_ENGINE")
+    return copied
 
 
-def test_the_same_landing_gives_the_same_marts_and_breaks_on_both_engines(
-        spark, pg_server, anomalies_landing, monkeypatch):
-    """Parity on the landing with one break of each kind: built by PostgreSQL and by Spark,
-    every mart row by row (amounts to the cent, times in UTC), and the same breaks found."""
-    from tallyhouse.reconciliation.runner import run_checks
-    from tallyhouse.spark import parity
+def _late_days_first(landing_dir, root) -> list:
+    """The landing as two deliveries: its last days first, the earlier days after."""
+    from test_incremental import _day, _deliveries
 
+    return _deliveries(landing_dir, root, lambda p: 0 if _day(p) >= "2026-05-20" else 1)
+
+
+@pytest.fixture(scope="module")
+def both_engines(spark_dir, pg_server, anomalies_landing, tmp_path_factory):
+    """The landing with one break of each kind, built by PostgreSQL in one run over every
+    file and by Spark in two runs (its late days delivered first, the rest after: the
+    second run copies only the new rows to Spark)."""
     from conftest import _scratch_database, build
 
-    def found(url: str) -> set[tuple]:
+    folder, where = spark_dir
+    late, early = _late_days_first(anomalies_landing, tmp_path_factory.mktemp("deliveries"))
+    with pytest.MonkeyPatch.context() as mp, _scratch_database(pg_server, "parity") as url:
+        mp.setenv(server.SPARK_DIR_ENV, str(folder))
+        mp.delenv(server.THRIFT_URL_ENV, raising=False)
+        mp.setenv("TALLYHOUSE_DATABASE_URL", url)
+        conn = psycopg2.connect(url)
+        try:
+            ingest.load_all(conn, late)
+        finally:
+            conn.close()
+        first = _build_on_spark(url, mp)
+        first_count = spark_rows(where, "select count(*) from marts.fct_transactions")[0][0]
+        conn = psycopg2.connect(url)
+        try:
+            ingest.load_all(conn, early)
+        finally:
+            conn.close()
+        build(url, anomalies_landing)  # PostgreSQL: one build over every file
+        second = _build_on_spark(url, mp)
+        yield {"url": url, "where": where, "first": first, "second": second,
+               "first_count": first_count}
+
+
+def test_two_runs_on_spark_give_the_marts_of_one_run_on_postgresql(both_engines):
+    """Parity on the landing with one break of each kind: every mart row by row (amounts to
+    the cent, times in UTC), the Spark side built in two runs, the second copying only the
+    rows delivered after the first."""
+    from tallyhouse.spark import parity
+
+    url, where = both_engines["url"], both_engines["where"]
+    tables = parity.mart_tables(url)
+    assert {"fct_transactions", "agg_daily_sales", "fct_payouts", "dim_customers",
+            "rpt_money_breaks", "fct_points_ledger", "rpt_data_issues"} <= set(tables)
+    differences = parity.compare(url, where, tables)
+    assert not differences, "\n".join(d.describe() for d in differences)
+    total = query(url, "select count(*) from marts.fct_transactions")[0][0]
+    assert spark_rows(where, "select count(*) from marts.fct_transactions")[0][0] == total
+    assert 0 < both_engines["first_count"] < total > 1000
+    first, second = both_engines["first"], both_engines["second"]
+    raw_rows = query(url, "select count(*) from raw.hotmart_webhooks")[0][0]
+    assert 0 < first["raw.hotmart_webhooks"] < raw_rows
+    assert second["raw.hotmart_webhooks"] == raw_rows - first["raw.hotmart_webhooks"]
+    # a cent apart on one side: found, named, with the row
+    key = query(url, "select min(transaction_key) from marts.fct_transactions "
+                     "where customer_paid_amount is not null")[0][0]
+    change = ("update marts.fct_transactions set customer_paid_amount = customer_paid_amount "
+              "{} 0.01 where transaction_key = %s")
+    query(url, change.format("+"), (key,))
+    try:
+        [cent] = parity.compare(url, where, ["fct_transactions"])
+        assert cent.postgres_rows == cent.spark_rows
+        assert len(cent.only_postgres) == len(cent.only_spark) == 1
+    finally:
+        query(url, change.format("-"), (key,))
+
+
+def test_the_same_breaks_are_found_on_both_engines(both_engines, monkeypatch):
+    from tallyhouse.reconciliation.runner import run_checks
+
+    url = both_engines["url"]
+
+    def found() -> set[tuple]:
         outcomes = run_checks(url)
         return {(o.check.name, b["entity_id"], str(b["amount_at_stake"]))
                 for o in outcomes for b in o.breaks} | \
             {(o.check.name, "error", o.error) for o in outcomes if o.error}
 
-    with _scratch_database(pg_server, "parity") as url:
-        monkeypatch.setenv("TALLYHOUSE_DATABASE_URL", url)
-        build(url, anomalies_landing)
-        on_postgres = found(url)
-        _build_on_spark(url, monkeypatch)
-        tables = parity.mart_tables(url)
-        assert {"fct_transactions", "agg_daily_sales", "fct_payouts", "dim_customers",
-                "rpt_money_breaks", "fct_points_ledger", "rpt_data_issues"} <= set(tables)
-        differences = parity.compare(url, spark, tables)
-        assert not differences, "\n".join(d.describe() for d in differences)
-        assert spark_rows(spark, "select count(*) from marts.fct_transactions")[0][0] == \
-            query(url, "select count(*) from marts.fct_transactions")[0][0] > 1000
-        monkeypatch.setenv("TALLYHOUSE_ENGINE", "spark")
-        on_spark = found(url)
-        monkeypatch.delenv("TALLYHOUSE_ENGINE")
-        assert len(on_postgres) > 10 and not any(k == "error" for _, k, _ in on_postgres)
-        assert on_spark == on_postgres
-        # a cent apart on one side: found, named, with the row
-        query(url, "update marts.fct_transactions set customer_paid_amount = "
-                   "customer_paid_amount + 0.01 where transaction_key = (select min("
-                   "transaction_key) from marts.fct_transactions where customer_paid_amount "
-                   "is not null)")
-        [cent] = parity.compare(url, spark, ["fct_transactions"])
-        assert cent.postgres_rows == cent.spark_rows
-        assert len(cent.only_postgres) == len(cent.only_spark) == 1
+    monkeypatch.setenv("TALLYHOUSE_DATABASE_URL", url)
+    on_postgres = found()
+    monkeypatch.setenv("TALLYHOUSE_ENGINE", "spark")
+    on_spark = found()
+    assert len(on_postgres) > 10 and not any(k == "error" for _, k, _ in on_postgres)
+    assert on_spark == on_postgres
+
+
+def test_the_dashboards_read_the_marts_on_spark(both_engines, monkeypatch):
+    """Every page renders from Spark's marts with the figures PostgreSQL's give; the run
+    history comes from the control plane."""
+    from datetime import UTC, datetime
+
+    from streamlit.testing.v1 import AppTest
+
+    from dashboards import queries
+    from tallyhouse import roles
+    from tallyhouse.reconciliation.runner import run_checks, save
+
+    url = both_engines["url"]
+    monkeypatch.setenv("TALLYHOUSE_DATABASE_URL", url)
+    roles.ensure_roles(url)  # the dashboards read the run history as tallyhouse_dashboard
+    save(url, "parity-run", datetime.now(UTC), run_checks(url))
+    app = os.path.join(os.path.dirname(__file__), "..", "dashboards", "app.py")
+
+    def shown(engine_name: str) -> dict[str, list]:
+        monkeypatch.setenv("TALLYHOUSE_ENGINE", engine_name)
+        queries.clear_caches()
+        out = {}
+        for page in ("sales", "refunds", "payment_methods", "reconciliation",
+                     "subscriptions", "loyalty"):
+            at = AppTest.from_file(app, default_timeout=180)
+            at.run()
+            at.switch_page(f"app_pages/{page}.py").run()
+            assert not at.exception, (engine_name, page, [e.value for e in at.exception])
+            # the anomaly data's structural findings are an error on the reconciliation
+            # page on both engines: compared like the figures
+            out[page] = [(m.label, m.value) for m in at.metric] + \
+                [c.value for c in at.caption] + [e.body for e in at.error] + \
+                [len(at.dataframe)]
+        return out
+
+    on_postgres = shown("postgres")
+    assert sum(len(v) for v in on_postgres.values()) > 20
+    assert shown("spark") == on_postgres
 
 
 def test_metrics_say_the_semantic_layer_needs_postgresql_on_spark():

@@ -6,7 +6,7 @@ from dashboards import ui
 from tallyhouse.reconciliation.report import run_folder
 
 ui.page_header("Reconciliation")
-if not q.table_exists("marts.rpt_reconciliation_summary"):
+if not q.table_exists("marts.rpt_reconciliation_summary", control=True):
     st.info("No reconciliation run yet. `make run` loads, builds, checks and writes the "
             "first report.")
     st.stop()

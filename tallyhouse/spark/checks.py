@@ -19,11 +19,48 @@ _BATCH = "tallyhouse_gx_batch"
 
 def transpiled(sql: str) -> str:
     """A check's PostgreSQL query in Spark's dialect ({batch} kept as it is)."""
+    return _translated(sql.replace("{batch}", _BATCH)).replace(_BATCH, "{batch}")
+
+
+def with_values(sql: str, params: dict | None = None) -> str:
+    """A query written for PostgreSQL with ``:name`` parameters (the dashboards'), in Spark's
+    dialect with each parameter written in as a literal by the parser: a text value is
+    quoted and escaped as Spark reads it, a date is a DATE, a list an ARRAY (of STRING when
+    empty), so no value is ever spliced in as text. A bare ``numeric`` (an exact count ratio)
+    becomes DECIMAL(38, 10), not Spark's DECIMAL(10, 0)."""
+    from sqlglot import exp
+
+    def value(item):
+        if isinstance(item, (list, tuple)):
+            if not item:
+                return exp.cast(exp.Array(expressions=[]), "ARRAY<STRING>", dialect="spark")
+            return exp.Array(expressions=[value(v) for v in item])
+        return exp.convert(item)
+
+    def exact(node):
+        if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.DECIMAL \
+                and not node.expressions:
+            return exp.DataType.build("DECIMAL(38, 10)", dialect="spark")
+        return node
+
+    values = {name: value(item) for name, item in (params or {}).items()}
+
+    def bound(node):
+        if isinstance(node, exp.Placeholder) and node.this:
+            if node.this not in values:
+                raise ValueError(f"no value for the parameter :{node.this}")
+            return values[node.this].copy()
+        return exact(node)
+
+    return _translated(sql, bound)
+
+
+def _translated(sql: str, extra=None) -> str:
     import sqlglot
     from sqlglot import exp
 
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
-    parsed = sqlglot.parse(sql.replace("{batch}", _BATCH), read="postgres")
+    parsed = sqlglot.parse(sql, read="postgres")
     if len(parsed) != 1 or parsed[0] is None:
         raise ValueError("a check is one query")
 
@@ -35,10 +72,9 @@ def transpiled(sql: str) -> str:
                             exp.func("replace", value, exp.Literal.string("'"),
                                      exp.Literal.string("''")),
                             exp.Literal.string("'"))
-        return node
+        return extra(node) if extra else node
 
-    query = parsed[0].transform(spark_only)
-    return query.sql(dialect="spark").replace(_BATCH, "{batch}")
+    return parsed[0].transform(spark_only).sql(dialect="spark")
 
 
 def sqlalchemy_url(where: server.Endpoint | None = None) -> str:

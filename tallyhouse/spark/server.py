@@ -126,6 +126,11 @@ def _answers(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
+def answers(where: Endpoint) -> bool:
+    """Whether the Thrift server's port takes a connection."""
+    return _answers(where.host, where.port)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))
