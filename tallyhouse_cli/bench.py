@@ -46,6 +46,7 @@ from tallyhouse.sources import FEEDS
 BASELINE_SCHEMA = "bench_baseline"
 HELD_BACK_DAYS = 2
 DASHBOARD_REPEATS = 15
+SPARK_DASHBOARD_REPEATS = 5
 DATA_SCHEMAS = ("raw", "staging", "intermediate", "marts")
 RUN_LOG_TABLES = ("rpt_reconciliation_summary", "rpt_reconciliation_breaks", "_build_state")
 
@@ -369,6 +370,22 @@ class SparkBench:
         finally:
             os.environ.pop(ENGINE_ENV, None)
 
+    def dashboards(self) -> dict:
+        """The dashboards' queries read from Spark's marts (fewer repeats: each is seconds
+        of JVM work, not milliseconds)."""
+        from tallyhouse.engine import ENGINE_ENV
+
+        saved = os.environ.get(db.DATABASE_URL_ENV)
+        os.environ[ENGINE_ENV] = "spark"
+        try:
+            return dashboard_latency(self.url, repeats=SPARK_DASHBOARD_REPEATS)
+        finally:
+            os.environ.pop(ENGINE_ENV, None)
+            if saved is None:
+                os.environ.pop(db.DATABASE_URL_ENV, None)
+            else:
+                os.environ[db.DATABASE_URL_ENV] = saved
+
     def footprint(self) -> dict:
         from tallyhouse.spark import checks
 
@@ -575,6 +592,9 @@ def run_bench(transactions: int, seed: int = 1, workdir: Path | None = None,
             figures["spark"]["incremental"] = spark_inc
             figures["spark"]["nothing_new"] = spark_bench.job(landing)
             figures["spark"]["footprint"] = spark_bench.footprint()
+            figures["spark"]["dashboards"] = spark_bench.dashboards()
+            figures["spark"]["dashboards_p95_max_ms"] = max(
+                v["p95_ms"] for v in figures["spark"]["dashboards"].values())
             spark_bench.__exit__(None, None, None)
 
         say(f"[5/{total}] a run for one new webhook (a micro-run: only what is downstream "
@@ -706,7 +726,8 @@ def print_table(figures: dict, say=print) -> None:
             f"{spark['job']['stages']['checks']:.1f}, report "
             f"{spark['job']['stages']['report']:.1f}); incremental "
             f"{spark['incremental']['seconds']:.1f} s ({spark['incremental']['over_full_run']:.1%}"
-            f" of full); nothing new {spark['nothing_new']['seconds']:.1f} s")
+            f" of full); nothing new {spark['nothing_new']['seconds']:.1f} s; dashboard "
+            f"queries p95 up to {spark['dashboards_p95_max_ms']:,.0f} ms")
         say(f"  Spark disk: {sfoot['bytes'] / 2**20:,.0f} MiB = "
             f"{sfoot['bytes_per_transaction']:,} bytes per transaction (landing Parquet "
             f"{round(sfoot['landing_parquet_bytes'] / max(sfoot['transactions'], 1)):,}, "

@@ -96,6 +96,11 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         context.log.info(f"Landing copied to {where.describe()}: "
                          f"{sum(copied.values())} rows in {len(copied)} tables.")
         os.environ.update(engine_env())
+    else:
+        # PostgreSQL's target, whatever an earlier run on Spark in this process left set
+        from tallyhouse.dbt import engine_env
+
+        os.environ.update(engine_env())
     # an erasure killed after its commit left files to put in place and tables to vacuum
     from tallyhouse import forget
 
