@@ -349,35 +349,43 @@ def _late_days_first(landing_dir, root) -> list:
     return _deliveries(landing_dir, root, lambda p: 0 if _day(p) >= "2026-05-20" else 1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def both_engines(spark_dir, pg_server, anomalies_landing, tmp_path_factory):
     """The landing with one break of each kind, built by PostgreSQL in one run over every
     file and by Spark in two runs (its late days delivered first, the rest after: the
-    second run copies only the new rows to Spark)."""
+    second run copies only the new rows to Spark). Built once per session (xdist runs other
+    modules' tests between these on the same worker: a module fixture would be built again);
+    the settings it needs are set only while it builds, never left to other tests."""
     from conftest import _scratch_database, build
 
     folder, where = spark_dir
     late, early = _late_days_first(anomalies_landing, tmp_path_factory.mktemp("deliveries"))
-    with pytest.MonkeyPatch.context() as mp, _scratch_database(pg_server, "parity") as url:
-        mp.setenv(server.SPARK_DIR_ENV, str(folder))
-        mp.delenv(server.THRIFT_URL_ENV, raising=False)
-        mp.setenv("TALLYHOUSE_DATABASE_URL", url)
-        conn = psycopg2.connect(url)
-        try:
-            ingest.load_all(conn, late)
-        finally:
-            conn.close()
-        first = _build_on_spark(url, mp)
-        first_count = spark_rows(where, "select count(*) from marts.fct_transactions")[0][0]
-        conn = psycopg2.connect(url)
-        try:
-            ingest.load_all(conn, early)
-        finally:
-            conn.close()
-        build(url, anomalies_landing)  # PostgreSQL: one build over every file
-        second = _build_on_spark(url, mp)
-        yield {"url": url, "where": where, "first": first, "second": second,
-               "first_count": first_count}
+    with _scratch_database(pg_server, "parity") as url:
+        with pytest.MonkeyPatch.context() as mp:
+            yield _build_both(url, folder, where, late, early, anomalies_landing, mp, build)
+
+
+def _build_both(url, folder, where, late, early, anomalies_landing, mp, build) -> dict:
+    mp.setenv(server.SPARK_DIR_ENV, str(folder))
+    mp.delenv(server.THRIFT_URL_ENV, raising=False)
+    mp.setenv("TALLYHOUSE_DATABASE_URL", url)
+    conn = psycopg2.connect(url)
+    try:
+        ingest.load_all(conn, late)
+    finally:
+        conn.close()
+    first = _build_on_spark(url, mp)
+    first_count = spark_rows(where, "select count(*) from marts.fct_transactions")[0][0]
+    conn = psycopg2.connect(url)
+    try:
+        ingest.load_all(conn, early)
+    finally:
+        conn.close()
+    build(url, anomalies_landing)  # PostgreSQL: one build over every file
+    second = _build_on_spark(url, mp)
+    mp.undo()
+    return {"url": url, "where": where, "first": first, "second": second,
+            "first_count": first_count}
 
 
 def test_two_runs_on_spark_give_the_marts_of_one_run_on_postgresql(both_engines):
@@ -413,7 +421,7 @@ def test_two_runs_on_spark_give_the_marts_of_one_run_on_postgresql(both_engines)
         query(url, change.format("-"), (key,))
 
 
-def test_the_same_breaks_are_found_on_both_engines(both_engines, monkeypatch):
+def test_the_same_breaks_are_found_on_both_engines(both_engines, spark, monkeypatch):
     from tallyhouse.reconciliation.runner import run_checks
 
     url = both_engines["url"]
@@ -432,7 +440,7 @@ def test_the_same_breaks_are_found_on_both_engines(both_engines, monkeypatch):
     assert on_spark == on_postgres
 
 
-def test_the_dashboards_read_the_marts_on_spark(both_engines, monkeypatch):
+def test_the_dashboards_read_the_marts_on_spark(both_engines, spark, monkeypatch):
     """Every page renders from Spark's marts with the figures PostgreSQL's give; the run
     history comes from the control plane."""
     from datetime import UTC, datetime
