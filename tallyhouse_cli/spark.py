@@ -20,8 +20,7 @@ def cmd_spark(args: argparse.Namespace) -> int:
         if args.action == "status":
             if remote:
                 where = server.parse_thrift_url(remote)
-                state = "answers" if server._answers(where.host, where.port, 3.0) \
-                    else "does not answer"
+                state = "answers" if server.answers(where, 3.0) else "does not answer"
                 _say(f"using {server.THRIFT_URL_ENV}: {where.host}:{where.port} {state}")
                 return 0
             _say(f"local Spark in {server.spark_dir()}: {server.local_status()}")

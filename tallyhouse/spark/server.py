@@ -126,9 +126,9 @@ def _answers(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def answers(where: Endpoint) -> bool:
+def answers(where: Endpoint, timeout: float = 1.0) -> bool:
     """Whether the Thrift server's port takes a connection."""
-    return _answers(where.host, where.port)
+    return _answers(where.host, where.port, timeout)
 
 
 def _free_port() -> int:
