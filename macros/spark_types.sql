@@ -89,6 +89,22 @@
 {%- endmacro %}
 
 
+{#- An incremental build on Spark is refused before it touches anything. Spark's Parquet
+    tables have no DELETE: the touched-entity SQL that replaces rows on PostgreSQL would
+    append duplicates there (and the forget pre-hooks cannot run). tallyhouse's runs always
+    pass --full-refresh on Spark; this stops a hand-run `dbt run` without it. The earliest
+    macro dbt-spark's incremental materialization calls (before the pre-hooks) is this
+    one; on every other engine it is dbt's own. -#}
+{% macro incremental_validate_on_schema_change(on_schema_change, default='ignore') -%}
+    {%- if execute and target.type == 'spark' and is_incremental() -%}
+        {{ exceptions.raise_compiler_error(
+            this ~ " is built incrementally on PostgreSQL only: on Spark every model a build "
+            ~ "selects is rebuilt from raw. Run dbt with --full-refresh (tallyhouse run does)."
+        ) }}
+    {%- endif -%}
+    {{- return(dbt.incremental_validate_on_schema_change(on_schema_change, default)) -}}
+{%- endmacro %}
+
 {#- A seed's rows on Spark, in batches, each value cast to its column's (translated) type. -#}
 {% macro spark__load_csv_rows(model, agate_table) -%}
     {%- set declared = model['config'].get('column_types', {}) -%}

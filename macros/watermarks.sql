@@ -138,8 +138,9 @@
 
 {#- The load number the last build read through, for tests scoped to what changed: on an
     incremental build they look at the rows loaded after it; on a full refresh (the weekly
-    full pass, a first build, a changed project) at every row (-1). A constant, so that
-    the planner reads the new rows by index. -#}
+    full pass, a first build, a changed project) at every row (-1). Only a build on this
+    engine counts: after a build on the other one (the control plane is shared) every row
+    is tested. A constant, so that the planner reads the new rows by index. -#}
 {% macro checked_through() -%}
     {{ return(adapter.dispatch('checked_through', 'tallyhouse')()) }}
 {%- endmacro %}
@@ -152,7 +153,8 @@
         {%- if built -%}
             {%- set through = run_query(
                 "select coalesce((select (to_jsonb(state) ->> 'last_load_seq')::bigint"
-                " from raw._build_state as state), -1)").columns[0].values()[0] -%}
+                " from raw._build_state as state where coalesce(to_jsonb(state) ->> 'engine',"
+                " 'postgres') = 'postgres'), -1)").columns[0].values()[0] -%}
         {%- endif -%}
     {%- endif -%}
     {{ through }}
@@ -166,10 +168,10 @@
     {%- if execute and not flags.FULL_REFRESH
           and tallyhouse._spark_table_exists('raw', '_build_state') -%}
         {%- set columns = run_query('describe raw._build_state').columns[0].values() -%}
-        {%- if 'last_load_seq' in columns -%}
+        {%- if 'last_load_seq' in columns and 'engine' in columns -%}
             {%- set through = run_query(
                 "select coalesce(max(cast(last_load_seq as bigint)), -1)"
-                " from raw._build_state").columns[0].values()[0] -%}
+                " from raw._build_state where engine = 'spark'").columns[0].values()[0] -%}
         {%- endif -%}
     {%- endif -%}
     {{ through }}

@@ -342,59 +342,78 @@ def _build_on_spark(url: str, monkeypatch, *extra: str) -> dict[str, int]:
     return copied
 
 
-def _late_days_first(landing_dir, root) -> list:
-    """The landing as two deliveries: its last days first, the earlier days after."""
-    from test_incremental import _day, _deliveries
+def _hotmart_last_days_later(landing_dir, root) -> list:
+    """The landing as two deliveries: everything but Hotmart's last days, then those."""
+    from test_incremental import _day, _deliveries, _feed
 
-    return _deliveries(landing_dir, root, lambda p: 0 if _day(p) >= "2026-05-20" else 1)
+    return _deliveries(landing_dir, root, lambda p: 1 if _feed(p) == "hotmart_webhooks"
+                       and _day(p) >= "2026-05-20" else 0)
 
 
 @pytest.fixture(scope="session")
 def both_engines(spark_dir, pg_server, anomalies_landing, tmp_path_factory):
     """The landing with one break of each kind, built by PostgreSQL in one run over every
-    file and by Spark in two runs (its late days delivered first, the rest after: the
-    second run copies only the new rows to Spark). Built once per session (xdist runs other
-    modules' tests between these on the same worker: a module fixture would be built again);
-    the settings it needs are set only while it builds, never left to other tests."""
+    file and by Spark in two runs: the first over everything but Hotmart's last days, the
+    second the whole Dagster job on Spark for those days alone (it copies only the new rows
+    and rebuilds only what is downstream of Hotmart's feed). Built once per session (xdist
+    runs other modules' tests between these on the same worker: a module fixture would be
+    built again); the settings it needs are set only while it builds, never left behind."""
     from conftest import _scratch_database, build
 
     folder, where = spark_dir
-    late, early = _late_days_first(anomalies_landing, tmp_path_factory.mktemp("deliveries"))
+    before, later = _hotmart_last_days_later(anomalies_landing,
+                                             tmp_path_factory.mktemp("deliveries"))
     with _scratch_database(pg_server, "parity") as url:
-        with pytest.MonkeyPatch.context() as mp:
-            yield _build_both(url, folder, where, late, early, anomalies_landing, mp, build)
+        saved = dict(os.environ)
+        try:
+            with pytest.MonkeyPatch.context() as mp:
+                built = _build_both(url, folder, where, before, later, mp)
+        finally:  # the job sets the dbt connection in this process's environment
+            os.environ.clear()
+            os.environ.update(saved)
+        build(url, anomalies_landing)  # PostgreSQL: one build over every file
+        yield built
 
 
-def _build_both(url, folder, where, late, early, anomalies_landing, mp, build) -> dict:
+def _build_both(url, folder, where, before, later, mp) -> dict:
+    from tallyhouse import build_state
+
+    from conftest import execute_job
+
     mp.setenv(server.SPARK_DIR_ENV, str(folder))
     mp.delenv(server.THRIFT_URL_ENV, raising=False)
     mp.setenv("TALLYHOUSE_DATABASE_URL", url)
     conn = psycopg2.connect(url)
     try:
-        ingest.load_all(conn, late)
+        ingest.load_all(conn, before)
     finally:
         conn.close()
     first = _build_on_spark(url, mp)
     first_count = spark_rows(where, "select count(*) from marts.fct_transactions")[0][0]
-    conn = psycopg2.connect(url)
-    try:
-        ingest.load_all(conn, early)
-    finally:
-        conn.close()
-    build(url, anomalies_landing)  # PostgreSQL: one build over every file
-    second = _build_on_spark(url, mp)
+    # what the job records once a build on Spark completed (the next run narrows from it)
+    mp.setenv("TALLYHOUSE_ENGINE", "spark")
+    build_state.record(url, build_state.current(url))
+    result = execute_job(later, url)
+    skipped = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+               if getattr(e.materialization.metadata.get("rebuilt"), "value", None) is False}
+    rebuilt = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+               } - skipped
+    failures = [e.message for e in result.all_events if e.is_failure]
     mp.undo()
-    return {"url": url, "where": where, "first": first, "second": second,
-            "first_count": first_count}
+    return {"url": url, "where": where, "first": first, "first_count": first_count,
+            "success": result.success, "skipped": skipped, "rebuilt": rebuilt,
+            "failures": failures}
 
 
 def test_two_runs_on_spark_give_the_marts_of_one_run_on_postgresql(both_engines):
     """Parity on the landing with one break of each kind: every mart row by row (amounts to
-    the cent, times in UTC), the Spark side built in two runs, the second copying only the
-    rows delivered after the first."""
+    the cent, times in UTC), the Spark side built in two runs, the second a micro-run of
+    the Dagster job that copies only the rows delivered after the first and rebuilds only
+    what is downstream of the feed they came in."""
     from tallyhouse.spark import parity
 
     url, where = both_engines["url"], both_engines["where"]
+    assert both_engines["success"], both_engines["failures"]
     tables = parity.mart_tables(url)
     assert {"fct_transactions", "agg_daily_sales", "fct_payouts", "dim_customers",
             "rpt_money_breaks", "fct_points_ledger", "rpt_data_issues"} <= set(tables)
@@ -403,10 +422,16 @@ def test_two_runs_on_spark_give_the_marts_of_one_run_on_postgresql(both_engines)
     total = query(url, "select count(*) from marts.fct_transactions")[0][0]
     assert spark_rows(where, "select count(*) from marts.fct_transactions")[0][0] == total
     assert 0 < both_engines["first_count"] < total > 1000
-    first, second = both_engines["first"], both_engines["second"]
+    # the second copy moved the new rows only: none twice, none lost
+    first = both_engines["first"]
     raw_rows = query(url, "select count(*) from raw.hotmart_webhooks")[0][0]
     assert 0 < first["raw.hotmart_webhooks"] < raw_rows
-    assert second["raw.hotmart_webhooks"] == raw_rows - first["raw.hotmart_webhooks"]
+    assert spark_rows(where, "select count(*) from raw.hotmart_webhooks")[0][0] == raw_rows
+    # the micro-run: Hotmart's models and what reads them rebuilt, the other feeds' left
+    assert {"staging/stg_hotmart__purchase_events", "marts/fct_transactions"} <= \
+        both_engines["rebuilt"]
+    assert {"staging/stg_kiwify__sales", "staging/stg_pix__orders",
+            "marts/fct_points_ledger"} <= both_engines["skipped"]
     # a cent apart on one side: found, named, with the row
     key = query(url, "select min(transaction_key) from marts.fct_transactions "
                      "where customer_paid_amount is not null")[0][0]
@@ -419,6 +444,24 @@ def test_two_runs_on_spark_give_the_marts_of_one_run_on_postgresql(both_engines)
         assert len(cent.only_postgres) == len(cent.only_spark) == 1
     finally:
         query(url, change.format("-"), (key,))
+
+
+def test_an_incremental_build_by_hand_on_spark_is_refused(both_engines, spark):
+    """On Spark a model is rebuilt or refused: dbt run without --full-refresh stops before
+    the model's first statement, with what to do, and the table keeps its rows."""
+    from tallyhouse.dbt import run_dbt
+
+    where = both_engines["where"]
+    count = "select count(*) from marts.fct_commissions"
+    rows = spark_rows(where, count)[0][0]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TALLYHOUSE_ENGINE", "spark")
+        done = run_dbt(["run", "--select", "fct_commissions"], url=both_engines["url"],
+                       capture=True)
+    assert done.returncode != 0
+    assert "built incrementally on PostgreSQL only" in done.stdout
+    assert "--full-refresh" in done.stdout
+    assert spark_rows(where, count)[0][0] == rows > 0
 
 
 def test_the_same_breaks_are_found_on_both_engines(both_engines, spark, monkeypatch):

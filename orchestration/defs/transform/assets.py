@@ -135,13 +135,9 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         context.log.warning(f"{ready.reason().capitalize()}: every model is rebuilt from raw "
                             "(--full-refresh) before anything is reported.")
         command.append("--full-refresh")
-    elif on_spark:
-        # Parquet has no DELETE: on Spark every build is a rebuild from raw (DECISIONS.md)
-        context.log.info("Spark: every model is rebuilt from raw (--full-refresh).")
-        command.append("--full-refresh")
     elif build_state.project_changed(url, state):
-        context.log.info("The dbt project (or the pseudonym key) changed since the last build: "
-                         "every model is rebuilt from raw (--full-refresh).")
+        context.log.info("The dbt project (or the pseudonym key, or the engine) changed since "
+                         "the last build: every model is rebuilt from raw (--full-refresh).")
         command.append("--full-refresh")
     # a run of some of the models (the UI's "materialize selected", a re-execution from a
     # failed step) is not a build of the project: it leaves the build state as it was
@@ -156,14 +152,16 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
             if selection.skip_names:
                 command += ["--exclude", " ".join(selection.skip_names),
                             "--indirect-selection", micro_run.INDIRECT_SELECTION]
-    if on_spark:
-        # the unit tests check the models' logic on fixed inputs: run on PostgreSQL
-        command += ["--exclude-resource-type", "unit_test"]
-    if selection is not None:
+    if on_spark and "--full-refresh" not in command:
+        # Parquet has no DELETE: on Spark each model a run builds is rebuilt from raw —
+        # only those downstream of the feeds that delivered (DECISIONS.md)
+        context.log.info("Spark: each model built now is rebuilt from raw (--full-refresh).")
+        command.append("--full-refresh")
+    if on_spark or selection is not None:
         # dbt's unit tests check the models' code on fixed inputs, not the data: they run on
-        # the first build, every build from raw (a changed project, a repair, the weekly
-        # full pass) and in the test suite, not on each run that follows a complete build
-        # of the same project
+        # PostgreSQL (never on Spark), on the first build, every build from raw (a changed
+        # project, a repair, the weekly full pass) and in the test suite, not on each run
+        # that follows a complete build of the same project
         command += ["--exclude-resource-type", "unit_test"]
     # in progress until it completes: a build killed in the middle is never taken as done
     before = build_state.begin(url)
