@@ -73,9 +73,9 @@
 
 
 {#- How an incremental model replaces the rows of the keys it recomputes. PostgreSQL deletes
-    them and inserts the new ones. Spark's Parquet tables have no DELETE: a build there is
-    a rebuild from raw (--full-refresh), where the strategy only names the materialization
-    dbt-spark accepts. -#}
+    them and inserts the new ones. Spark's Parquet tables have no DELETE: such a model is
+    rebuilt from raw there (should_full_refresh), where the strategy only names the
+    materialization dbt-spark accepts. -#}
 {% macro replace_by_key() -%}
     {{- return(adapter.dispatch('replace_by_key', 'tallyhouse')()) -}}
 {%- endmacro %}
@@ -89,21 +89,33 @@
 {%- endmacro %}
 
 
-{#- An incremental build on Spark is refused before it touches anything. Spark's Parquet
-    tables have no DELETE: the touched-entity SQL that replaces rows on PostgreSQL would
-    append duplicates there (and the forget pre-hooks cannot run). tallyhouse's runs always
-    pass --full-refresh on Spark; this stops a hand-run `dbt run` without it. The earliest
-    macro dbt-spark's incremental materialization calls (before the pre-hooks) is this
-    one; on every other engine it is dbt's own. -#}
-{% macro incremental_validate_on_schema_change(on_schema_change, default='ignore') -%}
-    {%- if execute and target.type == 'spark' and is_incremental() -%}
-        {{ exceptions.raise_compiler_error(
-            this ~ " is built incrementally on PostgreSQL only: on Spark every model a build "
-            ~ "selects is rebuilt from raw. Run dbt with --full-refresh (tallyhouse run does)."
-        ) }}
+{#- Which models a build on Spark may extend rather than rebuild. Spark's Parquet tables
+    have no DELETE, so a model that replaces rows by key (delete+insert on PostgreSQL, or a
+    `delete from` pre-hook) is rebuilt from raw there on every build that selects it, even
+    without --full-refresh. A model keyed on raw's record hash only ever adds rows: each
+    record is read once (the loader lands a record hash once) and its staging row depends
+    on that record alone, so appending the records loaded since its last build is what
+    delete+insert does on PostgreSQL. On every other engine this is dbt's own rule. -#}
+{% macro should_full_refresh() -%}
+    {%- set configured = config.get('full_refresh') -%}
+    {%- if configured is none -%}
+        {%- set configured = flags.FULL_REFRESH -%}
     {%- endif -%}
-    {{- return(dbt.incremental_validate_on_schema_change(on_schema_change, default)) -}}
+    {%- if not configured and target.type == 'spark'
+          and config.get('materialized') == 'incremental'
+          and not tallyhouse.appends_records_only() -%}
+        {%- set configured = true -%}
+    {%- endif -%}
+    {{- return(configured) -}}
 {%- endmacro %}
+
+{#- An incremental model that only adds rows, one per raw record: keyed on record_hash,
+    with the default strategy (or append). -#}
+{% macro appends_records_only() -%}
+    {{- return(config.get('unique_key') == 'record_hash'
+               and config.get('incremental_strategy') in (none, 'append')) -}}
+{%- endmacro %}
+
 
 {#- A seed's rows on Spark, in batches, each value cast to its column's (translated) type. -#}
 {% macro spark__load_csv_rows(model, agate_table) -%}

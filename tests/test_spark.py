@@ -375,6 +375,16 @@ def both_engines(spark_dir, pg_server, anomalies_landing, tmp_path_factory):
         yield built
 
 
+# a staging model keyed on raw's records, a model keyed on transactions, one not rebuilt
+WATCHED = ("staging.stg_hotmart__purchase_events", "intermediate.int_transactions",
+           "staging.stg_kiwify__sales")
+
+
+def _parquet_files(folder, table: str) -> set[str]:
+    schema, name = table.split(".")
+    return {p.name for p in (folder / "warehouse" / f"{schema}.db" / name).rglob("*.parquet")}
+
+
 def _build_both(url, folder, where, before, later, mp) -> dict:
     from tallyhouse import build_state
 
@@ -393,7 +403,9 @@ def _build_both(url, folder, where, before, later, mp) -> dict:
     # what the job records once a build on Spark completed (the next run narrows from it)
     mp.setenv("TALLYHOUSE_ENGINE", "spark")
     build_state.record(url, build_state.current(url))
+    files_before = {table: _parquet_files(folder, table) for table in WATCHED}
     result = execute_job(later, url)
+    kept = {table: files_before[table] & _parquet_files(folder, table) for table in WATCHED}
     skipped = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
                if getattr(e.materialization.metadata.get("rebuilt"), "value", None) is False}
     rebuilt = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
@@ -402,7 +414,7 @@ def _build_both(url, folder, where, before, later, mp) -> dict:
     mp.undo()
     return {"url": url, "where": where, "first": first, "first_count": first_count,
             "success": result.success, "skipped": skipped, "rebuilt": rebuilt,
-            "failures": failures}
+            "failures": failures, "files_before": files_before, "files_kept": kept}
 
 
 def test_two_runs_on_spark_give_the_marts_of_one_run_on_postgresql(both_engines):
@@ -432,6 +444,14 @@ def test_two_runs_on_spark_give_the_marts_of_one_run_on_postgresql(both_engines)
         both_engines["rebuilt"]
     assert {"staging/stg_kiwify__sales", "staging/stg_pix__orders",
             "marts/fct_points_ledger"} <= both_engines["skipped"]
+    # Hotmart's staging added the new records to the files it had; the transactions were
+    # computed again whole (Parquet has no DELETE); Kiwify's staging was not touched
+    before, kept = both_engines["files_before"], both_engines["files_kept"]
+    assert all(before.values()), before
+    assert kept["staging.stg_hotmart__purchase_events"] == \
+        before["staging.stg_hotmart__purchase_events"]
+    assert kept["intermediate.int_transactions"] == set()
+    assert kept["staging.stg_kiwify__sales"] == before["staging.stg_kiwify__sales"]
     # a cent apart on one side: found, named, with the row
     key = query(url, "select min(transaction_key) from marts.fct_transactions "
                      "where customer_paid_amount is not null")[0][0]
@@ -446,22 +466,25 @@ def test_two_runs_on_spark_give_the_marts_of_one_run_on_postgresql(both_engines)
         query(url, change.format("-"), (key,))
 
 
-def test_an_incremental_build_by_hand_on_spark_is_refused(both_engines, spark):
-    """On Spark a model is rebuilt or refused: dbt run without --full-refresh stops before
-    the model's first statement, with what to do, and the table keeps its rows."""
+def test_dbt_by_hand_on_spark_rebuilds_what_it_cannot_extend(both_engines, spark):
+    """dbt run without --full-refresh on Spark: a model keyed on transactions (PostgreSQL
+    would delete and insert its touched rows) is rebuilt whole, a staging model adds only
+    the records loaded since — nothing doubled, nothing lost."""
     from tallyhouse.dbt import run_dbt
 
     where = both_engines["where"]
-    count = "select count(*) from marts.fct_commissions"
-    rows = spark_rows(where, count)[0][0]
+    counts = ("select (select count(*) from marts.fct_commissions), "
+              "(select count(*) from staging.stg_hotmart__purchase_events)")
+    before = spark_rows(where, counts)[0]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TALLYHOUSE_ENGINE", "spark")
-        done = run_dbt(["run", "--select", "fct_commissions"], url=both_engines["url"],
-                       capture=True)
-    assert done.returncode != 0
-    assert "built incrementally on PostgreSQL only" in done.stdout
-    assert "--full-refresh" in done.stdout
-    assert spark_rows(where, count)[0][0] == rows > 0
+        done = run_dbt(["run", "--select", "fct_commissions", "stg_hotmart__purchase_events"],
+                       url=both_engines["url"], capture=True)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert spark_rows(where, counts)[0] == before
+    assert before[0] > 0 and before[1] > 0
+    assert spark_rows(where, "select count(*) from marts.fct_commissions")[0][0] == \
+        query(both_engines["url"], "select count(*) from marts.fct_commissions")[0][0]
 
 
 def test_the_same_breaks_are_found_on_both_engines(both_engines, spark, monkeypatch):

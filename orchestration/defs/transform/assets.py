@@ -153,10 +153,11 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                 command += ["--exclude", " ".join(selection.skip_names),
                             "--indirect-selection", micro_run.INDIRECT_SELECTION]
     if on_spark and "--full-refresh" not in command:
-        # Parquet has no DELETE: on Spark each model a run builds is rebuilt from raw —
-        # only those downstream of the feeds that delivered (DECISIONS.md)
-        context.log.info("Spark: each model built now is rebuilt from raw (--full-refresh).")
-        command.append("--full-refresh")
+        # Parquet has no DELETE: on Spark a model built now is rebuilt from raw, except the
+        # staging models keyed on raw's records, which append the records loaded since
+        # (macro should_full_refresh; DECISIONS.md)
+        context.log.info("Spark: the staging models add the records loaded since their last "
+                         "build; every other model built now is rebuilt from raw.")
     if on_spark or selection is not None:
         # dbt's unit tests check the models' code on fixed inputs, not the data: they run on
         # PostgreSQL (never on Spark), on the first build, every build from raw (a changed
