@@ -134,6 +134,8 @@ def test_the_landing_is_copied_to_spark_once_and_follows_changes(spark, database
     # nothing landed since: nothing copied
     again = landing.sync(database_url, spark)
     assert all(again[f"raw.{t}"] == 0 for t in feeds)
+    # a first copy of this database replaced what Spark had; a copy of what is new did not
+    assert first.rewritten and not again.rewritten
     assert _spark_feed_digest(spark, "hotmart_webhooks", database_url) == \
         _pg_feed_digest(database_url, "hotmart_webhooks")
 
@@ -150,6 +152,7 @@ def test_the_landing_is_copied_to_spark_once_and_follows_changes(spark, database
                         "_rewritten_hash = _record_hash where _line_no = 1 "
                         "and _load_seq = (select min(_load_seq) from raw.kiwify_webhooks)")
     copied = landing.sync(database_url, spark)
+    assert copied.rewritten  # what was built from the old row must be rebuilt
     assert copied["raw.kiwify_webhooks"] == _pg_feed_digest(database_url, "kiwify_webhooks")[0]
     assert _spark_feed_digest(spark, "kiwify_webhooks", database_url) == \
         _pg_feed_digest(database_url, "kiwify_webhooks")
@@ -170,7 +173,7 @@ def test_another_database_is_copied_whole_not_merged(spark, pg_server, small_lan
     with _scratch_database(pg_server, "other") as other:
         with psycopg2.connect(other) as conn:
             ingest.load_all(conn, partial)
-        landing.sync(other, spark)
+        assert landing.sync(other, spark).rewritten
         assert _spark_feed_digest(spark, "hotmart_webhooks", other) == \
             _pg_feed_digest(other, "hotmart_webhooks")
         assert spark_rows(spark, "select count(*) from raw._manifest")[0][0] == \

@@ -148,8 +148,16 @@ def _fingerprint(cur, table: str, through: int | None = None) -> dict:
     return {"rows": int(rows), "last_load_seq": int(last), "rewritten": int(rewritten)}
 
 
+class Copied(dict):
+    """Rows copied per table; ``rewritten``: rows Spark had were replaced (another database's
+    copy, or a table changed under the last copy): what was built from them cannot be
+    extended, only rebuilt."""
+
+    rewritten: bool = False
+
+
 def sync(database_url: str, where: server.Endpoint,
-         progress: Callable[[str], None] | None = None) -> dict[str, int]:
+         progress: Callable[[str], None] | None = None) -> Copied:
     """Copy what was landed since the last copy; rows copied per table."""
     say = progress or (lambda _message: None)
     if not where.local:
@@ -166,12 +174,12 @@ def sync(database_url: str, where: server.Endpoint,
 
 
 def _sync(database_url: str, where: server.Endpoint, state_file: Path,
-          say: Callable[[str], None]) -> dict[str, int]:
+          say: Callable[[str], None]) -> Copied:
     try:
         state = json.loads(state_file.read_text())
     except (OSError, ValueError):
         state = {}
-    copied: dict[str, int] = {}
+    copied = Copied()
     conn = psycopg2.connect(database_url)
     try:
         # one snapshot of PostgreSQL for the whole copy: a load committing meanwhile is
@@ -188,6 +196,9 @@ def _sync(database_url: str, where: server.Endpoint, state_file: Path,
                 origin = cur.fetchone()[0]
                 feeds = feed_tables(cur)
                 if state.get("_origin") != origin:
+                    # another database's copy (or none recorded): nothing built on Spark
+                    # so far was built from this one
+                    copied.rewritten = True
                     # feeds of the other database this one lacks are emptied, not kept
                     for table in [t for t in state if not t.startswith("_")
                                   and t not in feeds]:
@@ -203,6 +214,8 @@ def _sync(database_url: str, where: server.Endpoint, state_file: Path,
                     known = state.get(table)
                     whole = known is None or _fingerprint(
                         cur, table, known["last_load_seq"]) != known
+                    if whole and known is not None:
+                        copied.rewritten = True  # rows changed under the last copy
                     if whole and folder.exists():
                         shutil.rmtree(folder)
                     folder.mkdir(parents=True, exist_ok=True)

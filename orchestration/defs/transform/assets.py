@@ -85,6 +85,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     os.environ.setdefault("DBT_USE_COLORS", "false")
     url = warehouse.url()
     on_spark = _engine() == "spark"
+    rewritten = False
     if on_spark:
         # the marts are built on Spark: what was landed since the last copy goes there first,
         # and dbt talks to Spark's Thrift server (started here when it is the local one)
@@ -95,6 +96,13 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         copied = landing.sync(url, where, progress=context.log.info)
         context.log.info(f"Landing copied to {where.describe()}: "
                          f"{sum(copied.values())} rows in {len(copied)} tables.")
+        rewritten = copied.rewritten
+        if rewritten:
+            # Spark's raw rows were replaced (another database's copy, a table changed
+            # under the last copy): nothing built from them may be extended or carried
+            # over. Marked at once, so that a run stopped before its build completes
+            # leaves the next one a whole build to do.
+            build_state.begin(url)
         os.environ.update(engine_env())
     else:
         # PostgreSQL's target, whatever an earlier run on Spark in this process left set
@@ -128,6 +136,11 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     if full_pass:
         context.log.info("Full pass: every model is rebuilt from raw (--full-refresh) and every "
                          "test runs over whole tables.")
+        command.append("--full-refresh")
+    elif rewritten:
+        context.log.info("Spark's copy of the landing was rewritten (another database's, or "
+                         "rows changed under it): every model is rebuilt from raw "
+                         "(--full-refresh).")
         command.append("--full-refresh")
     elif ready.needs_full_refresh:
         # a no-op run may not trust a build that never completed, raw rows changed under it
