@@ -97,10 +97,7 @@
     on that record alone, so appending the records loaded since its last build is what
     delete+insert does on PostgreSQL. On every other engine this is dbt's own rule. -#}
 {% macro should_full_refresh() -%}
-    {%- set configured = config.get('full_refresh') -%}
-    {%- if configured is none -%}
-        {%- set configured = flags.FULL_REFRESH -%}
-    {%- endif -%}
+    {%- set configured = dbt.should_full_refresh() -%}
     {%- if not configured and target.type == 'spark'
           and config.get('materialized') == 'incremental'
           and not tallyhouse.appends_records_only() -%}
