@@ -160,18 +160,22 @@
     {{ through }}
 {%- endmacro %}
 
-{#- Spark: raw._build_state mirrored from the control plane, one row; -1 when the table
-    or its last_load_seq column is missing (PostgreSQL's to_jsonb(state) reads a missing
-    column as null). -#}
+{#- Spark: raw._build_state as the landing copy mirrored it from the control plane
+    before this run's build (one row); -1 when the table or a column is missing, when the
+    last build was not on Spark or never completed. The mirror can only be older than the
+    control plane's state, never newer: a test it scopes covers at least the rows since
+    the last build. -#}
 {% macro spark__checked_through() -%}
     {%- set through = -1 -%}
     {%- if execute and not flags.FULL_REFRESH
           and tallyhouse._spark_table_exists('raw', '_build_state') -%}
         {%- set columns = run_query('describe raw._build_state').columns[0].values() -%}
-        {%- if 'last_load_seq' in columns and 'engine' in columns -%}
+        {%- if 'last_load_seq' in columns and 'engine' in columns
+              and 'in_progress' in columns -%}
             {%- set through = run_query(
                 "select coalesce(max(cast(last_load_seq as bigint)), -1)"
-                " from raw._build_state where engine = 'spark'").columns[0].values()[0] -%}
+                " from raw._build_state where engine = 'spark' and not in_progress")
+                .columns[0].values()[0] -%}
         {%- endif -%}
     {%- endif -%}
     {{ through }}

@@ -3,6 +3,7 @@ once for the session, real JVM on loopback) and the landing copied to it as Parq
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -470,21 +471,35 @@ def test_two_runs_on_spark_give_the_marts_of_one_run_on_postgresql(both_engines)
 
 
 def test_dbt_by_hand_on_spark_rebuilds_what_it_cannot_extend(both_engines, spark):
-    """dbt run without --full-refresh on Spark: a model keyed on transactions (PostgreSQL
+    """dbt build without --full-refresh on Spark: a model keyed on transactions (PostgreSQL
     would delete and insert its touched rows) is rebuilt whole, a staging model adds only
-    the records loaded since — nothing doubled, nothing lost."""
+    the records loaded since — nothing doubled, nothing lost; their tests look at the rows
+    loaded since the last build on Spark, as on PostgreSQL."""
     from tallyhouse.dbt import run_dbt
 
     where = both_engines["where"]
     counts = ("select (select count(*) from marts.fct_commissions), "
               "(select count(*) from staging.stg_hotmart__purchase_events)")
     before = spark_rows(where, counts)[0]
+    # the build state the job's copy mirrored: the first build's, on Spark, complete
+    [(engine_name, through, in_progress)] = spark_rows(
+        where, "select engine, last_load_seq, in_progress from raw._build_state")
+    assert (engine_name, in_progress) == ("spark", False) and through > 0
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TALLYHOUSE_ENGINE", "spark")
-        done = run_dbt(["run", "--select", "fct_commissions", "stg_hotmart__purchase_events"],
+        done = run_dbt(["build", "--select", "fct_commissions", "stg_hotmart__purchase_events",
+                        "--exclude-resource-type", "unit_test"],
                        url=both_engines["url"], capture=True)
     assert done.returncode == 0, done.stdout[-3000:]
     assert spark_rows(where, counts)[0] == before
+    results = json.loads((done.target_path / "run_results.json").read_text())["results"]
+    tests = [r for r in results if r["unique_id"].startswith("test.")]
+    assert tests and all(r["status"] == "pass" for r in tests)
+    scoped = {r["unique_id"] for r in tests
+              if f"_load_seq > {through}" in r["compiled_code"]
+              or f"last_load_seq > {through}" in r["compiled_code"]}
+    assert any("stg_hotmart__purchase_events" in t for t in scoped), scoped
+    assert any("fct_commissions" in t for t in scoped), scoped
     assert before[0] > 0 and before[1] > 0
     assert spark_rows(where, "select count(*) from marts.fct_commissions")[0][0] == \
         query(both_engines["url"], "select count(*) from marts.fct_commissions")[0][0]

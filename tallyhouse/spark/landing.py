@@ -7,7 +7,7 @@ control plane (DECISIONS.md). ``sync`` then copies to Spark what was landed sinc
 copy: each raw feed table gets the rows past the highest ``_load_seq`` already on Spark, as
 Parquet files in the table's folder (one file per batch, written whole then renamed into
 place, so a reader never sees half a file); the control tables the models read (manifest,
-quarantine, erased subjects) are copied whole, replaced at once.
+quarantine, erased subjects, the build state) are copied whole, replaced at once.
 
 A feed table whose rows changed in PostgreSQL after they were copied — an erasure rewrote a
 payload, retention deleted old rows — no longer matches its copy's fingerprint (rows, last
@@ -33,8 +33,9 @@ import psycopg2
 from tallyhouse.spark import server
 
 BATCH_ROWS = 50_000
-# the control tables the models read, copied whole on every sync
-CONTROL_TABLES = {("raw", "_manifest"), ("raw", "_quarantine"),
+# the control tables the models read, copied whole on every sync; the build state as it
+# was before this run's build (the scoped tests read the last build's load number from it)
+CONTROL_TABLES = {("raw", "_manifest"), ("raw", "_quarantine"), ("raw", "_build_state"),
                   ("restricted", "erased_subjects")}
 
 
