@@ -5,7 +5,7 @@ sync and throws the engine away for every event it stores — and every event of
 a check is stored twice (the run's file and the cross-run index). A run of this project
 stores about 1 200 events even when nothing is new (each model, each dbt test as an asset
 check, planned then reported), so that bookkeeping was more than half of a run that had
-nothing to do: measured at 100 000 transactions, 13.1 s for a no-op run, 6.0 s with this
+nothing to do: measured at 100 000 transactions, 13.1 s for a no-op run, 6.2 s with this
 storage.
 
 This storage is Dagster's own (same files, same layout under the state folder, same
@@ -14,15 +14,22 @@ schema), with two changes, both in how a connection is made:
 - an engine per database file is kept (a few, the most recently used) with a small pool,
   instead of one engine per statement;
 - SQLite's ``synchronous=NORMAL`` in WAL mode (the mode Dagster sets): a commit is atomic
-  and survives the process being killed; a power cut can lose the last events written,
-  never corrupt the history. The warehouse's own state (manifest, build state, run lock)
-  is in PostgreSQL and does not depend on this.
+  and survives the process being killed; a power cut can lose the last events written
+  (each file on its own: a run's status may then say more than its events, or the
+  cross-run index less than a run's file), never corrupt a file. Nothing in tallyhouse
+  decides from Dagster's events: the warehouse's own state (manifest, build state, run
+  lock) is in PostgreSQL.
+
+Because the files' connections stay open, an event lands in the file's write-ahead log and
+the file itself changes only at SQLite's checkpoints; the UI follows a run live by watching
+the file, so each stored event touches it.
 
 The instance file (orchestration/dagster_home/dagster.yaml) names it as custom storage.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -77,8 +84,10 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 engine = self._engines[shard] = _engine(self.conn_string_for_shard(shard))
                 while len(self._engines) > KEEP_ENGINES:
                     # a connection still out is closed when it comes back, not taken away
+                    # no connection of this storage is out here (_db_lock is held
+                    # around every use): the idle ones are closed, their files let go
                     _, oldest = self._engines.popitem(last=False)
-                    oldest.dispose(close=False)
+                    oldest.dispose()
             self._engines.move_to_end(shard)
             return engine
 
@@ -91,6 +100,17 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 self._initialized_dbs.add(shard)
             with engine.connect() as conn, conn.begin():
                 yield conn
+
+    def store_event(self, event) -> None:
+        super().store_event(event)
+        # The UI follows a run's log live by watching its file (<run id>.db) change. With
+        # the connections kept, an event is written to the file's write-ahead log and the
+        # file itself changes only at SQLite's checkpoints: touch it, as the stock storage's
+        # closing of its connection after every event did (no sync, one system call).
+        try:
+            os.utime(self.path_for_shard(event.run_id))
+        except OSError:
+            pass
 
     def wipe(self) -> None:
         self._forget_all_engines()

@@ -3,11 +3,13 @@ file per event (tallyhouse/dagster_storage.py) — and still whole after a kill.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import dagster as dg
 import pytest
@@ -99,13 +101,62 @@ def test_events_are_stored_without_a_connection_each(instance):
         assert conn.exec_driver_sql("pragma journal_mode").scalar() == "wal"
 
 
+def _open_files(folder) -> int:
+    """Files of this folder open in this process."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith(str(folder))
+        except OSError:
+            pass
+    return count
+
+
 def test_a_reader_of_many_runs_keeps_a_few_files_open(instance):
-    opened, _ = instance
+    opened, storage = instance
     runs = [dg.materialize([tallied], instance=opened).run_id for _ in range(12)]
-    for run_id in runs:  # the UI reading the history of each run
-        assert opened.all_logs(run_id)
-    storage = opened.event_log_storage
-    assert len(storage._engines) <= dagster_storage.KEEP_ENGINES
+    gc.disable()  # the files of a forgotten engine are closed by it, not by the collector
+    try:
+        for run_id in runs:  # the UI reading the history of each run
+            assert opened.all_logs(run_id)
+        assert len(opened.event_log_storage._engines) <= dagster_storage.KEEP_ENGINES
+        # a database file, its write-ahead log and its shared memory per engine kept
+        assert _open_files(storage / "history" / "runs") <= \
+            3 * dagster_storage.KEEP_ENGINES
+    finally:
+        gc.enable()
+
+
+def test_the_ui_sees_a_run_s_events_as_they_are_stored(instance):
+    """The webserver follows a run's log by watching its file; the run's process writes it
+    through storage of its own (two storages on the same folder, as the two processes)."""
+    from dagster._core.events.log import EventLogEntry
+
+    opened, storage = instance
+    folder = str(storage / "history" / "runs")
+    writer = dagster_storage.PooledSqliteEventLogStorage(folder)
+    watcher = dagster_storage.PooledSqliteEventLogStorage(folder)
+    run_id = "live-log-run"
+    seen: list[str] = []
+
+    def entry(n: int) -> EventLogEntry:
+        return EventLogEntry(error_info=None, level=20, user_message=f"line {n}",
+                             run_id=run_id, timestamp=time.time())
+
+    writer.store_event(entry(0))  # the run's file exists before the UI opens it
+    watcher.watch(run_id, None, lambda event, _cursor: seen.append(event.user_message))
+    try:
+        for n in range(1, 21):
+            writer.store_event(entry(n))
+            time.sleep(0.02)
+        deadline = time.monotonic() + 10
+        while len(seen) < 21 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert seen == [f"line {n}" for n in range(21)]
+    finally:
+        watcher.end_watch(run_id, seen.append)
+        watcher.dispose()
+        writer.dispose()
 
 
 def test_an_event_stored_before_a_kill_is_in_the_history(instance, tmp_path):
