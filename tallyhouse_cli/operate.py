@@ -146,8 +146,16 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from tallyhouse import backup
+    from tallyhouse_cli import services
 
     folder = Path(args.path)
+    running = services.supervisor_pid()
+    if running is not None:
+        # the UI, the daemon and the receiver keep the run history's files and the landing
+        # open: what they wrote after the restore moved those aside would be lost there
+        _say(f"error: the services of this home are running (supervisor pid {running}): "
+             "stop them with `tallyhouse down`, restore, then `tallyhouse up`.")
+        return 2
     _say(f"Restoring {folder.resolve()} into "
          + (f"the embedded PostgreSQL in {db.pgdata_dir()}" if db.is_embedded()
             else db.redact(db.database_url())) + " and this home ...")

@@ -102,6 +102,19 @@ def test_backup_restores_into_an_empty_home_the_same_marts_and_report(warehouse,
 
     with _scratch_database(pg_server, "restored") as url:
         home = tmp_path / "home2"
+        # not while the home's services run (they hold the run history's files open)
+        supervisor = subprocess.Popen(["sleep", "60"])
+        try:
+            pid_file = home / ".tallyhouse" / "services" / "supervisord.pid"
+            pid_file.parent.mkdir(parents=True)
+            pid_file.write_text(f"{supervisor.pid}\n")
+            busy = cli("restore", str(folder), env=plain_env(home, url))
+            assert busy.returncode == 2 and "tallyhouse down" in busy.stdout, busy.stdout
+            assert not (home / "landing").exists()
+        finally:
+            supervisor.kill()
+            supervisor.wait()
+        pid_file.unlink()
         restored = cli("restore", str(folder), env=plain_env(home, url))
         assert restored.returncode == 0, restored.stdout + restored.stderr
         assert snapshot_marts(url) == snapshot_marts(warehouse["url"])
