@@ -20,14 +20,26 @@
     ), 'hex'), 32)
 {%- endmacro %}
 
-{#- Spark: the pads are session configuration (profile server_side_parameters
-    tallyhouse.key_opad / tallyhouse.key_ipad), substituted by Spark into ${…}. -#}
+{#- Spark: the pads are session variables (profile server_side_parameters
+    tallyhouse.key_opad / tallyhouse.key_ipad), substituted by Spark into ${…}. A session
+    without them (dbt run on Spark without tallyhouse's environment: the profile's default
+    is empty, an unknown variable stays the literal ${…}) would hash with empty pads — keys
+    anyone could recompute from an e-mail — or give every person a null key: the statement
+    fails instead. (PostgreSQL refuses by itself: current_setting of an unset name raises.) -#}
 {% macro spark__keyed_hash(text_expression) -%}
     left(sha2(
-        concat(unhex('${tallyhouse.key_opad}'),
-               unhex(sha2(concat(unhex('${tallyhouse.key_ipad}'),
+        concat({{ tallyhouse._spark_pad('key_opad') }},
+               unhex(sha2(concat({{ tallyhouse._spark_pad('key_ipad') }},
                                  encode({{ text_expression }}, 'UTF-8')), 256)))
     , 256), 32)
+{%- endmacro %}
+
+{% macro _spark_pad(name) -%}
+    unhex(case
+        when '${tallyhouse.{{ name }}}' rlike '^[0-9a-f]{128}$' then '${tallyhouse.{{ name }}}'
+        else raise_error('the pseudonym key is not in this Spark session (tallyhouse.{{ name
+            }}): build with tallyhouse run; dbt started without tallyhouse has no key here')
+    end)
 {%- endmacro %}
 
 {% macro person_key(email) %}

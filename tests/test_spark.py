@@ -505,6 +505,35 @@ def test_dbt_by_hand_on_spark_rebuilds_what_it_cannot_extend(both_engines, spark
         query(both_engines["url"], "select count(*) from marts.fct_commissions")[0][0]
 
 
+def test_person_keys_on_spark_need_the_key_in_the_session(both_engines, spark, monkeypatch):
+    """dbt on Spark without tallyhouse's environment has empty pads (the profile's default):
+    a person key would then be a plain hash anyone could recompute from an e-mail. The
+    statement fails instead, saying why; with the key it gives PostgreSQL's keys."""
+    from tallyhouse.config import project_root
+    from tallyhouse.dbt import dbt_env, dbt_executable
+
+    monkeypatch.setenv("TALLYHOUSE_ENGINE", "spark")
+    env = dbt_env(both_engines["url"])
+
+    def show(environment: dict[str, str]) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [dbt_executable(), "show", "--select", "customers", "--limit", "3",
+             "--output", "json", "--target-path", str(project_root() / "target" / "cli-show")],
+            cwd=project_root(), env=environment, capture_output=True, text=True, check=False)
+
+    keyed = show(env)
+    assert keyed.returncode == 0, keyed.stdout[-3000:]
+    for pad in ("", "00" * 64 + "zz"):
+        unkeyed = show({**env, "TALLYHOUSE_KEY_IPAD": pad, "TALLYHOUSE_KEY_OPAD": pad})
+        assert unkeyed.returncode != 0
+        assert "the pseudonym key is not in this Spark session" in unkeyed.stdout, \
+            unkeyed.stdout[-3000:]
+    # the keys shown are among the ones PostgreSQL computed with the same key
+    keys = {key for (key,) in query(both_engines["url"],
+                                    "select customer_key from restricted.customers")}
+    assert any(key in keyed.stdout for key in keys), keyed.stdout[-3000:]
+
+
 def test_the_same_breaks_are_found_on_both_engines(both_engines, spark, monkeypatch):
     from tallyhouse.reconciliation.runner import run_checks
 
