@@ -21,12 +21,20 @@
 {%- endmacro %}
 
 {#- Spark: the pads are session variables (profile server_side_parameters
-    tallyhouse.key_opad / tallyhouse.key_ipad), substituted by Spark into ${…}. A session
-    without them (dbt run on Spark without tallyhouse's environment: the profile's default
-    is empty, an unknown variable stays the literal ${…}) would hash with empty pads — keys
-    anyone could recompute from an e-mail — or give every person a null key: the statement
-    fails instead. (PostgreSQL refuses by itself: current_setting of an unset name raises.) -#}
+    tallyhouse.key_opad / tallyhouse.key_ipad), substituted by Spark into ${…} before the
+    statement is parsed. A session without them (dbt run on Spark without tallyhouse's
+    environment: the profile's default is empty; Spark substitutes '' for an unknown
+    variable) would hash with empty pads — keys anyone could recompute from an e-mail — or,
+    with a malformed pad, give every person a null key: a row that needs a key fails the
+    statement instead. (PostgreSQL refuses by itself: current_setting of an unset name
+    raises.) Never in a view: a stored view's text would hold the pads themselves. -#}
 {% macro spark__keyed_hash(text_expression) -%}
+    {%- if model is defined and model.config is defined
+          and model.config.get('materialized') == 'view' -%}
+        {{ exceptions.raise_compiler_error(
+            "keyed_hash in a view on Spark would store the pseudonym key's pads in the "
+            ~ "view's text: materialize " ~ model.name ~ " as a table") }}
+    {%- endif -%}
     left(sha2(
         concat({{ tallyhouse._spark_pad('key_opad') }},
                unhex(sha2(concat({{ tallyhouse._spark_pad('key_ipad') }},
@@ -36,7 +44,9 @@
 
 {% macro _spark_pad(name) -%}
     unhex(case
-        when '${tallyhouse.{{ name }}}' rlike '^[0-9a-f]{128}$' then '${tallyhouse.{{ name }}}'
+        when length('${tallyhouse.{{ name }}}') = 128
+            and '${tallyhouse.{{ name }}}' rlike '^[0-9a-f]{128}$'
+            then '${tallyhouse.{{ name }}}'
         else raise_error('the pseudonym key is not in this Spark session (tallyhouse.{{ name
             }}): build with tallyhouse run; dbt started without tallyhouse has no key here')
     end)

@@ -149,12 +149,15 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from tallyhouse_cli import services
 
     folder = Path(args.path)
-    running = services.supervisor_pid()
-    if running is not None:
-        # the UI, the daemon and the receiver keep the run history's files and the landing
-        # open: what they wrote after the restore moved those aside would be lost there
-        _say(f"error: the services of this home are running (supervisor pid {running}): "
-             "stop them with `tallyhouse down`, restore, then `tallyhouse up`.")
+    # the UI, the daemon and the receiver keep the run history's files and the landing
+    # open: what they wrote after the restore moved those aside would be lost there. Found
+    # by the supervisor answering or by a process carrying this home's services mark (a
+    # stale pid file alone is not a running service)
+    running = services.marked_processes()
+    if services.client() is not None or running:
+        _say("error: the services of this home are running"
+             + (f" (pids {', '.join(map(str, running))})" if running else "")
+             + ": stop them with `tallyhouse down`, restore, then `tallyhouse up`.")
         return 2
     _say(f"Restoring {folder.resolve()} into "
          + (f"the embedded PostgreSQL in {db.pgdata_dir()}" if db.is_embedded()

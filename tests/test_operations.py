@@ -87,7 +87,7 @@ def test_a_run_prints_progress_and_the_summary_and_logs_everything(warehouse):
 
 
 def test_backup_restores_into_an_empty_home_the_same_marts_and_report(warehouse, pg_server,
-                                                                       tmp_path):
+                                                                       tmp_path, monkeypatch):
     env = plain_env(warehouse["home"], warehouse["url"])
     made = cli("backup", "--to", str(tmp_path / "backups"), env=env)
     assert made.returncode == 0, made.stdout + made.stderr
@@ -102,19 +102,24 @@ def test_backup_restores_into_an_empty_home_the_same_marts_and_report(warehouse,
 
     with _scratch_database(pg_server, "restored") as url:
         home = tmp_path / "home2"
-        # not while the home's services run (they hold the run history's files open)
-        supervisor = subprocess.Popen(["sleep", "60"])
+        # not while the home's services run (they hold the run history's files open): a
+        # process of them carries the home's mark; a stale supervisor pid file does not count
+        from tallyhouse_cli import services
+
+        monkeypatch.setenv("TALLYHOUSE_HOME", str(home))
+        pid_file = services.pid_path()
+        pid_file.write_text(f"{os.getpid()}\n")  # alive, but no supervisor: not refused
+        service = subprocess.Popen(["sleep", "60"],
+                                   env={services.MARK_ENV: services.home_id()})
         try:
-            pid_file = home / ".tallyhouse" / "services" / "supervisord.pid"
-            pid_file.parent.mkdir(parents=True)
-            pid_file.write_text(f"{supervisor.pid}\n")
             busy = cli("restore", str(folder), env=plain_env(home, url))
             assert busy.returncode == 2 and "tallyhouse down" in busy.stdout, busy.stdout
+            assert f"pids {service.pid}" in busy.stdout
             assert not (home / "landing").exists()
         finally:
-            supervisor.kill()
-            supervisor.wait()
-        pid_file.unlink()
+            service.kill()
+            service.wait()
+        monkeypatch.delenv("TALLYHOUSE_HOME")
         restored = cli("restore", str(folder), env=plain_env(home, url))
         assert restored.returncode == 0, restored.stdout + restored.stderr
         assert snapshot_marts(url) == snapshot_marts(warehouse["url"])

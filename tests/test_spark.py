@@ -523,11 +523,16 @@ def test_person_keys_on_spark_need_the_key_in_the_session(both_engines, spark, m
 
     keyed = show(env)
     assert keyed.returncode == 0, keyed.stdout[-3000:]
-    for pad in ("", "00" * 64 + "zz"):
+    for pad in ("", "00" * 63 + "zz"):  # none, malformed
         unkeyed = show({**env, "TALLYHOUSE_KEY_IPAD": pad, "TALLYHOUSE_KEY_OPAD": pad})
         assert unkeyed.returncode != 0
         assert "the pseudonym key is not in this Spark session" in unkeyed.stdout, \
             unkeyed.stdout[-3000:]
+    # the key's digits and a newline: the Thrift server opens no session with it
+    # (the macro would refuse it too: a regex's $ matches before a final newline, the
+    # length check does not)
+    unkeyed = show({**env, "TALLYHOUSE_KEY_IPAD": "00" * 64 + "\n"})
+    assert unkeyed.returncode != 0 and '"customer_key"' not in unkeyed.stdout
     # the keys shown are among the ones PostgreSQL computed with the same key
     keys = {key for (key,) in query(both_engines["url"],
                                     "select customer_key from restricted.customers")}
