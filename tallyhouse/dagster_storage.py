@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import (
     DagsterSqliteStorage,
     _event_logs_directory,
@@ -49,12 +50,11 @@ from sqlalchemy.engine import Connection, Engine
 
 # engines kept open: the run being written, the cross-run index, a few runs being read
 KEEP_ENGINES = 8
-BUSY_TIMEOUT_SECONDS = 30
 
 
 def _engine(url: str) -> Engine:
     engine = create_engine(url, pool_size=1, max_overflow=-1,
-                           connect_args={"timeout": BUSY_TIMEOUT_SECONDS,
+                           connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
                                          "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -83,7 +83,6 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             if engine is None:
                 engine = self._engines[shard] = _engine(self.conn_string_for_shard(shard))
                 while len(self._engines) > KEEP_ENGINES:
-                    # a connection still out is closed when it comes back, not taken away
                     # no connection of this storage is out here (_db_lock is held
                     # around every use): the idle ones are closed, their files let go
                     _, oldest = self._engines.popitem(last=False)
