@@ -115,3 +115,51 @@
         where transaction_key in ({{ touched_transactions_since_build(with_delivered) }})
     {%- endif %}
 {%- endmacro %}
+
+{#- The given columns of the transactions int_transactions recomputed since the model's last
+    build (its watermark). -#}
+{% macro transactions_since_build(columns) -%}
+    select {{ columns | join(', ') }}
+    from {{ ref('int_transactions') }}
+    where last_load_seq > {{ watermark() | trim }}
+{%- endmacro %}
+
+{#- Payout lines (fct_payouts) whose transaction was recomputed since the last build: the
+    line is read again, and joins the transaction that an extract now holds. -#}
+{% macro forget_payout_lines_of_touched_transactions() -%}
+    {%- if is_incremental() %}
+        delete from {{ this }}
+        where (platform, platform_transaction_id) in (
+            {{ transactions_since_build(['platform', 'platform_transaction_id']) }}
+        )
+    {%- endif %}
+{%- endmacro %}
+
+{#- The feeds (raw tables) with records loaded since the model's last build (its
+    watermark), for a model whose rows each come from one feed's records and are computed
+    again per feed (rpt_data_issues): a list of feed names, read when the model runs. -#}
+{% macro feeds_loaded_since_build() -%}
+    {%- set loaded = [] -%}
+    {%- if execute -%}
+        {%- set since = watermark() | trim -%}
+        {%- set probes = [] -%}
+        {%- for source_name, feed in landed_feeds() -%}
+            {%- do probes.append(
+                "select '" ~ feed ~ "' as feed where exists (select 1 from "
+                ~ raw_feed(source_name, feed) ~ " as records where _load_seq > " ~ since ~ ")"
+            ) -%}
+        {%- endfor -%}
+        {%- for row in run_query(probes | join(' union all ')) -%}
+            {%- do loaded.append(row[0]) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(loaded) }}
+{%- endmacro %}
+
+{#- Forget the rows of the given feeds (a pre-hook: they are computed again). -#}
+{% macro forget_rows_of_feeds(feeds) -%}
+    {%- if is_incremental() and feeds %}
+        delete from {{ this }}
+        where feed in ('{{ feeds | join("', '") }}')
+    {%- endif %}
+{%- endmacro %}

@@ -110,27 +110,37 @@
 {% endmacro %}
 
 {#- The highest load number of raw relations a model has read (a post-hook), for a model
-    whose own rows do not tell how far it read. -#}
-{% macro record_raw_watermark(relations) %}
-    {{- return(adapter.dispatch('record_raw_watermark', 'tallyhouse')(relations)) -}}
+    whose own rows do not tell how far it read. `built_from` adds relations whose rows each
+    carry the highest load number they were computed from (last_load_seq: int_transactions),
+    for a model that reads both. -#}
+{% macro record_raw_watermark(relations, built_from=[]) %}
+    {{- return(adapter.dispatch('record_raw_watermark', 'tallyhouse')(relations, built_from)) -}}
 {% endmacro %}
 
-{% macro postgres__record_raw_watermark(relations) %}
+{% macro _watermark_parts(relations, built_from) -%}
+    {%- set parts = [] -%}
+    {%- for relation in relations -%}
+        {%- do parts.append('(select max(_load_seq) from ' ~ relation ~ ')') -%}
+    {%- endfor -%}
+    {%- for relation in built_from -%}
+        {%- do parts.append('(select max(last_load_seq) from ' ~ relation ~ ')') -%}
+    {%- endfor -%}
+    {{- return(parts) -}}
+{%- endmacro %}
+
+{% macro postgres__record_raw_watermark(relations, built_from=[]) %}
     insert into intermediate._build_watermarks (model, last_load_seq)
     select '{{ this.identifier }}', greatest(
         -1
-        {%- for relation in relations %},
-        (select max(_load_seq) from {{ relation }})
+        {%- for part in tallyhouse._watermark_parts(relations, built_from) %},
+        {{ part }}
         {%- endfor %}
     )
     on conflict (model) do update set last_load_seq = excluded.last_load_seq
 {% endmacro %}
 
-{% macro spark__record_raw_watermark(relations) %}
-    {%- set parts = [] -%}
-    {%- for relation in relations -%}
-        {%- do parts.append('(select max(_load_seq) from ' ~ relation ~ ')') -%}
-    {%- endfor -%}
+{% macro spark__record_raw_watermark(relations, built_from=[]) %}
+    {%- set parts = tallyhouse._watermark_parts(relations, built_from) -%}
     {{- return(tallyhouse._spark_write_watermark(
         "select greatest(-1" ~ (', ' ~ parts | join(', ') if parts else '') ~ "), "
         ~ "current_timestamp(), '" ~ invocation_id ~ "'")) -}}

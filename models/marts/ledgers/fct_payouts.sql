@@ -1,11 +1,33 @@
 -- One payout line: what a platform paid out for a transaction in a payout, joined to the
 -- transaction it settles (transaction_key is null for a transaction no extract holds).
 
+-- Incremental by payout line. A delivered line is in the mart or superseded for good (a
+-- re-export loaded later never displaces the line delivered first), so a build adds the
+-- lines loaded since the last one; what can change for a line already here is its
+-- transaction (null until an extract holds it): the lines of the transactions recomputed
+-- since the last build are forgotten (pre-hook) and read again.
+{{ config(materialized='incremental', incremental_strategy='append',
+          on_schema_change='append_new_columns',
+          pre_hook="{{ forget_payout_lines_of_touched_transactions() }}",
+          post_hook="{{ record_raw_watermark([source('payouts', 'payout_lines')],
+                                             built_from=[ref('int_transactions')]) }}") }}
+
 with
 
 lines as (
     select * from {{ ref('stg_payouts__lines') }}
-    where not is_superseded and payout_id is not null and platform is not null
+    where
+        not is_superseded
+        and payout_id is not null
+        and platform is not null
+    {% if is_incremental() %}
+        and (
+            _load_seq > {{ watermark() }}
+            or (platform, platform_transaction_id) in (
+                {{ transactions_since_build(['platform', 'platform_transaction_id']) }}
+            )
+        )
+    {% endif %}
 ),
 
 transactions as (

@@ -3,8 +3,20 @@
 -- aside. Rows in raw whose fields were all read are not here; quarantined records (not
 -- even JSON / CSV) are in raw._quarantine.
 
+-- Incremental by feed: a row comes from one record of one feed and depends on nothing else,
+-- so a build computes again, whole, the rows of the feeds that loaded records since the
+-- last build (the pre-hook forgets their old rows) and keeps the rest. Records are only
+-- ever added to raw between full passes (a rewrite or erasure of raw makes the next build
+-- a full pass).
+{{ config(materialized='incremental', incremental_strategy='append',
+          on_schema_change='append_new_columns',
+          pre_hook="{{ forget_rows_of_feeds(feeds_loaded_since_build()) }}",
+          post_hook="{{ record_raw_watermark(landed_feed_relations()) }}") }}
+
 {%- set readers = data_issue_readers() %}
 {%- set superseding = reexport_readers() | map(attribute=1) | list %}
+{#- on an incremental build, the feeds whose rows are computed again; all of them otherwise -#}
+{%- set feeds = feeds_loaded_since_build() if is_incremental() else none %}
 
 with
 
@@ -27,7 +39,9 @@ read_issues as (
             ({{ left_out }}) as record_left_out
         from {{ ref(model) }} as records
         {{ join_json_elements('records.data_issues', 'issue') }}
-        where {{ has_data_issues('records.data_issues') }}
+        where
+            {{ 'false and' if feeds is not none and feed not in feeds }}
+            {{ has_data_issues('records.data_issues') }}
     {%- endfor %}
 ),
 
@@ -50,7 +64,9 @@ superseded as (
             superseded_because as reason,
             true as record_left_out
         from {{ ref(model) }}
-        where is_superseded and not is_duplicate and {{ entity }} is not null
+        where
+            {{ 'false and' if feeds is not none and feed not in feeds }}
+            is_superseded and not is_duplicate and {{ entity }} is not null
     {%- endfor %}
 ),
 
@@ -68,6 +84,9 @@ unread as (
         'a kind of record no model reads (kept in raw only)' as reason,
         true as record_left_out
     from {{ ref('stg_platforms__unread_records') }}
+    {%- if feeds is not none %}
+        where feed in ('{{ feeds | join("', '") }}')
+    {%- endif %}
 ),
 
 unioned as (
