@@ -4,6 +4,7 @@ same marts as one run over all the files, row by row."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Callable
@@ -117,17 +118,30 @@ def test_several_runs_give_the_marts_of_one_run(split, one_run, pg_server, small
 def damaged_landing(small_landing, tmp_path_factory) -> Path:
     """The demo extracts with damaged records (test_damaged's: values that do not cast,
     objects as strings, a ledger entry re-exported, every public example, records no model
-    reads) and a payout line re-exported a day later with another amount."""
+    reads) and, weeks after the first statements, ledger records re-exported: a payout line
+    with another amount, one with the same amount in other bytes, a points entry with other
+    points."""
     from test_damaged import _damaged_landing
 
     landing = tmp_path_factory.mktemp("damaged") / "landing"
     _damaged_landing(small_landing, landing)
-    first = sorted((landing / "payouts").glob("payout_lines_*.csv"))[0]
-    header, line = first.read_text().splitlines()[:2]
-    fields = line.split(",")
-    fields[-1] = str(Decimal(fields[-1]) + 1)
-    (landing / "payouts" / f"{first.stem}_reexport.csv").write_text(
-        f"{header}\n{','.join(fields)}\n")
+    payouts = sorted((landing / "payouts").glob("payout_lines_*.csv"))[0]
+    header, line, same = payouts.read_text().splitlines()[:3]
+    other = line.split(",")
+    other[-1] = str(Decimal(other[-1]) + 1)
+    (landing / "payouts" / "payout_lines_2026-05-29_reexport.csv").write_text(
+        f"{header}\n{','.join(other)}\n{same}0\n")
+    entries = sorted((landing / "loyalty").glob("loyalty_entries_*.csv"))[0]
+    header, line = entries.read_text().splitlines()[:2]
+    other = line.split(",")
+    other[3] = str(int(other[3]) + 7)
+    (landing / "loyalty" / "loyalty_entries_2026-05-29_reexport.csv").write_text(
+        f"{header}\n{','.join(other)}\n")
+    cards = sorted((landing / "giftcards").glob("giftcard_cards_*.jsonl"))[0]
+    card = json.loads(cards.read_text().splitlines()[0])
+    card["relationName"] = "someone.else@example.com"
+    (landing / "giftcards" / "giftcard_cards_2026-05-29_reexport.jsonl").write_text(
+        json.dumps(card) + "\n")
     return landing
 
 
@@ -136,7 +150,9 @@ def one_run_damaged(pg_server, damaged_landing):
     with _scratch_database(pg_server, "one_damaged") as url:
         build(url, damaged_landing)
         issues = dict(query(url, "select feed, count(*) from marts.rpt_data_issues group by feed"))
-        yield snapshot_marts(url), issues
+        conflicts = {feed for (feed,) in query(
+            url, "select feed from marts.rpt_data_issues where reason like 'conflicting%%'")}
+        yield snapshot_marts(url), issues, conflicts, url
 
 
 @pytest.mark.parametrize("split", ["one_feed_at_a_time", "three_periods"])
@@ -144,15 +160,29 @@ def test_damaged_deliveries_in_several_runs_give_the_marts_of_one_run(
         split, one_run_damaged, pg_server, damaged_landing, tmp_path):
     """The same with damaged records: the data issues (listed per feed, computed again only
     for the feeds a run loaded) and every other mart, as in one run."""
-    one, issues = one_run_damaged
+    one, issues, conflicts, _ = one_run_damaged
     # issues in platform and ledger feeds alike: what the split must carry over or recompute
     assert {"hotmart_webhooks", "payout_lines", "loyalty_entries"} <= set(issues), issues
+    # re-exports set aside for records kept from an earlier delivery
+    assert {"payout_lines", "loyalty_entries", "giftcard_cards"} <= conflicts, conflicts
     deliveries = _deliveries(damaged_landing, tmp_path, SPLITS[split])
     with _scratch_database(pg_server, "split_anomalies") as url:
         for delivery in deliveries:
             micro_build(url, delivery)
         marts = snapshot_marts(url)
         assert sorted(t for t in one if marts.get(t) != one[t]) == [], (split, len(deliveries))
+
+
+def test_a_conflicting_reexport_never_spells_out_a_person(one_run_damaged):
+    """A gift card re-exported with another holder's e-mail is listed as a conflicting
+    re-export in rpt_data_issues (an analysts' mart) without either e-mail."""
+    *_, url = one_run_damaged
+    reasons = [reason for (reason,) in query(
+        url, "select reason from marts.rpt_data_issues where feed = 'giftcard_cards' "
+             "and reason like 'conflicting%%'")]
+    assert reasons and all("[person data]" in reason for reason in reasons), reasons
+    assert query(url, "select count(*) from marts.rpt_data_issues "
+                      "where concat(reason, raw_value, entity_id) like '%%@%%'")[0][0] == 0
 
 def test_the_server_time_zone_changes_no_mart(one_run, pg_server, small_landing):
     """The business day is America/Sao_Paulo whatever the session's time zone: a warehouse

@@ -1,3 +1,8 @@
+-- Incremental: the records loaded since the last build, each ranked against the record
+-- kept for its key (with_superseded_columns); rows built before never change.
+{{ config(materialized='incremental', unique_key='record_hash',
+          on_schema_change='append_new_columns') }}
+
 {%- set issues = [] %}
 
 with
@@ -23,14 +28,11 @@ renamed as (
 ),
 
 ranked as (
-    select
-        *,
-        -- a re-exported record (same id, other bytes) is kept once, the first delivered
-        {{ superseded_columns(
-            ['card_id'],
-            ['customer_email', 'currency_code', 'issued_at', 'expires_at']
-        ) }}
-    from renamed
+    {{ with_superseded_columns(
+        'renamed',
+        ['card_id'],
+        ['customer_email', 'currency_code', 'issued_at', 'expires_at'], private=['customer_email']
+    ) }}
 )
 
 select * from ranked

@@ -1,3 +1,8 @@
+-- Incremental: the records loaded since the last build, each ranked against the record
+-- kept for its key (with_superseded_columns); rows built before never change.
+{{ config(materialized='incremental', unique_key='record_hash',
+          on_schema_change='append_new_columns') }}
+
 {%- set issues = [] %}
 
 with
@@ -27,14 +32,11 @@ renamed as (
 ),
 
 ranked as (
-    select
-        *,
-        -- a re-exported record (same id, other bytes) is kept once, the first delivered
-        {{ superseded_columns(
-            ['giftcard_transaction_id'],
-            ['card_id', 'operation', 'amount', 'occurred_at', 'order_id', 'payment_id']
-        ) }}
-    from renamed
+    {{ with_superseded_columns(
+        'renamed',
+        ['giftcard_transaction_id'],
+        ['card_id', 'operation', 'amount', 'occurred_at', 'order_id', 'payment_id']
+    ) }}
 )
 
 select * from ranked

@@ -2,12 +2,17 @@
 -- another timestamp format) is kept once, the first delivered; a later one is a duplicate
 -- when its values are the same, else a conflicting re-export listed in rpt_data_issues.
 
+-- Incremental: the records loaded since the last build, each ranked against the record
+-- kept for its key (with_superseded_columns); rows built before never change.
+{{ config(materialized='incremental', unique_key='record_hash',
+          on_schema_change='append_new_columns') }}
+
 {%- set issues = [] %}
 
 with
 
 source as (
-    select * from {{ source('loyalty', 'loyalty_entries') }}
+    {{ raw_rows(source('loyalty', 'loyalty_entries')) }}
 ),
 
 typed as (
@@ -37,13 +42,11 @@ typed as (
 ),
 
 ranked as (
-    select
-        *,
-        {{ superseded_columns(
-            ['entry_id'],
-            ['account_id', 'entry_type', 'points', 'authorization_id', 'occurred_at']
-        ) }}
-    from typed
+    {{ with_superseded_columns(
+        'typed',
+        ['entry_id'],
+        ['account_id', 'entry_type', 'points', 'authorization_id', 'occurred_at']
+    ) }}
 )
 
 select * from ranked

@@ -1,9 +1,14 @@
+-- Incremental: the records loaded since the last build, each ranked against the record
+-- kept for its key (with_superseded_columns); rows built before never change.
+{{ config(materialized='incremental', unique_key='record_hash',
+          on_schema_change='append_new_columns') }}
+
 {%- set issues = [] %}
 
 with
 
 source as (
-    select * from {{ source('payouts', 'payout_lines') }}
+    {{ raw_rows(source('payouts', 'payout_lines')) }}
 ),
 
 renamed as (
@@ -22,16 +27,13 @@ renamed as (
     from source
 ),
 
+-- a line re-exported with other bytes (23.280 for 23.28) counts once
 ranked as (
-    select
-        *,
-        -- a line re-exported with other bytes (23.280 for 23.28) counts once
-        {{ superseded_columns(
-            ['payout_id', 'platform', 'coalesce(platform_transaction_id, record_hash)',
-             'line_type'],
-            ['payout_date', 'currency_code', 'amount']
-        ) }}
-    from renamed
+    {{ with_superseded_columns(
+        'renamed',
+        ['payout_id', 'platform', 'coalesce(platform_transaction_id, record_hash)', 'line_type'],
+        ['payout_date', 'currency_code', 'amount']
+    ) }}
 )
 
 select * from ranked

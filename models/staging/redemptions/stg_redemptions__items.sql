@@ -1,12 +1,17 @@
 -- Redemption order items, typed; a re-exported item (same item_id) is kept once, the
 -- first delivered.
 
+-- Incremental: the records loaded since the last build, each ranked against the record
+-- kept for its key (with_superseded_columns); rows built before never change.
+{{ config(materialized='incremental', unique_key='record_hash',
+          on_schema_change='append_new_columns') }}
+
 {%- set issues = [] %}
 
 with
 
 source as (
-    select * from {{ source('redemptions', 'redemption_items') }}
+    {{ raw_rows(source('redemptions', 'redemption_items')) }}
 ),
 
 typed as (
@@ -25,15 +30,19 @@ typed as (
     from source
 ),
 
-ranked as (
+priced as (
     select
         *,
-        quantity * points_per_item as item_points,
-        {{ superseded_columns(
-            ['item_id'],
-            ['order_number', 'product_type', 'quantity', 'points_per_item']
-        ) }}
+        quantity * points_per_item as item_points
     from typed
+),
+
+ranked as (
+    {{ with_superseded_columns(
+        'priced',
+        ['item_id'],
+        ['order_number', 'product_type', 'quantity', 'points_per_item']
+    ) }}
 )
 
 select * from ranked

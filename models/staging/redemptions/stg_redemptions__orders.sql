@@ -1,12 +1,17 @@
 -- Redemption orders, typed; a re-exported order (same order_number) is kept once, the
 -- first delivered.
 
+-- Incremental: the records loaded since the last build, each ranked against the record
+-- kept for its key (with_superseded_columns); rows built before never change.
+{{ config(materialized='incremental', unique_key='record_hash',
+          on_schema_change='append_new_columns') }}
+
 {%- set issues = [] %}
 
 with
 
 source as (
-    select * from {{ source('redemptions', 'redemption_orders') }}
+    {{ raw_rows(source('redemptions', 'redemption_orders')) }}
 ),
 
 typed as (
@@ -29,13 +34,11 @@ typed as (
 ),
 
 ranked as (
-    select
-        *,
-        {{ superseded_columns(
-            ['order_number'],
-            ['account_id', 'total_points', 'order_status', 'created_at', 'completed_at']
-        ) }}
-    from typed
+    {{ with_superseded_columns(
+        'typed',
+        ['order_number'],
+        ['account_id', 'total_points', 'order_status', 'created_at', 'completed_at']
+    ) }}
 )
 
 select * from ranked
