@@ -4,7 +4,10 @@
     (the weekly full pass, a first build, a changed project) at every row:
 
       loaded    rows with a _load_seq above the one the last build read through
-      touched   rows of the transactions int_transactions recomputed since the last build
+      touched   rows of the transactions with an event loaded since the last build (read
+                from int_transaction_events_mapped, upstream of every model so
+                scoped: a test never reads a relation the build may still be
+                replacing — on Spark a table rebuilt whole is missing meanwhile)
 
     A key unique within the changed rows is unique in the table when the key embeds the
     transaction (every `touched` grain here does) or is raw's unique record hash
@@ -23,11 +26,11 @@
         {%- if through >= 0 and scope == 'loaded' -%}
             {%- do conditions.append('_load_seq > ' ~ through) -%}
         {%- elif through >= 0 and scope == 'touched' -%}
-            {%- set transactions = api.Relation.create(
+            {%- set events = api.Relation.create(
                 database=target.database, schema='intermediate',
-                identifier='int_transactions') -%}
+                identifier='int_transaction_events_mapped') -%}
             {%- do conditions.append('transaction_key in (select transaction_key from '
-                ~ transactions ~ ' where last_load_seq > ' ~ through ~ ')') -%}
+                ~ events ~ ' where _load_seq > ' ~ through ~ ')') -%}
         {%- endif -%}
     {%- endif -%}
     {%- if conditions -%}
@@ -51,10 +54,10 @@
         {%- if through >= 0 and scope == 'loaded' -%}
             {%- do conditions.append('_load_seq > ' ~ through) -%}
         {%- elif through >= 0 and scope == 'touched' -%}
-            {%- set transactions = api.Relation.create(
-                schema='intermediate', identifier='int_transactions') -%}
+            {%- set events = api.Relation.create(
+                schema='intermediate', identifier='int_transaction_events_mapped') -%}
             {%- do conditions.append('transaction_key in (select transaction_key from '
-                ~ transactions ~ ' where last_load_seq > ' ~ through ~ ')') -%}
+                ~ events ~ ' where _load_seq > ' ~ through ~ ')') -%}
         {%- endif -%}
     {%- endif -%}
     {%- if conditions -%}
