@@ -137,10 +137,11 @@
 
 {#- The feeds (raw tables) with records loaded since the model's last build (its
     watermark), for a model whose rows each come from one feed's records and are computed
-    again per feed (rpt_data_issues): a list of feed names, read when the model runs. -#}
+    again per feed (rpt_data_issues): a list of feed names, read when the model runs (none
+    asked on a full build). -#}
 {% macro feeds_loaded_since_build() -%}
     {%- set loaded = [] -%}
-    {%- if execute -%}
+    {%- if execute and is_incremental() -%}
         {%- set since = watermark() | trim -%}
         {%- set probes = [] -%}
         {%- for source_name, feed in landed_feeds() -%}
