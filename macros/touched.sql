@@ -95,15 +95,21 @@
 
     and in the body, on an incremental build, read only `touched_transactions_since_build()`.
     with_delivered also touches the transactions of purchase events delivered since then,
-    for a rule about events that never reached int_transactions. -#}
-{% macro touched_transactions_since_build(with_delivered=false) -%}
+    for a rule about events that never reached int_transactions. `columns`: what names
+    them (transaction_key; or platform, platform_transaction_id for a mart whose rows may
+    have no transaction_key yet, fct_payouts). -#}
+{% macro touched_transactions_since_build(with_delivered=false, columns=['transaction_key']) -%}
     {%- set since = watermark() | trim -%}
-    select transaction_key
+    select {{ columns | join(', ') }}
     from {{ ref('int_transactions') }}
     where last_load_seq > {{ since }}
     {%- if with_delivered %}
         union
-        select {{ transaction_key('platform', 'platform_transaction_id') }}
+        select
+            {%- for column in columns %}
+            {{ transaction_key('platform', 'platform_transaction_id')
+               if column == 'transaction_key' else column }}{{ ',' if not loop.last }}
+            {%- endfor %}
         from {{ ref('int_transaction_events_unioned') }}
         where _load_seq > {{ since }}
     {%- endif %}
@@ -116,21 +122,14 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- The given columns of the transactions int_transactions recomputed since the model's last
-    build (its watermark). -#}
-{% macro transactions_since_build(columns) -%}
-    select {{ columns | join(', ') }}
-    from {{ ref('int_transactions') }}
-    where last_load_seq > {{ watermark() | trim }}
-{%- endmacro %}
-
 {#- Payout lines (fct_payouts) whose transaction was recomputed since the last build: the
     line is read again, and joins the transaction that an extract now holds. -#}
 {% macro forget_payout_lines_of_touched_transactions() -%}
     {%- if is_incremental() %}
         delete from {{ this }}
         where (platform, platform_transaction_id) in (
-            {{ transactions_since_build(['platform', 'platform_transaction_id']) }}
+            {{ touched_transactions_since_build(
+                columns=['platform', 'platform_transaction_id']) }}
         )
     {%- endif %}
 {%- endmacro %}

@@ -24,7 +24,8 @@ lines as (
         and (
             _load_seq > {{ watermark() }}
             or (platform, platform_transaction_id) in (
-                {{ transactions_since_build(['platform', 'platform_transaction_id']) }}
+                {{ touched_transactions_since_build(
+                    columns=['platform', 'platform_transaction_id']) }}
             )
         )
     {% endif %}
