@@ -1,9 +1,24 @@
 -- The latest snapshot of each store order: totals, gift-card part, shipping state.
-{{ config(indexes=[{'columns': ['order_id']}]) }}
+
+-- Incremental by order: the orders with a snapshot loaded since the last build are ranked
+-- again over all their snapshots (read by the staging table's order_id index) and replace
+-- their rows; a snapshot loaded late that is older than the latest changes nothing. The
+-- watermark is the staging table's highest load number (this model's own _load_seq is its
+-- latest snapshot's, which a late older one does not raise).
+{{ config(materialized='incremental', unique_key='order_id',
+          incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
+          indexes=[{'columns': ['order_id']}, {'columns': ['_load_seq']}],
+          post_hook="{{ record_raw_watermark([ref('stg_pix__orders')]) }}") }}
 with
 
 orders as (
     select * from {{ ref('stg_pix__orders') }}
+    {%- if is_incremental() %}
+    where order_id in (
+        select order_id from {{ ref('stg_pix__orders') }}
+        where _load_seq > {{ watermark() }}
+    )
+    {%- endif %}
 ),
 
 ranked as (
