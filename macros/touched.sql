@@ -134,6 +134,67 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- Subscriptions, named by (platform, platform_subscription_id), whose rows may have
+    changed since the model's last build (fct_subscription_events, dim_subscriptions): every
+    subscription that a delivered event of a transaction computed again since names — the
+    one the transaction belongs to now and one it may have left (a redelivery that decides
+    otherwise) — and those with a subscription event (a Hotmart plan switch or
+    cancellation, a Kiwify or Eduzz cancellation) loaded since. The events are read
+    through int_transaction_events_unioned, every delivery, by the staging tables' indexes. -#}
+{% macro touched_subscriptions_since_build() -%}
+    {%- set since = watermark() | trim -%}
+    select
+        deliveries.platform,
+        deliveries.platform_subscription_id
+    from {{ ref('int_transaction_events_unioned') }} as deliveries
+    where
+        deliveries.platform_subscription_id is not null
+        and (deliveries.platform, deliveries.platform_transaction_id) in (
+            select
+                platform,
+                platform_transaction_id
+            from {{ ref('int_transactions') }}
+            where last_load_seq > {{ since }}
+        )
+    {%- for events in subscription_event_relations() %}
+    union
+    select
+        platform,
+        platform_subscription_id
+    from {{ events }}
+    where _load_seq > {{ since }} and platform_subscription_id is not null
+    {%- endfor %}
+{%- endmacro %}
+
+{#- In a model that names its touched subscriptions as the CTE `touched`: a condition on
+    a relation with platform and platform_subscription_id that keeps the rows of the
+    touched subscriptions on an incremental build, every row otherwise. -#}
+{% macro of_touched_subscriptions() -%}
+    {%- if is_incremental() -%}
+        (platform, platform_subscription_id) in (
+            select platform, platform_subscription_id from touched
+        )
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The staging relations of the events that change a subscription without a charge. -#}
+{% macro subscription_event_relations() -%}
+    {{- return([ref('stg_hotmart__subscription_events'), ref('stg_kiwify__order_events'),
+                ref('stg_eduzz__contract_events')]) -}}
+{%- endmacro %}
+
+{#- Forget the rows of the touched subscriptions (a pre-hook: they are computed again). -#}
+{% macro forget_touched_subscriptions() -%}
+    {%- if is_incremental() %}
+        delete from {{ this }}
+        where (platform, platform_subscription_id) in (
+            {{ touched_subscriptions_since_build() }}
+        )
+    {%- endif %}
+{%- endmacro %}
+
 {#- The feeds (raw tables) with records loaded since the model's last build (its
     watermark), for a model whose rows each come from one feed's records and are computed
     again per feed (rpt_data_issues): a list of feed names, read when the model runs (none

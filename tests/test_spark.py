@@ -93,6 +93,16 @@ def test_local_spark_runs_once_on_loopback(spark):
     assert f"running on 127.0.0.1:{spark.port}" in out.stdout
 
 
+def test_hives_function_registry_loads_on_the_local_spark(spark):
+    """Closing a Thrift session can make Hive load its function registry; the pyspark wheel
+    lacks an interface one of its functions implements, so without the class folder the
+    server adds to its class path the registry fails to load and the close fails (a dbt
+    invocation that did its work exits in error, now and then)."""
+    registry = "org.apache.hadoop.hive.ql.exec.FunctionRegistry"
+    assert spark_rows(spark, f"select java_method('java.lang.Class', 'forName', "
+                             f"'{registry}')") == [(f"class {registry}",)]
+
+
 def _content(url: str, table: str) -> str:
     """What identifies a record's content: its payload, or (tabular feeds) its hash."""
     columns = {c for (c,) in query(url, "select column_name from information_schema.columns "

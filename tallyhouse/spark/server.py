@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -163,6 +164,41 @@ def _cores() -> str:
     return str(os.cpu_count() or 2)
 
 
+# The pyspark wheel has Hive's hive-exec but not hive-llap-common, whose interface
+# LlapSigner$Signable one of Hive's built-in functions (get_splits) implements. Hive loads
+# its whole function registry the first time a Thrift session is closed on a server thread
+# that has no Hive object yet; without that interface the registry fails to initialize and
+# the CloseSession call fails (NoClassDefFoundError) — a dbt invocation or a reader that
+# did its work then exits in error, now and then. The interface has no methods that Spark
+# ever calls: an empty one on the driver's class path lets the registry load (Spark's own
+# Thrift server tests add the jar for the same failure, SPARK-51041).
+HIVE_SHIM_CLASSES = ("org/apache/hadoop/hive/llap/security/LlapSigner$Signable",)
+
+
+def _empty_interface(name: str) -> bytes:
+    """The class file of `public interface <name>` with no members (Java 8 format)."""
+    def utf8(text: str) -> bytes:
+        data = text.encode()
+        return b"\x01" + struct.pack(">H", len(data)) + data
+
+    pool = [utf8(name), b"\x07" + struct.pack(">H", 1),              # 1, 2: this class
+            utf8("java/lang/Object"), b"\x07" + struct.pack(">H", 3)]  # 3, 4: its super
+    public_abstract_interface = 0x0001 | 0x0200 | 0x0400
+    return (b"\xca\xfe\xba\xbe" + struct.pack(">HHH", 0, 52, len(pool) + 1) + b"".join(pool)
+            # access, this, super, then no interfaces, fields, methods or attributes
+            + struct.pack(">HHHHHHH", public_abstract_interface, 2, 4, 0, 0, 0, 0))
+
+
+def hive_shim_dir() -> Path:
+    """A class folder with the interfaces Hive's function registry needs (above)."""
+    folder = spark_dir() / "hive-shim"
+    for name in HIVE_SHIM_CLASSES:
+        path = folder / f"{name}.class"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(_empty_interface(name))
+    return folder
+
+
 def _command(port: int) -> list[str]:
     home = pyspark_home()
     folder = spark_dir()
@@ -179,6 +215,7 @@ def _command(port: int) -> list[str]:
         "spark.driver.bindAddress": LOOPBACK,
         "spark.driver.host": LOOPBACK,
         "spark.driver.extraJavaOptions": java_opts,
+        "spark.driver.extraClassPath": str(hive_shim_dir()),
         "spark.local.dir": str(folder / "tmp"),
         **SESSION_SETTINGS,
     }

@@ -1,18 +1,38 @@
 -- One subscription: its plan, customer, status, start, cancellation and recurrences.
 
+-- Incremental by subscription, as fct_subscription_events: the subscriptions touched since
+-- the last build are forgotten (pre-hook) and computed again from all their charges and
+-- events; a subscription left with no charge is gone.
+-- The touched subscriptions are named only on an incremental build, which dbt does not
+-- see while parsing: the relations they are read from are named here.
+-- depends_on: {{ ref('int_transaction_events_unioned') }}
+-- depends_on: {{ ref('int_transactions') }}
+{{ config(materialized='incremental', incremental_strategy='append',
+          on_schema_change='append_new_columns',
+          pre_hook="{{ forget_touched_subscriptions() }}",
+          post_hook="{{ record_raw_watermark(subscription_event_relations(),
+                                             built_from=[ref('int_transactions')]) }}") }}
+
 {#- a subscription's charges in time order (ties: by transaction key), first or latest -#}
 {%- set first_charge = 'transactions.ordered_at, transactions.transaction_key' %}
 {%- set latest_charge = 'transactions.ordered_at desc, transactions.transaction_key desc' %}
 
 with
 
+{% if is_incremental() %}
+    touched as (
+        {{ touched_subscriptions_since_build() }}
+    ),
+{% endif %}
+
 transactions as (
     select * from {{ ref('fct_transactions') }}
-    where subscription_key is not null
+    where subscription_key is not null and {{ of_touched_subscriptions() }}
 ),
 
 hotmart_events as (
     select * from {{ ref('stg_hotmart__subscription_events') }}
+    where {{ of_touched_subscriptions() }}
 ),
 
 kiwify_cancellations as (
@@ -20,7 +40,7 @@ kiwify_cancellations as (
         platform_subscription_id,
         min(event_at) as cancelled_at
     from {{ ref('stg_kiwify__order_events') }}
-    where event_name = 'subscription_canceled'
+    where event_name = 'subscription_canceled' and {{ of_touched_subscriptions() }}
     group by platform_subscription_id
 ),
 
@@ -29,6 +49,7 @@ eduzz_cancellations as (
         platform_subscription_id,
         min(cancelled_at) as cancelled_at
     from {{ ref('stg_eduzz__contract_events') }}
+    where {{ of_touched_subscriptions() }}
     group by platform_subscription_id
 ),
 

@@ -1,7 +1,27 @@
 -- The history of each subscription: every charge, plan switch and cancellation, in
 -- event-time order.
 
+-- Incremental by subscription: the subscriptions touched since the last build (a charge
+-- computed again, a subscription event loaded: touched_subscriptions_since_build) are
+-- forgotten (pre-hook) and their whole history computed again, numbered from the first
+-- event; every other subscription's rows stay.
+-- The touched subscriptions are named only on an incremental build, which dbt does not
+-- see while parsing: the relations they are read from are named here.
+-- depends_on: {{ ref('int_transaction_events_unioned') }}
+-- depends_on: {{ ref('int_transactions') }}
+{{ config(materialized='incremental', incremental_strategy='append',
+          on_schema_change='append_new_columns',
+          pre_hook="{{ forget_touched_subscriptions() }}",
+          post_hook="{{ record_raw_watermark(subscription_event_relations(),
+                                             built_from=[ref('int_transactions')]) }}") }}
+
 with
+
+{% if is_incremental() %}
+    touched as (
+        {{ touched_subscriptions_since_build() }}
+    ),
+{% endif %}
 
 charges as (
     select
@@ -16,7 +36,7 @@ charges as (
         offer_price as amount,
         currency_code
     from {{ ref('fct_transactions') }}
-    where subscription_key is not null
+    where subscription_key is not null and {{ of_touched_subscriptions() }}
 ),
 
 hotmart as (
@@ -35,6 +55,7 @@ hotmart as (
         cast(null as {{ type_money() }}) as amount,
         cast(null as {{ type_text() }}) as currency_code
     from {{ ref('stg_hotmart__subscription_events') }}
+    where {{ of_touched_subscriptions() }}
 ),
 
 kiwify as (
@@ -50,7 +71,7 @@ kiwify as (
         cast(null as {{ type_money() }}) as amount,
         cast(null as {{ type_text() }}) as currency_code
     from {{ ref('stg_kiwify__order_events') }}
-    where event_name = 'subscription_canceled'
+    where event_name = 'subscription_canceled' and {{ of_touched_subscriptions() }}
 ),
 
 eduzz as (
@@ -66,6 +87,7 @@ eduzz as (
         cast(null as {{ type_money() }}) as amount,
         cast(null as {{ type_text() }}) as currency_code
     from {{ ref('stg_eduzz__contract_events') }}
+    where {{ of_touched_subscriptions() }}
 ),
 
 unioned as (

@@ -4,7 +4,9 @@
 {{ config(materialized='incremental', unique_key='transaction_key',
           incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
           indexes=[{'columns': ['transaction_key']}],
-          post_hook="{{ record_watermark(ref('int_transactions')) }}") }}
+          post_hook=["{{ record_watermark(ref('int_transactions')) }}",
+                     "{{ partial_index('platform_subscription_id',
+                                       'platform_subscription_id is not null') }}"]) }}
 
 with
 

@@ -16,7 +16,7 @@ source as {{ materialized_hint() }} (
 
 renamed as (
     select
-        {{ record_lineage(load_seq=false) }},
+        {{ record_lineage() }},
         'eduzz' as platform,
         {{ required("nullif(" ~ json_text('body', 'recurrence_cod') ~ ", '')",
                     'recurrence_cod', issues) }} as platform_subscription_id,

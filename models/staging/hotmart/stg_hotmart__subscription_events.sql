@@ -28,7 +28,7 @@ events as (
 
 renamed as (
     select
-        {{ record_lineage(load_seq=false) }},
+        {{ record_lineage() }},
         'hotmart' as platform,
         {{ hotmart_event_header(issues) }}
         {{ required("coalesce(" ~ json_text('subscriber', 'code') ~ ", "

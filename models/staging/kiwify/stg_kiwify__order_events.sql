@@ -1,7 +1,9 @@
 {{ config(materialized='incremental', unique_key='record_hash',
           on_schema_change='append_new_columns',
           indexes=[{'columns': ['_load_seq']}, {'columns': ['platform_transaction_id']},
-                   {'columns': ['source_event_id']}]) }}
+                   {'columns': ['source_event_id']}],
+          post_hook="{{ partial_index('platform_subscription_id',
+                                      \"event_name = 'subscription_canceled'\") }}") }}
 
 {%- set issues = [] %}
 {%- set store_cents = plausible_cents(safe_cast(json_text('s.value', 'value'), type_bigint())) %}
