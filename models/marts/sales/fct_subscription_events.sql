@@ -124,8 +124,11 @@ final as (
         platform,
         platform_subscription_id,
         {% call row_number_bigint() -%}
+        -- events at the same time and of the same type (two charges in one second) in
+        -- the order of their keys: the same numbers on every build
         row_number() over (
-            partition by subscription_key order by event_at, event_type
+            partition by subscription_key
+            order by event_at, event_type, subscription_event_key
         )
         {%- endcall %} as event_number,
         event_at,
