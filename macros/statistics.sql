@@ -8,8 +8,8 @@
     column statistics in pg_stats (which its owner may read) — a table model, a new table
     on every build, or an incremental model's first or full build — is analyzed (a sample
     of 30 000 rows: tens of milliseconds to a second); an incremental build keeps the
-    statistics the table had and autovacuum follows its changes. A view has none to gather. Spark plans from
-    Parquet's own file statistics: nothing here. -#}
+    statistics the table had and autovacuum follows its changes. A view has none to
+    gather. Spark plans from Parquet's own file statistics: nothing here. -#}
 {% macro analyze_if_new() -%}
     {{ return(adapter.dispatch('analyze_if_new', 'tallyhouse')()) }}
 {%- endmacro %}

@@ -150,11 +150,8 @@
     where
         deliveries.platform_subscription_id is not null
         and (deliveries.platform, deliveries.platform_transaction_id) in (
-            select
-                platform,
-                platform_transaction_id
-            from {{ ref('int_transactions') }}
-            where last_load_seq > {{ since }}
+            {{ touched_transactions_since_build(
+                columns=['platform', 'platform_transaction_id']) }}
         )
     {%- for events in subscription_event_relations() %}
     union

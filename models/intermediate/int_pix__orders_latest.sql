@@ -7,7 +7,7 @@
 -- latest snapshot's, which a late older one does not raise).
 {{ config(materialized='incremental', unique_key='order_id',
           incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
-          indexes=[{'columns': ['order_id']}, {'columns': ['_load_seq']}],
+          indexes=[{'columns': ['order_id']}],
           post_hook="{{ record_raw_watermark([ref('stg_pix__orders')]) }}") }}
 with
 
