@@ -192,6 +192,48 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- Business days (order_date) whose daily rows may have changed since the model's last
+    build (agg_daily_sales): every order day that a delivered event of a transaction
+    computed again since names — the day the transaction is dated now and one it may have
+    left (a later event with another order date). Null when an event has no order date. -#}
+{% macro touched_days_since_build() -%}
+    {%- set since = watermark() | trim -%}
+    select distinct {{ business_date('deliveries.ordered_at') }} as order_date
+    from {{ ref('int_transaction_events_unioned') }} as deliveries
+    where (deliveries.platform, deliveries.platform_transaction_id) in (
+        select
+            platform,
+            platform_transaction_id
+        from {{ ref('int_transactions') }}
+        where last_load_seq > {{ since }}
+    )
+{%- endmacro %}
+
+{#- A condition on order_date that keeps the rows of the days in `touched` (a CTE, or a
+    subquery with its alias) on an incremental build — the undated rows when an undated
+    event was touched —, every row otherwise. -#}
+{% macro of_touched_days(touched='touched') -%}
+    {%- if is_incremental() -%}
+        (
+            order_date in (select order_date from {{ touched }})
+            or (
+                order_date is null
+                and exists (select 1 from {{ touched }} where order_date is null)
+            )
+        )
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Forget the rows of the touched days (a pre-hook: they are computed again). -#}
+{% macro forget_touched_days() -%}
+    {%- if is_incremental() %}
+        delete from {{ this }}
+        where {{ of_touched_days('(' ~ touched_days_since_build() ~ ') as touched') }}
+    {%- endif %}
+{%- endmacro %}
+
 {#- The feeds (raw tables) with records loaded since the model's last build (its
     watermark), for a model whose rows each come from one feed's records and are computed
     again per feed (rpt_data_issues): a list of feed names, read when the model runs (none

@@ -222,11 +222,12 @@ def test_a_conflicting_reexport_never_spells_out_a_person(one_run_damaged):
     assert query(url, "select count(*) from marts.rpt_data_issues "
                       "where concat(reason, raw_value, entity_id) like '%%@%%'")[0][0] == 0
 
-def test_a_charge_moved_to_another_subscription_leaves_the_first(
+def test_a_charge_moved_to_another_subscription_and_day_leaves_the_first(
         pg_server, small_landing, tmp_path):
-    """A later event of a subscription charge that names another subscription (the platform
-    corrected it) moves the charge: a run for that event alone computes again both the
-    subscription it joins and the one it left — the marts of one run over both."""
+    """A later event of a subscription charge that names another subscription and another
+    order date (the platform corrected them) moves the charge: a run for that event alone
+    computes again both subscriptions and both days (the daily sales) — the marts of one run
+    over both."""
     import uuid
 
     charge, last_event_at = None, {}
@@ -248,6 +249,7 @@ def test_a_charge_moved_to_another_subscription_leaves_the_first(
     # the transaction's latest event: the subscription it names is the transaction's
     moved["creation_date"] = last_event_at[charge["data"]["purchase"]["transaction"]] + 60_000
     moved["data"]["subscription"]["subscriber"]["code"] = f"{left}9"
+    moved["data"]["purchase"]["order_date"] -= 2 * 86_400_000  # two days before
     later = tmp_path / "later" / "hotmart" / "hotmart_webhooks_2026-06-01.jsonl"
     later.parent.mkdir(parents=True)
     later.write_text(json.dumps(moved) + "\n")

@@ -2,12 +2,31 @@
 -- Sales are dated by the order date; refunds and chargebacks by the order date too,
 -- so a day's refund rate compares like with like.
 
-{{ config(indexes=[{'columns': ['currency_code', 'order_date']}]) }}
+-- Incremental by day: the days touched since the last build (an order day named by a
+-- delivered event of a transaction computed again since: touched_days_since_build) are
+-- forgotten (pre-hook) and computed again from all their transactions (read by
+-- fct_transactions' order_date index); every other day stays.
+-- The touched days are named only on an incremental build, which dbt does not see while
+-- parsing: the relations they are read from are named here.
+-- depends_on: {{ ref('int_transaction_events_unioned') }}
+-- depends_on: {{ ref('int_transactions') }}
+{{ config(materialized='incremental', incremental_strategy='append',
+          on_schema_change='append_new_columns',
+          indexes=[{'columns': ['currency_code', 'order_date']}],
+          pre_hook="{{ forget_touched_days() }}",
+          post_hook="{{ record_watermark(ref('int_transactions')) }}") }}
 
 with
 
+{% if is_incremental() %}
+    touched as (
+        {{ touched_days_since_build() }}
+    ),
+{% endif %}
+
 transactions as (
     select * from {{ ref('fct_transactions') }}
+    where {{ of_touched_days() }}
 ),
 
 final as (

@@ -3,7 +3,7 @@
 -- this one (its under_warranty flips). A changed project is built with --full-refresh.
 {{ config(materialized='incremental', unique_key='transaction_key',
           incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
-          indexes=[{'columns': ['transaction_key']}],
+          indexes=[{'columns': ['transaction_key']}, {'columns': ['order_date']}],
           post_hook=["{{ record_watermark(ref('int_transactions')) }}",
                      "{{ partial_index('platform_subscription_id',
                                        'platform_subscription_id is not null') }}"]) }}
