@@ -23,6 +23,28 @@
     end $index$
 {%- endmacro %}
 
+{#- An index on an expression (dbt's `indexes` config takes columns), created once per
+    table: `marker`, a word only this index's definition has, tells whether it exists. -#}
+{% macro expression_index(expression, marker) -%}
+    {{ return(adapter.dispatch('expression_index', 'tallyhouse')(expression, marker)) }}
+{%- endmacro %}
+
+{% macro default__expression_index(expression, marker) -%}
+{%- endmacro %}
+
+{% macro postgres__expression_index(expression, marker) -%}
+    do $index$ begin
+        if not exists (
+            select from pg_indexes
+            where schemaname = '{{ this.schema }}'
+              and tablename = '{{ this.identifier }}'
+              and indexdef like '%{{ marker }}%'
+        ) then
+            create index on {{ this }} (({{ expression }}));
+        end if;
+    end $index$
+{%- endmacro %}
+
 {#- A post-hook on the staging folder: indexes the rows a staging model could not read
     whole, so that the data-issue and superseded-record lists read a few rows by index
     instead of every staging row. -#}

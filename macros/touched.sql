@@ -263,3 +263,202 @@
         where feed in ('{{ feeds | join("', '") }}')
     {%- endif %}
 {%- endmacro %}
+
+{#- Payout breaks (rpt_payout_breaks), named by (platform, platform_transaction_id) with
+    their transaction_key: the transactions computed again since the model's last build
+    and those with a payout line loaded since. (Lines of no transaction id are computed
+    again on every build: of_touched_payout_transactions.) -#}
+{% macro touched_payout_transactions_since_build() -%}
+    select
+        touched.platform,
+        touched.platform_transaction_id,
+        {{ transaction_key('touched.platform', 'touched.platform_transaction_id') }}
+            as transaction_key
+    from (
+        {{ touched_transactions_since_build(columns=['platform', 'platform_transaction_id']) }}
+        union
+        select
+            platform,
+            platform_transaction_id
+        from {{ ref('stg_payouts__lines') }}
+        where _load_seq > {{ watermark() | trim }} and platform_transaction_id is not null
+    ) as touched
+{%- endmacro %}
+
+{#- Whether rpt_payout_breaks is computed whole on this build: a first or full build, or
+    a build after a payout line that moves the last payout date (the date "approved, never
+    paid" counts two weekly payouts to) — that date changes the rule for every
+    transaction. Read when the model runs; the same answer for its pre-hook and body. -#}
+{% macro payout_breaks_built_whole() -%}
+    {%- if not is_incremental() -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- if not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set since = watermark() | trim -%}
+    {%- set lines = ref('stg_payouts__lines') -%}
+    {#- no line loaded since (a webhook's run): nothing moved; read by the load index -#}
+    {%- if not run_query("select exists (select 1 from " ~ lines ~ " where _load_seq > "
+                         ~ since ~ ")").columns[0].values()[0] -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {#- the lines in fct_payouts: never superseded later, so the last payout date when the
+        model was last built is that of the lines loaded by then -#}
+    {%- set moved = run_query(
+        "select coalesce(max(payout_date), date '0001-01-01')"
+        ~ " <> coalesce(max(case when _load_seq <= " ~ since ~ " then payout_date end),"
+        ~ " date '0001-01-01')"
+        ~ " from " ~ lines
+        ~ " where not is_superseded and payout_id is not null and platform is not null"
+    ).columns[0].values()[0] -%}
+    {{ return(moved) }}
+{%- endmacro %}
+
+{#- In rpt_payout_breaks, which names its touched transactions as the CTE `touched`: a
+    condition on a relation with platform and platform_transaction_id that keeps the rows
+    of the touched transactions and those of no transaction id, or every row when the
+    model is computed whole. -#}
+{% macro of_touched_payout_transactions(whole) -%}
+    {%- if whole -%}
+        true
+    {%- else -%}
+        (
+            (platform, platform_transaction_id) in (
+                select platform, platform_transaction_id from touched
+            )
+            or platform_transaction_id is null
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Forget the payout breaks computed again (a pre-hook): all of them when the model is
+    computed whole, those of the touched transactions and of no transaction id otherwise. -#}
+{% macro forget_payout_breaks() -%}
+    {%- if is_incremental() %}
+        {%- if payout_breaks_built_whole() %}
+        delete from {{ this }}
+        {%- else %}
+        delete from {{ this }}
+        where
+            (platform, platform_transaction_id) in (
+                select platform, platform_transaction_id
+                from ({{ touched_payout_transactions_since_build() }}) as touched
+            )
+            or platform_transaction_id is null
+        {%- endif %}
+    {%- endif %}
+{%- endmacro %}
+
+{#- Products (product_key) whose row in dim_products may have changed since the model's
+    last build: every product that a delivered event of a transaction computed again since
+    names — the one the transaction is of now and one it may have left (a later event with
+    another product name). -#}
+{% macro touched_products_since_build() -%}
+    select distinct {{ product_key('deliveries.product_name') }} as product_key
+    from {{ ref('int_transaction_events_unioned') }} as deliveries
+    where (deliveries.platform, deliveries.platform_transaction_id) in (
+        {{ touched_transactions_since_build(columns=['platform', 'platform_transaction_id']) }}
+    )
+{%- endmacro %}
+
+{#- Forget the rows of the touched products (a pre-hook: they are computed again). -#}
+{% macro forget_touched_products() -%}
+    {%- if is_incremental() %}
+        delete from {{ this }}
+        where product_key in ({{ touched_products_since_build() }})
+    {%- endif %}
+{%- endmacro %}
+
+{#- Refunds (fct_refunds), named by transaction_key, that may have changed since the
+    model's last build: the transactions computed again since, and those a gift-card
+    voucher credit loaded since names (its order id is the transaction's id, on whichever
+    platform: the key is made for each). -#}
+{% macro touched_refunds_since_build() -%}
+    {{ touched_transactions_since_build() }}
+    union
+    {{ transactions_of_vouchers_since_build() }}
+{%- endmacro %}
+
+{#- The transaction keys a gift-card voucher credit loaded since the model's last build
+    names: its order id on each platform. -#}
+{% macro transactions_of_vouchers_since_build() -%}
+    {%- set since = watermark() | trim -%}
+    {%- for platform in registry_platforms() %}
+    {{ 'union' if not loop.first }}
+    select {{ transaction_key("'" ~ platform ~ "'", 'order_id') }} as transaction_key
+    from {{ ref('stg_giftcards__transactions') }}
+    where _load_seq > {{ since }} and operation = 'Credit' and order_id is not null
+    {%- endfor %}
+{%- endmacro %}
+
+{#- Forget the refunds of the touched transactions (a pre-hook: computed again). -#}
+{% macro forget_touched_refunds() -%}
+    {%- if is_incremental() %}
+        delete from {{ this }}
+        where transaction_key in ({{ touched_refunds_since_build() }})
+    {%- endif %}
+{%- endmacro %}
+
+{#- The months (their first day; none for undated rows) whose monthly rows may have
+    changed since the model's last build: the months of the touched days
+    (touched_days_since_build) and, with `with_vouchers`, the order months of the
+    transactions a voucher credit loaded since names (a refund's method). A list read when
+    the model runs — constants, so that the planner reads the months' rows by
+    fct_transactions' order_date index —; empty on a full build. -#}
+{% macro touched_months_since_build(with_vouchers=false) -%}
+    {%- set months = [] -%}
+    {%- if execute and is_incremental() -%}
+        {%- set month = 'cast(' ~ dbt.date_trunc('month', 'order_date') ~ ' as '
+            ~ type_date() ~ ')' -%}
+        {%- set sql -%}
+            select distinct {{ month }}
+            from ({{ touched_days_since_build() }}) as days
+            {%- if with_vouchers %}
+            union
+            select {{ month }}
+            from {{ ref('fct_transactions') }}
+            where transaction_key in ({{ transactions_of_vouchers_since_build() }})
+            {%- endif %}
+        {%- endset -%}
+        {%- for row in run_query(sql) -%}
+            {%- do months.append(row[0]) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(months) }}
+{%- endmacro %}
+
+{#- A condition that keeps the rows of `months` (touched_months_since_build) on an
+    incremental build, every row otherwise. `column`: a month's first day (order_month), or
+    with `by_day` a date read by its index (order_date). -#}
+{% macro of_months(months, column, by_day=false) -%}
+    {%- if not is_incremental() -%}
+        true
+    {%- elif not months -%}
+        false
+    {%- else -%}
+        (
+        {%- for month in months %}
+            {{ 'or ' if not loop.first }}
+            {%- if month is none -%}
+            {{ column }} is null
+            {%- elif by_day -%}
+            {%- set next_month = (month.replace(day=28) + modules.datetime.timedelta(days=4))
+                .replace(day=1) -%}
+            ({{ column }} >= cast('{{ month }}' as {{ type_date() }})
+             and {{ column }} < cast('{{ next_month }}' as {{ type_date() }}))
+            {%- else -%}
+            {{ column }} = cast('{{ month }}' as {{ type_date() }})
+            {%- endif %}
+        {%- endfor %}
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Forget the rows of the touched months (a pre-hook: they are computed again). -#}
+{% macro forget_touched_months(with_vouchers=false) -%}
+    {%- if is_incremental() %}
+        delete from {{ this }}
+        where {{ of_months(touched_months_since_build(with_vouchers), 'order_month') }}
+    {%- endif %}
+{%- endmacro %}

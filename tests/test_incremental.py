@@ -274,6 +274,56 @@ def test_a_charge_moved_to_another_subscription_and_day_leaves_the_first(
     assert sorted(t for t in one if marts.get(t) != one[t]) == []
 
 
+def test_a_late_payout_line_is_checked_by_a_run_for_it_alone(pg_server, small_landing,
+                                                             tmp_path):
+    """A statement line delivered late, for a payout already in the warehouse (the last
+    payout date does not move), paying a transaction another amount than its net: a run
+    for that file alone reports the mismatch (the payout breaks of the transactions a
+    line was loaded for are computed again) — the marts of one run over both."""
+    statements = sorted((small_landing / "payouts").glob("payout_lines_*.csv"))
+    header = statements[0].read_text().splitlines()[0]
+    columns = header.split(",")
+
+    def sale_lines(statement: Path) -> list[dict[str, str]]:
+        rows = statement.read_text().splitlines()[1:]
+        return [line for line in (dict(zip(columns, row.split(","))) for row in rows)
+                if line["line_type"] == "sale"]
+
+    # a line of the first payout, for a transaction a later payout paid
+    first = sale_lines(statements[0])[0]
+    other = next(line for line in sale_lines(statements[-1])
+                 if line["platform"] == first["platform"]
+                 and line["payout_id"] != first["payout_id"])
+    late_line = {**other, "payout_id": first["payout_id"],
+                 "payout_date": first["payout_date"], "amount": "0.01"}
+    late = tmp_path / "late" / "payouts" / "payout_lines_2026-06-01_late.csv"
+    late.parent.mkdir(parents=True)
+    late.write_text(f"{header}\n{','.join(late_line[c] for c in columns)}\n")
+    both = tmp_path / "both"
+    shutil.copytree(small_landing, both)
+    shutil.copyfile(late, both / "payouts" / late.name)
+
+    def mismatches(url: str) -> int:
+        return query(url, "select count(*) from marts.rpt_payout_breaks "
+                          "where check_name = 'payout_amount_mismatch' "
+                          "and platform_transaction_id = %s and payout_id = %s",
+                     (other["platform_transaction_id"], first["payout_id"]))[0][0]
+
+    with _scratch_database(pg_server, "late_line_one") as url:
+        build(url, both)
+        one = snapshot_marts(url)
+        assert mismatches(url) == 1
+        (last_payout,) = query(url, "select max(payout_date) from marts.fct_payouts")[0]
+        assert str(last_payout) > first["payout_date"], "the late line is not the last payout"
+    with _scratch_database(pg_server, "late_line_split") as url:
+        micro_build(url, small_landing)
+        assert mismatches(url) == 0
+        assert micro_build(url, late.parent.parent), "a run for one payout file is narrowed"
+        assert mismatches(url) == 1
+        marts = snapshot_marts(url)
+    assert sorted(t for t in one if marts.get(t) != one[t]) == []
+
+
 def test_the_server_time_zone_changes_no_mart(one_run, pg_server, small_landing):
     """The business day is America/Sao_Paulo whatever the session's time zone: a warehouse
     on a server in São Paulo (or Tokyo) builds the marts of one in UTC."""

@@ -144,7 +144,7 @@ BROKEN = {
                        "platform_transaction_id, transaction_key, currency_code, amount from "
                        "marts.fct_payouts where payout_line_key = (select max(payout_line_key) "
                        "from marts.fct_payouts where line_type = 'sale') "
-                       "returning platform_transaction_id", None),
+                       "returning platform_transaction_id", "rpt_payout_breaks"),
     # a hold smaller than what was confirmed against it: a confirm above its hold
     "points_lifecycle": ("update marts.fct_points_authorizations set authorized_points = 1 "
                          "where authorization_id = (select min(authorization_id) from "

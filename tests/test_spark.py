@@ -299,9 +299,10 @@ def _spark_table(where, name: str, columns: str, rows: list[str]) -> None:
             cur.execute(f"insert into marts.{name} values {', '.join(rows)}")
 
 
-PAYOUT_COLUMNS = ("platform string, platform_transaction_id string, currency_code string, "
-                  "amount decimal(18, 2), payout_id string, line_type string, "
-                  "transaction_key string")
+PAYOUT_BREAK_COLUMNS = ("check_name string, platform string, currency_code string, "
+                        "payout_id string, platform_transaction_id string, "
+                        "expected decimal(38, 2), actual decimal(38, 2), "
+                        "difference decimal(38, 2)")
 ISSUE_COLUMNS = ("record_left_out boolean, source_file string, source_line bigint, "
                  "source string, raw_value string, field string, reason string, "
                  "entity_id string, feed string")
@@ -318,10 +319,9 @@ def test_the_checks_of_the_marts_run_on_spark(spark, database_url, monkeypatch):
     paid_twice, issues = by_name["paid_out_twice"], by_name["data_issues"]
     assert on_spark(paid_twice) and not on_spark(by_name["quarantined_records"])
 
-    _spark_table(spark, "fct_payouts", PAYOUT_COLUMNS, [
-        "('hotmart', 'HP1', 'BRL', 97.00, 'P1', 'sale', 'k1')",
-        "('hotmart', 'HP1', 'BRL', 97.00, 'P2', 'sale', 'k1')",
-        "('hotmart', 'HP2', 'BRL', 10.00, 'P1', 'sale', 'k2')"])
+    _spark_table(spark, "rpt_payout_breaks", PAYOUT_BREAK_COLUMNS, [
+        "('paid_out_twice', 'hotmart', 'BRL', 'P1, P2', 'HP1', 97.00, 194.00, 97.00)",
+        "('approved_never_paid', 'hotmart', 'BRL', null, 'HP2', 10.00, 0.00, -10.00)"])
     _spark_table(spark, "rpt_data_issues", ISSUE_COLUMNS, [
         "(false, 'kiwify_sales.jsonl', 7, 'kiwify', 'R$ 1.0,0', 'amount', 'not a number', "
         "'K7', 'kiwify_sales')"])
@@ -334,9 +334,8 @@ def test_the_checks_of_the_marts_run_on_spark(spark, database_url, monkeypatch):
     assert found["data_issues"].error is None and found["data_issues"].break_count == 1
     assert "(value 'R$ 1.0,0')" in found["data_issues"].breaks[0]["detail"]
 
-    _spark_table(spark, "fct_payouts", PAYOUT_COLUMNS, [
-        "('hotmart', 'HP1', 'BRL', 97.00, 'P1', 'sale', 'k1')",
-        "('hotmart', 'HP2', 'BRL', 10.00, 'P1', 'sale', 'k2')"])
+    _spark_table(spark, "rpt_payout_breaks", PAYOUT_BREAK_COLUMNS, [
+        "('approved_never_paid', 'hotmart', 'BRL', null, 'HP2', 10.00, 0.00, -10.00)"])
     _spark_table(spark, "rpt_data_issues", ISSUE_COLUMNS, [])
     clean = run_checks(database_url, [paid_twice, issues])
     assert [(o.passed, o.error) for o in clean] == [(True, None), (True, None)]

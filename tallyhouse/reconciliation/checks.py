@@ -193,23 +193,6 @@ where check_name in ({listed})
 """
 
 
-PAID_OUT_TWICE = """
-select
-    'paid_out_twice' as break_kind,
-    'transaction' as entity_type,
-    platform_transaction_id as entity_id,
-    platform,
-    currency_code as unit,
-    min(amount) as expected,
-    sum(amount) as actual,
-    sum(amount) - min(amount) as amount_at_stake,
-    'sale paid in payouts ' || string_agg(payout_id, ', ' order by payout_id) as detail
-from {batch}
-where line_type = 'sale' and transaction_key is not null
-group by platform, platform_transaction_id, currency_code
-having count(*) > 1
-"""
-
 PIX_REFUND_ONCE = """
 with
 breaks as (select * from {batch} where check_name = 'pix_refunded_twice'),
@@ -294,8 +277,11 @@ CHECKS: tuple[Check, ...] = (
           _from_report(("approved_never_paid",), "transaction", "platform_transaction_id",
                        "platform", "currency_code",
                        detail="'no payout line 14 days after release'")),
-    Check("paid_out_twice", 7, WARN, "marts", "fct_payouts",
-          "No sale is paid out in more than one payout line.", PAID_OUT_TWICE),
+    Check("paid_out_twice", 7, WARN, "marts", "rpt_payout_breaks",
+          "No sale is paid out in more than one payout line.",
+          _from_report(("paid_out_twice",), "transaction", "platform_transaction_id",
+                       "platform", "currency_code",
+                       detail="'sale paid in payouts ' || payout_id")),
     # 5. points
     Check("points_lifecycle", 5, WARN, "marts", "rpt_points_breaks",
           "Every confirm or cancel matches one open authorization; confirmed ≤ authorized; "

@@ -1,11 +1,23 @@
 -- Order month × platform × product × payment method × currency × installments, approved
 -- transactions only: the payment-methods page's installment figures.
 
+-- Incremental by month: the months of the days touched since the last build
+-- (touched_months_since_build) are forgotten (pre-hook) and computed again from all their
+-- transactions (read by fct_transactions' order_date index); every other month stays.
+-- depends_on: {{ ref('int_transaction_events_unioned') }}
+-- depends_on: {{ ref('int_transactions') }}
+{{ config(materialized='incremental', incremental_strategy='append',
+          on_schema_change='append_new_columns',
+          pre_hook="{{ forget_touched_months() }}",
+          post_hook="{{ record_watermark(ref('int_transactions')) }}") }}
+
 with
 
 transactions as (
     select * from {{ ref('fct_transactions') }}
-    where has_been_approved
+    where
+        has_been_approved
+        and {{ of_months(touched_months_since_build(), 'order_date', by_day=true) }}
 ),
 
 final as (

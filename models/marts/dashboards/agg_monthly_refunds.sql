@@ -1,11 +1,20 @@
 -- Order month × platform × product × currency × refund kind, method and warranty: the
 -- refund-rate page's breakdowns without a scan of the transactions.
 
-with
+-- Incremental by month: the months of the days touched since the last build and the
+-- order months of the transactions a voucher credit loaded since names (a refund's method)
+-- are forgotten (pre-hook) and computed again from all their transactions (read by
+-- fct_transactions' order_date index); every other month stays.
+-- depends_on: {{ ref('int_transaction_events_unioned') }}
+-- depends_on: {{ ref('int_transactions') }}
+-- depends_on: {{ ref('stg_giftcards__transactions') }}
+{{ config(materialized='incremental', incremental_strategy='append',
+          on_schema_change='append_new_columns',
+          pre_hook="{{ forget_touched_months(with_vouchers=true) }}",
+          post_hook="{{ record_raw_watermark([source('giftcards', 'giftcard_transactions')],
+                                             built_from=[ref('int_transactions')]) }}") }}
 
-refunds as (
-    select * from {{ ref('fct_refunds') }}
-),
+with
 
 transactions as (
     select
@@ -13,6 +22,13 @@ transactions as (
         product_key,
         order_date
     from {{ ref('fct_transactions') }}
+    where {{ of_months(touched_months_since_build(with_vouchers=true), 'order_date',
+                       by_day=true) }}
+),
+
+refunds as (
+    select * from {{ ref('fct_refunds') }}
+    where transaction_key in (select transaction_key from transactions)
 ),
 
 final as (

@@ -1,24 +1,55 @@
 -- Invariant 4 (platform vs payouts): each sale line pays what the platform reports as the
 -- producer's net (PIX: the master's share of the PIX part); every line is for a known
--- transaction; an approved sale is paid out once its money is released.
+-- transaction; an approved sale is paid out once its money is released, and once only.
 -- One row per break; empty when the books agree.
+
+-- Incremental by transaction: the breaks of the transactions computed again since the
+-- last build and of those with a payout line loaded since are forgotten (pre-hook) and
+-- computed again, with those of lines of no transaction id (few); every other row stays.
+-- One rule is not about one transaction alone: "approved, never paid" counts two weekly
+-- payouts as of the last payout date — a build after a line that moves that date computes
+-- every break again (payout_breaks_built_whole).
+-- depends_on: {{ ref('int_transactions') }}
+-- depends_on: {{ ref('stg_payouts__lines') }}
+{{ config(materialized='incremental', incremental_strategy='append',
+          on_schema_change='append_new_columns',
+          indexes=[{'columns': ['platform_transaction_id']}],
+          pre_hook="{{ forget_payout_breaks() }}",
+          post_hook="{{ record_raw_watermark([source('payouts', 'payout_lines')],
+                                             built_from=[ref('int_transactions')]) }}") }}
+
+{%- set whole = payout_breaks_built_whole() %}
 
 with
 
+{% if not whole %}
+    touched as (
+        {{ touched_payout_transactions_since_build() }}
+    ),
+{% endif %}
+
 lines as (
     select * from {{ ref('fct_payouts') }}
+    where {{ of_touched_payout_transactions(whole) }}
 ),
 
 transactions as (
+    {%- if whole %}
     select * from {{ ref('fct_transactions') }}
+    {%- else %}
+    select fct_transactions.*
+    from {{ ref('fct_transactions') }} as fct_transactions
+    inner join touched on fct_transactions.transaction_key = touched.transaction_key
+    {%- endif %}
 ),
 
 pix_orders as (
     select * from {{ ref('int_pix__orders_latest') }}
 ),
 
+-- over every line, whatever this build computes again
 as_of as (
-    select max(payout_date) as last_payout_date from lines
+    select max(payout_date) as last_payout_date from {{ ref('fct_payouts') }}
 ),
 
 expected_nets as (
@@ -137,6 +168,23 @@ unpaid as (
         < as_of.last_payout_date
 ),
 
+-- a sale paid in more than one payout line (in its currency): what was paid more than
+-- once is at stake; every payout it was paid in, listed
+paid_twice as (
+    select
+        'paid_out_twice' as check_name,
+        platform,
+        currency_code,
+        {{ text_agg('payout_id', "', '", order_by='payout_id') }} as payout_id,
+        platform_transaction_id,
+        min(amount) as expected,
+        sum(amount) as actual
+    from lines
+    where line_type = 'sale' and transaction_key is not null
+    group by platform, platform_transaction_id, currency_code
+    having count(*) > 1
+),
+
 breaks as (
     select * from amount_mismatches
     union all
@@ -145,6 +193,8 @@ breaks as (
     select * from unknown_transactions
     union all
     select * from unpaid
+    union all
+    select * from paid_twice
 )
 
 select

@@ -1,10 +1,29 @@
 -- One product across platforms: the same product name is the same product (each
 -- platform gives it its own id; those ids are kept).
 
+-- Incremental by product: the products touched since the last build (named by a
+-- delivered event of a transaction computed again since: touched_products_since_build)
+-- are forgotten (pre-hook) and computed again from all their transactions (read by an
+-- index on int_transactions' product key); every other product stays.
+-- depends_on: {{ ref('int_transaction_events_unioned') }}
+{{ config(materialized='incremental', incremental_strategy='append',
+          on_schema_change='append_new_columns',
+          pre_hook="{{ forget_touched_products() }}",
+          post_hook="{{ record_watermark(ref('int_transactions')) }}") }}
+
 with
+
+{% if is_incremental() %}
+    touched as (
+        {{ touched_products_since_build() }}
+    ),
+{% endif %}
 
 transactions as (
     select * from {{ ref('int_transactions') }}
+    {%- if is_incremental() %}
+    where {{ product_key('product_name') }} in (select product_key from touched)
+    {%- endif %}
 ),
 
 products as (

@@ -2,10 +2,34 @@
 -- own store's PIX refunds: the method taken (direct PIX devolution or gift-card voucher)
 -- and, beside it, the option the refund policy recommends (docs/money.md).
 
+-- Incremental by transaction: the refunds of the transactions computed again since the
+-- last build, and of those a voucher credit loaded since names, are forgotten (pre-hook)
+-- and computed again; every other row stays.
+-- depends_on: {{ ref('stg_giftcards__transactions') }}
+{{ config(materialized='incremental', incremental_strategy='append',
+          on_schema_change='append_new_columns',
+          indexes=[{'columns': ['transaction_key']}],
+          pre_hook="{{ forget_touched_refunds() }}",
+          post_hook="{{ record_raw_watermark([source('giftcards', 'giftcard_transactions')],
+                                             built_from=[ref('int_transactions')]) }}") }}
+
 with
 
+{% if is_incremental() %}
+    touched as (
+        {{ touched_refunds_since_build() }}
+    ),
+{% endif %}
+
 transactions as (
-    select * from {{ ref('int_transactions') }}
+    {{ rows_of_touched(ref('int_transactions'), 'transaction_key') }}
+),
+
+-- the ids of the transactions computed here, which the vouchers and splits are read by
+refunded_ids as (
+    select distinct platform_transaction_id
+    from transactions
+    where refund_kind is not null
 ),
 
 vouchers as (
@@ -13,7 +37,9 @@ vouchers as (
         order_id,
         sum(amount) as voucher_amount
     from {{ ref('fct_gift_card_ledger') }}
-    where movement_type = 'voucher_credit'
+    where
+        movement_type = 'voucher_credit'
+        and order_id in (select platform_transaction_id from refunded_ids)
     group by order_id
 ),
 
@@ -26,6 +52,7 @@ splits as (
         platform_transaction_id as order_id,
         {{ dbt.bool_or('has_split') }} as has_split
     from {{ ref('stg_pix__payment_events') }}
+    where platform_transaction_id in (select platform_transaction_id from refunded_ids)
     group by platform_transaction_id
 ),
 

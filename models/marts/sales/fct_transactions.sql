@@ -3,45 +3,39 @@
 -- this one (its under_warranty flips). A changed project is built with --full-refresh.
 {{ config(materialized='incremental', unique_key='transaction_key',
           incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
-          indexes=[{'columns': ['transaction_key']}, {'columns': ['order_date']}],
+          indexes=[{'columns': ['transaction_key']}, {'columns': ['order_date']},
+                   {'columns': ['last_event_at']}],
           post_hook=["{{ record_watermark(ref('int_transactions')) }}",
                      "{{ partial_index('platform_subscription_id',
                                        'platform_subscription_id is not null') }}"]) }}
 
 with
 
-all_transactions as (
-    select * from {{ ref('int_transactions') }}
-),
-
+-- int_transactions is read directly in each place (a CTE read twice would be computed
+-- whole, a million rows, before anything is filtered)
 as_of as (
     -- "Now" for the warehouse is its latest event, so a rebuild gives the same marts.
-    select max(last_event_at) as data_as_of from all_transactions
+    select max(last_event_at) as data_as_of from {{ ref('int_transactions') }}
 ),
 
 {% if is_incremental() %}
-    previous as (
-        select
-            {{ watermark() }} as last_load_seq,
-            max(last_event_at) as data_as_of
-        from {{ this }}
-    ),
-
+    -- the bounds are values read once (by the last_event_at and warranty_expires_at
+    -- indexes), so that the few rows are read by index
     transactions as (
         select all_transactions.*
-        from all_transactions
-        cross join previous
-        cross join as_of
+        from {{ ref('int_transactions') }} as all_transactions
         where
-            all_transactions.last_load_seq > previous.last_load_seq
+            all_transactions.last_load_seq > {{ watermark() }}
             or (
-                all_transactions.warranty_expires_at > previous.data_as_of
-                and all_transactions.warranty_expires_at <= as_of.data_as_of
+                all_transactions.warranty_expires_at
+                > (select max(previous.last_event_at) from {{ this }} as previous)
+                and all_transactions.warranty_expires_at
+                <= (select as_of.data_as_of from as_of)
             )
     ),
 {% else %}
     transactions as (
-        select * from all_transactions
+        select * from {{ ref('int_transactions') }}
     ),
 {% endif %}
 
