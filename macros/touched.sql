@@ -351,15 +351,24 @@
 {%- endmacro %}
 
 {#- Products (product_key) whose row in dim_products may have changed since the model's
-    last build: every product that a delivered event of a transaction computed again since
-    names — the one the transaction is of now and one it may have left (a later event with
-    another product name). -#}
+    last build: the product each transaction computed again since is of now, and the one it
+    was of at that build — as fct_transactions still gives it: fct_transactions is built
+    after dim_products (its depends_on), and read here by name, not by ref (which would
+    make it a parent). (The delivered events cannot tell the product left: a store
+    payment's events are read with its order, so they name '(order not delivered yet)'
+    only until the order lands.) -#}
 {% macro touched_products_since_build() -%}
-    select distinct {{ product_key('deliveries.product_name') }} as product_key
-    from {{ ref('int_transaction_events_unioned') }} as deliveries
-    where (deliveries.platform, deliveries.platform_transaction_id) in (
-        {{ touched_transactions_since_build(columns=['platform', 'platform_transaction_id']) }}
-    )
+    {%- set transactions = adapter.get_relation(
+        database=this.database, schema=this.schema, identifier='fct_transactions') -%}
+    select {{ product_key('product_name') }} as product_key
+    from {{ ref('int_transactions') }}
+    where last_load_seq > {{ watermark() | trim }}
+    {%- if transactions is not none %}
+    union
+    select product_key
+    from {{ transactions }}
+    where transaction_key in ({{ touched_transactions_since_build() }})
+    {%- endif %}
 {%- endmacro %}
 
 {#- Forget the rows of the touched products (a pre-hook: they are computed again). -#}

@@ -37,6 +37,8 @@ SPLITS: dict[str, Part] = {
     "three_periods": lambda p: 0 if _day(p) < "2026-05-11" else 1 if _day(p) < "2026-05-21"
     else 2,
     "pix_orders_held_back": lambda p: 1 if _feed(p) == "pix_orders" else 0,
+    # a voucher credit is a ledger record: it changes a refund's method, not its transaction
+    "vouchers_held_back": lambda p: 1 if _feed(p) == "giftcard_transactions" else 0,
     "late_days_first": lambda p: 0 if _day(p) >= "2026-05-20" else 1,
     "one_feed_at_a_time": lambda p: FEED_ORDER.index(_feed(p)),
     "payments_before_orders_by_day": lambda p: (
@@ -224,10 +226,12 @@ def test_a_conflicting_reexport_never_spells_out_a_person(one_run_damaged):
 
 def test_a_charge_moved_to_another_subscription_and_day_leaves_the_first(
         pg_server, small_landing, tmp_path):
-    """A later event of a subscription charge that names another subscription and another
-    order date (the platform corrected them) moves the charge: a run for that event alone
-    computes again both subscriptions and both days (the daily sales) — the marts of one run
-    over both."""
+    """A later event of a subscription charge that names another subscription, another
+    order date and another product (the platform corrected them) moves the charge: a run
+    for that event alone computes again both subscriptions, both days (the daily sales) and
+    both products; a run for a still later event naming the first product again leaves
+    the product of that one charge with no transaction: gone — the marts of one run over
+    all of them."""
     import uuid
 
     charge, last_event_at = None, {}
@@ -250,12 +254,26 @@ def test_a_charge_moved_to_another_subscription_and_day_leaves_the_first(
     moved["creation_date"] = last_event_at[charge["data"]["purchase"]["transaction"]] + 60_000
     moved["data"]["subscription"]["subscriber"]["code"] = f"{left}9"
     moved["data"]["purchase"]["order_date"] -= 2 * 86_400_000  # two days before
+    product = moved["data"]["product"]["name"]
+    moved["data"]["product"]["name"] = "Produto de uma venda só"
     later = tmp_path / "later" / "hotmart" / "hotmart_webhooks_2026-06-01.jsonl"
     later.parent.mkdir(parents=True)
     later.write_text(json.dumps(moved) + "\n")
+    back = json.loads(json.dumps(moved))
+    back["id"] = str(uuid.UUID(int=uuid.UUID(charge["id"]).int ^ 2))
+    back["creation_date"] += 60_000
+    back["data"]["product"]["name"] = product
+    latest = tmp_path / "latest" / "hotmart" / "hotmart_webhooks_2026-06-02.jsonl"
+    latest.parent.mkdir(parents=True)
+    latest.write_text(json.dumps(back) + "\n")
     both = tmp_path / "both"
     shutil.copytree(small_landing, both)
     shutil.copyfile(later, both / "hotmart" / later.name)
+    shutil.copyfile(latest, both / "hotmart" / latest.name)
+
+    def products(url: str) -> int:
+        return query(url, "select count(*) from marts.dim_products "
+                          "where name = 'Produto de uma venda só'")[0][0]
 
     def charges(url: str, code: str) -> int:
         return query(url, "select coalesce(sum(recurrences), 0) from marts.dim_subscriptions "
@@ -268,9 +286,12 @@ def test_a_charge_moved_to_another_subscription_and_day_leaves_the_first(
         micro_build(url, small_landing)
         before = charges(url, left)
         assert micro_build(url, later.parent.parent), "a run for one hotmart file is narrowed"
-        marts = snapshot_marts(url)
         assert charges(url, f"{left}9") == 1
         assert charges(url, left) == one_left == before - 1
+        assert products(url) == 1
+        assert micro_build(url, latest.parent.parent)
+        assert products(url) == 0
+        marts = snapshot_marts(url)
     assert sorted(t for t in one if marts.get(t) != one[t]) == []
 
 
@@ -286,7 +307,7 @@ def test_a_late_payout_line_is_checked_by_a_run_for_it_alone(pg_server, small_la
 
     def sale_lines(statement: Path) -> list[dict[str, str]]:
         rows = statement.read_text().splitlines()[1:]
-        return [line for line in (dict(zip(columns, row.split(","))) for row in rows)
+        return [line for line in (dict(zip(columns, row.split(","), strict=True)) for row in rows)
                 if line["line_type"] == "sale"]
 
     # a line of the first payout, for a transaction a later payout paid

@@ -28,7 +28,7 @@ transactions as (
 
 refunds as (
     select * from {{ ref('fct_refunds') }}
-    where transaction_key in (select transaction_key from transactions)
+    where transaction_key in (select transactions.transaction_key from transactions)
 ),
 
 final as (

@@ -34,13 +34,8 @@ lines as (
 ),
 
 transactions as (
-    {%- if whole %}
     select * from {{ ref('fct_transactions') }}
-    {%- else %}
-    select fct_transactions.*
-    from {{ ref('fct_transactions') }} as fct_transactions
-    inner join touched on fct_transactions.transaction_key = touched.transaction_key
-    {%- endif %}
+    where {{ 'true' if whole else 'transaction_key in (select transaction_key from touched)' }}
 ),
 
 pix_orders as (

@@ -1,11 +1,11 @@
 -- One product across platforms: the same product name is the same product (each
 -- platform gives it its own id; those ids are kept).
 
--- Incremental by product: the products touched since the last build (named by a
--- delivered event of a transaction computed again since: touched_products_since_build)
--- are forgotten (pre-hook) and computed again from all their transactions (read by an
--- index on int_transactions' product key); every other product stays.
--- depends_on: {{ ref('int_transaction_events_unioned') }}
+-- Incremental by product: the products touched since the last build (the one a
+-- transaction computed again since is of now, and the one it was of:
+-- touched_products_since_build) are forgotten (pre-hook) and computed again from all
+-- their transactions (read by an index on int_transactions' product key); every other
+-- product stays.
 {{ config(materialized='incremental', incremental_strategy='append',
           on_schema_change='append_new_columns',
           pre_hook="{{ forget_touched_products() }}",

@@ -39,7 +39,7 @@ vouchers as (
     from {{ ref('fct_gift_card_ledger') }}
     where
         movement_type = 'voucher_credit'
-        and order_id in (select platform_transaction_id from refunded_ids)
+        and order_id in (select refunded_ids.platform_transaction_id from refunded_ids)
     group by order_id
 ),
 
@@ -52,7 +52,8 @@ splits as (
         platform_transaction_id as order_id,
         {{ dbt.bool_or('has_split') }} as has_split
     from {{ ref('stg_pix__payment_events') }}
-    where platform_transaction_id in (select platform_transaction_id from refunded_ids)
+    where
+        platform_transaction_id in (select refunded_ids.platform_transaction_id from refunded_ids)
     group by platform_transaction_id
 ),
 

@@ -1,6 +1,9 @@
 -- Incremental: a transaction with a record loaded since the last build (by load number)
 -- is computed again, and so is one whose warranty ended between the previous "now" and
 -- this one (its under_warranty flips). A changed project is built with --full-refresh.
+-- Built after dim_products, which reads the products the transactions had here before
+-- (touched_products_since_build):
+-- depends_on: {{ ref('dim_products') }}
 {{ config(materialized='incremental', unique_key='transaction_key',
           incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
           indexes=[{'columns': ['transaction_key']}, {'columns': ['order_date']},
