@@ -7,11 +7,17 @@
     {{ dbt.hash(platform ~ " || ':' || " ~ platform_transaction_id) }}
 {%- endmacro %}
 
-{#- A surrogate key from columns (what dbt_utils.generate_surrogate_key does). -#}
+{#- A surrogate key from columns (what dbt_utils.generate_surrogate_key does), unambiguous
+    whatever the values hold: each value's '~', '|' and '∅' are escaped with a '~' before
+    the values are joined by '|', and a null is a bare '∅' — so ('X|P1', 'P2') and
+    ('X', 'P1|P2'), or a null and the text '∅', never make the same key (a primary key a
+    payout file could break). No backslash: Spark reads one in a literal as an escape. -#}
 {% macro surrogate_key(columns) -%}
     {%- set parts = [] -%}
     {%- for column in columns -%}
-        {%- do parts.append("coalesce(cast(" ~ column ~ " as " ~ type_text() ~ "), '∅')") -%}
+        {%- set text = "cast(" ~ column ~ " as " ~ type_text() ~ ")" -%}
+        {%- do parts.append("coalesce(replace(replace(replace(" ~ text
+            ~ ", '~', '~~'), '|', '~|'), '∅', '~∅'), '∅')") -%}
     {%- endfor -%}
     {{ dbt.hash("concat_ws('|', " ~ parts | join(', ') ~ ")") }}
 {%- endmacro %}

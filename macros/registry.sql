@@ -290,3 +290,12 @@
         where false
     )
 {%- endmacro %}
+
+{#- The purchase streams' relations as depends_on comments: for a model that reads them
+    only on an incremental build (deliveries_of_touched_transactions), which dbt does not
+    see while it parses. -#}
+{% macro depends_on_purchase_streams() -%}
+    {%- for name in purchase_stream_relations() %}
+-- depends_on: {{ ref(name) }}
+    {%- endfor %}
+{%- endmacro %}

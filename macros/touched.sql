@@ -139,20 +139,15 @@
     subscription that a delivered event of a transaction computed again since names — the
     one the transaction belongs to now and one it may have left (a redelivery that decides
     otherwise) — and those with a subscription event (a Hotmart plan switch or
-    cancellation, a Kiwify or Eduzz cancellation) loaded since. The events are read
-    through int_transaction_events_unioned, every delivery, by the staging tables' indexes. -#}
+    cancellation, a Kiwify or Eduzz cancellation) loaded since. The events are every
+    delivery, read stream by stream by index (deliveries_of_touched_transactions). -#}
 {% macro touched_subscriptions_since_build() -%}
     {%- set since = watermark() | trim -%}
     select
         deliveries.platform,
         deliveries.platform_subscription_id
-    from {{ ref('int_transaction_events_unioned') }} as deliveries
-    where
-        deliveries.platform_subscription_id is not null
-        and (deliveries.platform, deliveries.platform_transaction_id) in (
-            {{ touched_transactions_since_build(
-                columns=['platform', 'platform_transaction_id']) }}
-        )
+    from ({{ deliveries_of_touched_transactions() }}) as deliveries
+    where deliveries.platform_subscription_id is not null
     {%- for events in subscription_event_relations() %}
     union
     select
@@ -192,37 +187,58 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- Business days (order_date) whose daily rows may have changed since the model's last
-    build (agg_daily_sales): every order day that a delivered event of a transaction
-    computed again since names — the day the transaction is dated now and one it may have
-    left (a later event with another order date). Null when an event has no order date. -#}
-{% macro touched_days_since_build() -%}
-    {%- set since = watermark() | trim -%}
-    select distinct {{ business_date('deliveries.ordered_at') }} as order_date
-    from {{ ref('int_transaction_events_unioned') }} as deliveries
-    where (deliveries.platform, deliveries.platform_transaction_id) in (
-        select
-            platform,
-            platform_transaction_id
-        from {{ ref('int_transactions') }}
-        where last_load_seq > {{ since }}
-    )
+{#- Every delivered event (int_transaction_events_unioned's rows) of the transactions
+    computed again since the model's last build, read stream by stream by each one's
+    transaction index (purchase_events with a `transactions` filter): a filter on the
+    unified view is not pushed into its streams that are joins (the store's payments with
+    their orders, the sales API with its commissions), which would be read whole. -#}
+{% macro deliveries_of_touched_transactions() -%}
+    {{ purchase_events(transactions='(' ~ touched_transactions_since_build(
+        columns=['platform', 'platform_transaction_id']) ~ ')') }}
 {%- endmacro %}
 
-{#- A condition on order_date that keeps the rows of the days in `touched` (a CTE, or a
-    subquery with its alias) on an incremental build — the undated rows when an undated
-    event was touched —, every row otherwise. -#}
-{% macro of_touched_days(touched='touched') -%}
-    {%- if is_incremental() -%}
-        (
-            order_date in (select order_date from {{ touched }})
-            or (
-                order_date is null
-                and exists (select 1 from {{ touched }} where order_date is null)
-            )
-        )
-    {%- else -%}
+{#- Business days (order_date) whose daily rows may have changed since the model's last
+    build (agg_daily_sales, and the months of the monthly aggregates): every order day
+    that a delivered event of a transaction computed again since names — the day the
+    transaction is dated now and one it may have left (a later event with another order
+    date); none (null) when an event has no order date. A list read when the model runs —
+    constants, so that the planner reads the days' rows by fct_transactions' order_date
+    index —; empty on a full build. -#}
+{% macro touched_days_since_build() -%}
+    {%- set days = [] -%}
+    {%- if execute and is_incremental() -%}
+        {%- set sql -%}
+            select distinct {{ business_date('deliveries.ordered_at') }}
+            from ({{ deliveries_of_touched_transactions() }}) as deliveries
+        {%- endset -%}
+        {%- for row in run_query(sql) -%}
+            {%- do days.append(row[0]) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(days) }}
+{%- endmacro %}
+
+{#- A condition on `column` (a date) that keeps the rows of `days` (a list of dates; none
+    for undated rows) on an incremental build, every row otherwise. -#}
+{% macro of_days(days, column) -%}
+    {%- if not is_incremental() -%}
         true
+    {%- elif not days -%}
+        false
+    {%- else -%}
+        {%- set dated = days | reject('none') | list -%}
+        (
+        {%- if dated %}
+            {{ column }} in (
+                {%- for day in dated %}
+                cast('{{ day }}' as {{ type_date() }}){{ ',' if not loop.last }}
+                {%- endfor %}
+            )
+        {%- endif %}
+        {%- if none in days %}
+            {{ 'or ' if dated }}{{ column }} is null
+        {%- endif %}
+        )
     {%- endif -%}
 {%- endmacro %}
 
@@ -230,7 +246,7 @@
 {% macro forget_touched_days() -%}
     {%- if is_incremental() %}
         delete from {{ this }}
-        where {{ of_touched_days('(' ~ touched_days_since_build() ~ ') as touched') }}
+        where {{ of_days(touched_days_since_build(), 'order_date') }}
     {%- endif %}
 {%- endmacro %}
 
@@ -267,7 +283,7 @@
 {#- Payout breaks (rpt_payout_breaks), named by (platform, platform_transaction_id) with
     their transaction_key: the transactions computed again since the model's last build
     and those with a payout line loaded since. (Lines of no transaction id are computed
-    again on every build: of_touched_payout_transactions.) -#}
+    again on every build: rows_of_touched_payout_transactions.) -#}
 {% macro touched_payout_transactions_since_build() -%}
     select
         touched.platform,
@@ -315,20 +331,21 @@
     {{ return(moved) }}
 {%- endmacro %}
 
-{#- In rpt_payout_breaks, which names its touched transactions as the CTE `touched`: a
-    condition on a relation with platform and platform_transaction_id that keeps the rows
-    of the touched transactions and those of no transaction id, or every row when the
-    model is computed whole. -#}
-{% macro of_touched_payout_transactions(whole) -%}
+{#- In rpt_payout_breaks, which names its touched transactions as the CTE `touched`: the
+    rows of `relation` (platform, platform_transaction_id) of the touched transactions and
+    those of no transaction id, or every row when the model is computed whole. Two
+    branches, each read by the platform_transaction_id index (an IN … OR … is a scan). -#}
+{% macro rows_of_touched_payout_transactions(relation, whole) -%}
     {%- if whole -%}
-        true
+    select * from {{ relation }}
     {%- else -%}
-        (
-            (platform, platform_transaction_id) in (
-                select platform, platform_transaction_id from touched
-            )
-            or platform_transaction_id is null
-        )
+    select * from {{ relation }}
+    where (platform, platform_transaction_id) in (
+        select touched.platform, touched.platform_transaction_id from touched
+    )
+    union all
+    select * from {{ relation }}
+    where platform_transaction_id is null
     {%- endif -%}
 {%- endmacro %}
 
@@ -418,21 +435,23 @@
 {% macro touched_months_since_build(with_vouchers=false) -%}
     {%- set months = [] -%}
     {%- if execute and is_incremental() -%}
-        {%- set month = 'cast(' ~ dbt.date_trunc('month', 'order_date') ~ ' as '
-            ~ type_date() ~ ')' -%}
-        {%- set sql -%}
-            select distinct {{ month }}
-            from ({{ touched_days_since_build() }}) as days
-            {%- if with_vouchers %}
-            union
-            select {{ month }}
-            from {{ ref('fct_transactions') }}
-            where transaction_key in ({{ transactions_of_vouchers_since_build() }})
-            {%- endif %}
-        {%- endset -%}
-        {%- for row in run_query(sql) -%}
-            {%- do months.append(row[0]) -%}
+        {%- for day in touched_days_since_build() -%}
+            {%- set month = day.replace(day=1) if day is not none else none -%}
+            {%- if month not in months -%}
+                {%- do months.append(month) -%}
+            {%- endif -%}
         {%- endfor -%}
+        {%- if with_vouchers -%}
+            {%- set sql -%}
+                select distinct
+                    cast({{ dbt.date_trunc('month', 'order_date') }} as {{ type_date() }})
+                from {{ ref('fct_transactions') }}
+                where transaction_key in ({{ transactions_of_vouchers_since_build() }})
+            {%- endset -%}
+            {%- for row in run_query(sql) if row[0] not in months -%}
+                {%- do months.append(row[0]) -%}
+            {%- endfor -%}
+        {%- endif -%}
     {%- endif -%}
     {{ return(months) }}
 {%- endmacro %}

@@ -139,8 +139,20 @@ def _damaged_landing(base: Path, target: Path) -> list[tuple[str, str, str]]:
     (target / "hotmart" / "hotmart_webhooks_damaged.jsonl").write_text(
         "".join(line + "\n" for line, _, _ in hotmart) + "[1, 2, 3]\n")
     (target / "loyalty" / "loyalty_entries_damaged.csv").write_text(_damaged_loyalty())
+    (target / "payouts" / "payout_lines_damaged.csv").write_text(AMBIGUOUS_PAYOUT_LINES)
     _reference_landing(target)
     return hotmart
+
+
+# Statement lines for no known transaction whose values, joined naively, spell the same
+# thing: a transaction id holding the separator, a payout id holding it, the text '∅' and
+# a missing id. Each is its own break (a key made of them must not collide).
+AMBIGUOUS_PAYOUT_LINES = (
+    "payout_id,platform,payout_date,line_type,platform_transaction_id,currency_code,amount\n"
+    "P2,hotmart,2026-05-20,sale,X|P1,BRL,1.00\n"
+    "P1|P2,hotmart,2026-05-20,sale,X,BRL,1.00\n"
+    "P3,hotmart,2026-05-20,sale,∅,BRL,1.00\n"
+    "P3,hotmart,2026-05-20,sale,,BRL,1.00\n")
 
 
 def _cli(*args: str, home: Path) -> subprocess.CompletedProcess:
@@ -184,6 +196,14 @@ def test_damaged_records_do_not_stop_the_run_and_the_report_is_written(damaged_r
                       "where platform_transaction_id like 'HPDAMAGED%%' and "
                       "platform_transaction_id not in ('HPDAMAGED090', 'HPDAMAGED091')"
                       )[0][0] == 6
+
+
+def test_payout_lines_whose_values_spell_alike_are_each_a_break(damaged_run):
+    url, *_ = damaged_run
+    found = query(url, "select payout_id, platform_transaction_id from marts.rpt_payout_breaks "
+                       "where check_name = 'payout_unknown_transaction' "
+                       "and payout_id in ('P2', 'P1|P2', 'P3') order by 1, 2")
+    assert found == [("P1|P2", "X"), ("P2", "X|P1"), ("P3", "∅"), ("P3", None)]
 
 
 def test_every_damaged_record_is_listed_with_file_line_field_and_reason(damaged_run):

@@ -4,7 +4,7 @@
 -- Incremental by month: the months of the days touched since the last build
 -- (touched_months_since_build) are forgotten (pre-hook) and computed again from all their
 -- transactions (read by fct_transactions' order_date index); every other month stays.
--- depends_on: {{ ref('int_transaction_events_unioned') }}
+{{ depends_on_purchase_streams() }}
 -- depends_on: {{ ref('int_transactions') }}
 {{ config(materialized='incremental', incremental_strategy='append',
           on_schema_change='append_new_columns',

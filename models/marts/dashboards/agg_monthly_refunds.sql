@@ -5,7 +5,7 @@
 -- order months of the transactions a voucher credit loaded since names (a refund's method)
 -- are forgotten (pre-hook) and computed again from all their transactions (read by
 -- fct_transactions' order_date index); every other month stays.
--- depends_on: {{ ref('int_transaction_events_unioned') }}
+{{ depends_on_purchase_streams() }}
 -- depends_on: {{ ref('int_transactions') }}
 -- depends_on: {{ ref('stg_giftcards__transactions') }}
 {{ config(materialized='incremental', incremental_strategy='append',

@@ -8,7 +8,7 @@
 -- since the last build are forgotten (pre-hook) and read again.
 {{ config(materialized='incremental', incremental_strategy='append',
           on_schema_change='append_new_columns',
-          indexes=[{'columns': ['platform_transaction_id']}],
+          indexes=[{'columns': ['platform_transaction_id']}, {'columns': ['payout_date']}],
           pre_hook="{{ forget_payout_lines_of_touched_transactions() }}",
           post_hook="{{ record_raw_watermark([source('payouts', 'payout_lines')],
                                              built_from=[ref('int_transactions')]) }}") }}

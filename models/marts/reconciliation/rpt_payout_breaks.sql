@@ -29,8 +29,7 @@ with
 {% endif %}
 
 lines as (
-    select * from {{ ref('fct_payouts') }}
-    where {{ of_touched_payout_transactions(whole) }}
+    {{ rows_of_touched_payout_transactions(ref('fct_payouts'), whole) }}
 ),
 
 transactions as (

@@ -8,7 +8,7 @@
 -- fct_transactions' order_date index); every other day stays.
 -- The touched days are named only on an incremental build, which dbt does not see while
 -- parsing: the relations they are read from are named here.
--- depends_on: {{ ref('int_transaction_events_unioned') }}
+{{ depends_on_purchase_streams() }}
 -- depends_on: {{ ref('int_transactions') }}
 {{ config(materialized='incremental', incremental_strategy='append',
           on_schema_change='append_new_columns',
@@ -18,15 +18,9 @@
 
 with
 
-{% if is_incremental() %}
-    touched as (
-        {{ touched_days_since_build() }}
-    ),
-{% endif %}
-
 transactions as (
     select * from {{ ref('fct_transactions') }}
-    where {{ of_touched_days() }}
+    where {{ of_days(touched_days_since_build(), 'order_date') }}
 ),
 
 final as (

@@ -5,7 +5,7 @@
 -- events; a subscription left with no charge is gone.
 -- The touched subscriptions are named only on an incremental build, which dbt does not
 -- see while parsing: the relations they are read from are named here.
--- depends_on: {{ ref('int_transaction_events_unioned') }}
+{{ depends_on_purchase_streams() }}
 -- depends_on: {{ ref('int_transactions') }}
 {{ config(materialized='incremental', incremental_strategy='append',
           on_schema_change='append_new_columns',

@@ -21,15 +21,18 @@ with
     ),
 {% endif %}
 
+-- the refunded transactions (read twice below: only these rows are kept meanwhile)
 transactions as (
-    {{ rows_of_touched(ref('int_transactions'), 'transaction_key') }}
+    select touched_transactions.*
+    from ({{ rows_of_touched(ref('int_transactions'), 'transaction_key') }})
+        as touched_transactions
+    where touched_transactions.refund_kind is not null
 ),
 
 -- the ids of the transactions computed here, which the vouchers and splits are read by
 refunded_ids as (
     select distinct platform_transaction_id
     from transactions
-    where refund_kind is not null
 ),
 
 vouchers as (

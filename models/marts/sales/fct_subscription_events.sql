@@ -7,7 +7,7 @@
 -- event; every other subscription's rows stay.
 -- The touched subscriptions are named only on an incremental build, which dbt does not
 -- see while parsing: the relations they are read from are named here.
--- depends_on: {{ ref('int_transaction_events_unioned') }}
+{{ depends_on_purchase_streams() }}
 -- depends_on: {{ ref('int_transactions') }}
 {{ config(materialized='incremental', incremental_strategy='append',
           on_schema_change='append_new_columns',
