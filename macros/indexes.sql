@@ -11,14 +11,23 @@
 {%- endmacro %}
 
 {% macro postgres__partial_index(columns, predicate) -%}
+    {{ tallyhouse._postgres_index_once('(' ~ columns ~ ') where ' ~ predicate,
+                                       'WHERE%' ~ predicate.split()[0]) }}
+{%- endmacro %}
+
+{#- PostgreSQL: `create index on <this> <definition>` (its columns or expression in
+    parentheses, and a WHERE) once per table: when no index of this table has a definition
+    like '%<marker>%' (the old table's, renamed aside during a full build, is not taken for
+    it). -#}
+{% macro _postgres_index_once(definition, marker) -%}
     do $index$ begin
         if not exists (
             select from pg_indexes
             where schemaname = '{{ this.schema }}'
               and tablename = '{{ this.identifier }}'
-              and indexdef like '%WHERE%{{ predicate.split()[0] }}%'
+              and indexdef like '%{{ marker }}%'
         ) then
-            create index on {{ this }} ({{ columns }}) where {{ predicate }};
+            create index on {{ this }} {{ definition }};
         end if;
     end $index$
 {%- endmacro %}
@@ -33,16 +42,7 @@
 {%- endmacro %}
 
 {% macro postgres__expression_index(expression, marker) -%}
-    do $index$ begin
-        if not exists (
-            select from pg_indexes
-            where schemaname = '{{ this.schema }}'
-              and tablename = '{{ this.identifier }}'
-              and indexdef like '%{{ marker }}%'
-        ) then
-            create index on {{ this }} (({{ expression }}));
-        end if;
-    end $index$
+    {{ tallyhouse._postgres_index_once('((' ~ expression ~ '))', marker) }}
 {%- endmacro %}
 
 {#- A post-hook on the staging folder: indexes the rows a staging model could not read

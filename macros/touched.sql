@@ -377,9 +377,8 @@
 {% macro touched_products_since_build() -%}
     {%- set transactions = adapter.get_relation(
         database=this.database, schema=this.schema, identifier='fct_transactions') -%}
-    select {{ product_key('product_name') }} as product_key
-    from {{ ref('int_transactions') }}
-    where last_load_seq > {{ watermark() | trim }}
+    {{ touched_transactions_since_build(
+        columns=[product_key('product_name') ~ ' as product_key']) }}
     {%- if transactions is not none %}
     union
     select product_key
