@@ -86,13 +86,21 @@ def prune_invocation_dirs(keep: int = 3, pattern: str = "dbt_models-*",
     """dagster-dbt gives every dbt invocation its own ``target/<step>-<run>-<id>/`` folder
     (~13 MB at 100 000 transactions), and so does run_dbt (``target/cli-<id>/``): keep the
     newest few, for looking into a recent run. A folder younger than ten minutes may be a
-    build still running in another process: it stays."""
-    folders = sorted((p for p in (project_root() / "target").glob(pattern) if p.is_dir()),
-                     key=lambda p: p.stat().st_mtime, reverse=True)
+    build still running in another process: it stays. Another process pruning at the same
+    time may remove a folder between the listing and its look: it is skipped, not an error
+    (two test workers' builds failed on it)."""
+    folders = []
+    for folder in (project_root() / "target").glob(pattern):
+        try:
+            if folder.is_dir():
+                folders.append((folder.stat().st_mtime, folder))
+        except FileNotFoundError:
+            continue
+    folders.sort(reverse=True)
     now = time.time()
     removed = 0
-    for folder in folders[keep:]:
-        if now - folder.stat().st_mtime > older_than_seconds:
+    for modified, folder in folders[keep:]:
+        if now - modified > older_than_seconds:
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
