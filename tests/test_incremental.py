@@ -295,6 +295,62 @@ def test_a_charge_moved_to_another_subscription_and_day_leaves_the_first(
     assert sorted(t for t in one if marts.get(t) != one[t]) == []
 
 
+def test_an_event_id_redelivered_for_another_transaction_takes_nothing_from_the_first(
+        pg_server, small_landing, tmp_path):
+    """A webhook redelivered under an event id a transaction already has, naming another
+    transaction (a re-export gone wrong), whose bytes sort before the first delivery's:
+    the new transaction counts it, the first keeps its event — a run for that file alone
+    gives the marts of one run over both, and the file reconciliation lists the id."""
+    import hashlib
+
+    lines: dict[str, list[bytes]] = {}
+    for path in sorted((small_landing / "hotmart").glob("hotmart_webhooks_*.jsonl")):
+        for line in path.read_bytes().splitlines():
+            event = json.loads(line)
+            transaction = ((event.get("data") or {}).get("purchase") or {}).get("transaction")
+            if isinstance(transaction, str):
+                lines.setdefault(transaction, []).append(line)
+    # a transaction of one approval, its only event: it would be left with no event at all
+    first = next(t for t, found in sorted(lines.items())
+                 if len(found) == 1 and json.loads(found[0]).get("event") == "PURCHASE_APPROVED")
+    original = lines[first][0]
+    moved = json.loads(original)
+    moved["data"]["purchase"]["transaction"] = f"{first}-REEXPORT"
+    body = json.dumps(moved).encode()
+    while hashlib.sha256(body).digest() >= hashlib.sha256(original).digest():
+        body += b" "  # the same JSON; bytes whose hash comes first
+    later = tmp_path / "later" / "hotmart" / "hotmart_webhooks_2026-06-01.jsonl"
+    later.parent.mkdir(parents=True)
+    later.write_bytes(body + b"\n")
+    both = tmp_path / "both"
+    shutil.copytree(small_landing, both)
+    shutil.copyfile(later, both / "hotmart" / later.name)
+
+    def transactions(url: str) -> list[str]:
+        return [t for (t,) in query(url, "select platform_transaction_id from "
+                                         "marts.fct_transactions where platform_transaction_id"
+                                         " in (%s, %s) order by 1", (first, f"{first}-REEXPORT"))]
+
+    def listed(url: str) -> list[str]:
+        return [d for (d,) in query(url, "select detail from marts.rpt_file_breaks where "
+                                         "check_name = 'conflicting_redeliveries' and detail "
+                                         "like %s", (f"event {moved['id']} %",))]
+
+    with _scratch_database(pg_server, "reexport_one") as url:
+        build(url, both)
+        one = snapshot_marts(url)
+        assert transactions(url) == [first, f"{first}-REEXPORT"]
+        (detail,) = listed(url)
+        assert "for 2 different transactions" in detail
+    with _scratch_database(pg_server, "reexport_split") as url:
+        micro_build(url, small_landing)
+        assert micro_build(url, later.parent.parent), "a run for one hotmart file is narrowed"
+        assert transactions(url) == [first, f"{first}-REEXPORT"]
+        assert listed(url) == [detail]
+        marts = snapshot_marts(url)
+    assert sorted(t for t in one if marts.get(t) != one[t]) == []
+
+
 def test_a_late_payout_line_is_checked_by_a_run_for_it_alone(pg_server, small_landing,
                                                              tmp_path):
     """A statement line delivered late, for a payout already in the warehouse (the last

@@ -1,12 +1,17 @@
 -- Events with their normalized status and payment method (through the seeds), one row per
--- platform event: a webhook redelivered under the same event id counts once.
+-- platform event and transaction: a webhook redelivered under the same event id counts
+-- once in its transaction. A delivery under an event id another transaction already has
+-- is that transaction's event (the file reconciliation lists the id as conflicting): no
+-- delivery takes an event away from another transaction, so a transaction never loses
+-- an event it had — an incremental build recomputes the transactions it touched, and none
+-- other can change.
 
 -- Incremental on the transactions an event was loaded for since the last build: their
 -- events are read again, whole, from the staging tables (by index, through the
 -- purchase_events macro that int_transaction_events_unioned is made of) and replace the
--- old rows. A redelivery decides between the deliveries of its event id wherever they are,
--- so the transactions holding another delivery of a new event are touched too, and
--- every delivery of the touched transactions' event ids takes part in the choice.
+-- old rows. An event id's deliveries are counted wherever they are (`deliveries`), so the
+-- transactions holding another delivery of a new event are touched too, and every
+-- delivery of the touched transactions' event ids is counted.
 -- The streams (purchase_streams(): the registry in dbt_project.yml) are read only on an
 -- incremental build, which dbt does not see while parsing: their relations are named here.
 {%- for name in purchase_stream_relations() %}
@@ -111,11 +116,11 @@ deduplicated as (
     select
         *,
         row_number() over (
-            partition by platform, source_event_id
+            partition by platform, source_event_id, platform_transaction_id
             order by record_hash
         ) as delivery_number,
-        -- how many times the event was delivered (the file reconciliation compares the
-        -- versions of the ones delivered more than once)
+        -- how many times the event id was delivered, in any transaction (the file
+        -- reconciliation compares the versions of the ones delivered more than once)
         count(*) over (partition by platform, source_event_id) as deliveries
     from events
 ),

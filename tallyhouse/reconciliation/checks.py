@@ -240,7 +240,9 @@ CHECKS: tuple[Check, ...] = (
     Check("conflicting_redeliveries", 1, WARN, "marts", "rpt_file_breaks",
           "An event delivered twice under the same id carries the same content; when it "
           "does not, both versions are listed and the marts use the one with the lowest "
-          "record hash, whatever the order of delivery.", _rule("conflicting_redeliveries")),
+          "record hash, whatever the order of delivery; a delivery under the id naming "
+          "another transaction is counted in that transaction and listed too.",
+          _rule("conflicting_redeliveries")),
     Check("data_issues", 1, ERROR, "marts", "rpt_data_issues",
           "Every field of every landed record was read: a value that does not cast, an "
           "object of another type, a missing key or a ledger record re-exported with other "

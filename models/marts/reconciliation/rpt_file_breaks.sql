@@ -150,11 +150,13 @@ versions as (
         record_hash,
         offer_price,
         {{ format_text(
-            "'%s %s %s at %s (%s line %s)'", 'raw_status', 'offer_price', 'currency_code',
-            utc_text('event_at'), 'source_file', 'source_line'
+            "'%s %s %s at %s for %s (%s line %s)'", 'raw_status', 'offer_price',
+            'currency_code', utc_text('event_at'), 'platform_transaction_id', 'source_file',
+            'source_line'
         ) }} as version,
         {{ dbt.hash(
-            "concat_ws('|', raw_status, raw_payment_method, currency_code, offer_price,
+            "concat_ws('|', platform_transaction_id, raw_status, raw_payment_method,
+            currency_code, offer_price,
             customer_paid_amount, platform_fee_amount, coproducer_commission_amount,
             affiliate_commission_amount, reported_producer_amount, refund_amount, "
             ~ utc_text('event_at') ~ ")"
@@ -180,11 +182,22 @@ conflicting as (
                 else max(offer_price)
             end as {{ type_money_total() }}
         ) as amount_at_stake,
-        {{ format_text(
-            "'event %s delivered %s times with other content; the marts use the first of: %s'",
-            'source_event_id', 'count(*)',
-            text_agg('version', "' | '", order_by='record_hash')
-        ) }} as detail,
+        case
+            when count(distinct platform_transaction_id) > 1
+                -- an event id is one transaction's: another transaction's delivery under
+                -- it is a re-export gone wrong, counted in the transaction it names
+                then {{ format_text(
+                    "'event %s delivered %s times for %s different transactions; each '
+                    || 'transaction counts the one it names (its first by record hash): %s'",
+                    'source_event_id', 'count(*)', 'count(distinct platform_transaction_id)',
+                    text_agg('version', "' | '", order_by='record_hash')
+                ) }}
+            else {{ format_text(
+                "'event %s delivered %s times with other content; the marts use the first of: '
+                || '%s'", 'source_event_id', 'count(*)',
+                text_agg('version', "' | '", order_by='record_hash')
+            ) }}
+        end as detail,
         cast(null as {{ type_text() }}) as feed
     from versions
     group by platform, source_event_id
