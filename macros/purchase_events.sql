@@ -17,52 +17,57 @@
     its events from every stream in one history.
 #}
 
+{#- The columns every purchase event stream gives (refund_amount and is_snapshot besides). -#}
+{% macro purchase_event_columns() -%}
+    {{ return([
+        'record_hash',
+        'source_file',
+        'source_line',
+        '_load_seq',
+        'platform',
+        'source_event_id',
+        'event_name',
+        'event_at',
+        'platform_transaction_id',
+        'raw_status',
+        'raw_payment_method',
+        'installments_number',
+        'currency_code',
+        'base_price',
+        'offer_price',
+        'customer_paid_amount',
+        'platform_fee_amount',
+        'coproducer_commission_amount',
+        'affiliate_commission_amount',
+        'reported_producer_amount',
+        'commission_lines',
+        'warranty_days',
+        'ordered_at',
+        'approved_at',
+        'warranty_expires_at',
+        'customer_email',
+        'customer_name',
+        'customer_document',
+        'platform_product_id',
+        'product_name',
+        'product_sku',
+        'offer_code',
+        'coupon_code',
+        'is_subscription',
+        'platform_subscription_id',
+        'plan_id',
+        'plan_name',
+        'recurrence_number',
+        'tracking_source',
+        'tracking_sck',
+        'utm_source',
+        'utm_medium',
+        'utm_campaign'
+    ]) }}
+{%- endmacro %}
+
 {% macro purchase_events(transactions=none, event_ids=none) %}
-    {% set event_columns %}
-        record_hash,
-        source_file,
-        source_line,
-        _load_seq,
-        platform,
-        source_event_id,
-        event_name,
-        event_at,
-        platform_transaction_id,
-        raw_status,
-        raw_payment_method,
-        installments_number,
-        currency_code,
-        base_price,
-        offer_price,
-        customer_paid_amount,
-        platform_fee_amount,
-        coproducer_commission_amount,
-        affiliate_commission_amount,
-        reported_producer_amount,
-        commission_lines,
-        warranty_days,
-        ordered_at,
-        approved_at,
-        warranty_expires_at,
-        customer_email,
-        customer_name,
-        customer_document,
-        platform_product_id,
-        product_name,
-        product_sku,
-        offer_code,
-        coupon_code,
-        is_subscription,
-        platform_subscription_id,
-        plan_id,
-        plan_name,
-        recurrence_number,
-        tracking_source,
-        tracking_sck,
-        utm_source,
-        utm_medium,
-        utm_campaign
-    {% endset %}
+    {% set event_columns = purchase_event_columns() | join(',\n            ') %}
 
     with
 
@@ -98,20 +103,29 @@
 
 {% macro _events_of(platform, transactions, event_ids) -%}
     {%- if transactions -%}
-        exists (
-            select 1 from {{ transactions }} as wanted
-            where
-                wanted.platform = '{{ platform }}'
-                and wanted.platform_transaction_id = events.platform_transaction_id
-        )
+        {{ in_rows_of('events.platform_transaction_id', transactions, 'platform_transaction_id',
+                      "platform = '" ~ platform ~ "'") }}
     {%- elif event_ids -%}
-        exists (
-            select 1 from {{ event_ids }} as wanted
-            where
-                wanted.platform = '{{ platform }}'
-                and wanted.source_event_id = events.source_event_id
-        )
+        {{ in_rows_of('events.source_event_id', event_ids, 'source_event_id',
+                      "platform = '" ~ platform ~ "'") }}
     {%- else -%}
         true
     {%- endif -%}
+{%- endmacro %}
+
+{#- `expression` is one of the values of `column` in the rows of `relation` that satisfy
+    `where`. On PostgreSQL the values are read once into an array (an init plan) and the
+    condition is an index condition on the table under a view: a semi-join on a CTE is
+    estimated at one row and planned against the whole view (the store's payments with
+    their orders, 300 000 rows at a million transactions, read in full twice per build). -#}
+{% macro in_rows_of(expression, relation, column, where='true') -%}
+    {{ return(adapter.dispatch('in_rows_of', 'tallyhouse')(expression, relation, column, where)) }}
+{%- endmacro %}
+
+{% macro default__in_rows_of(expression, relation, column, where) -%}
+    {{ expression }} in (select {{ column }} from {{ relation }} where {{ where }})
+{%- endmacro %}
+
+{% macro postgres__in_rows_of(expression, relation, column, where) -%}
+    {{ expression }} = any(array(select {{ column }} from {{ relation }} where {{ where }}))
 {%- endmacro %}

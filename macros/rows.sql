@@ -118,16 +118,18 @@
 
 {#- In `name as {{ materialized_hint() }} (…)`: the CTE is computed once, as written,
     rather than folded into the query that reads it (PostgreSQL would otherwise inline a
-    CTE read once, and push its conditions down). Nothing where CTEs have no such hint. -#}
-{% macro materialized_hint() -%}
-    {{ return(adapter.dispatch('materialized_hint', 'tallyhouse')()) }}
+    CTE read once, and push its conditions down); materialized_hint(false): folded in
+    wherever it is read (PostgreSQL would otherwise compute a CTE read twice once, whole,
+    in memory and temporary files). Nothing where CTEs have no such hint. -#}
+{% macro materialized_hint(materialized=true) -%}
+    {{ return(adapter.dispatch('materialized_hint', 'tallyhouse')(materialized)) }}
 {%- endmacro %}
 
-{% macro default__materialized_hint() -%}
+{% macro default__materialized_hint(materialized) -%}
 {%- endmacro %}
 
-{% macro postgres__materialized_hint() -%}
-    materialized
+{% macro postgres__materialized_hint(materialized) -%}
+    {{ 'materialized' if materialized else 'not materialized' }}
 {%- endmacro %}
 
 {#- A row number (a call block around `row_number() over (…)`), as a bigint: what

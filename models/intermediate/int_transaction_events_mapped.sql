@@ -84,19 +84,30 @@ with
         from touched_events
     ),
 
-    -- the other deliveries of their event ids, to choose between
-    other_deliveries as (
+    -- every delivery of their event ids, in any transaction: counted, never chosen from
+    deliveries_of_their_event_ids as (
         {{ purchase_events(event_ids='touched_event_ids') }}
     ),
 
+    -- one list, no join: a join with the touched set is estimated at one row, and planned
+    -- as such (a merge join that compared 225 million pairs at a million transactions)
     events as (
-        select * from touched_events
-        union
-        select * from other_deliveries
+        select
+            *,
+            true as is_of_touched
+        from touched_events
+        union all
+        select
+            *,
+            false as is_of_touched
+        from deliveries_of_their_event_ids
     ),
 {% else %}
     events as (
-        select * from {{ ref('int_transaction_events_unioned') }}
+        select
+            *,
+            true as is_of_touched
+        from {{ ref('int_transaction_events_unioned') }}
     ),
 {% endif %}
 
@@ -116,12 +127,16 @@ deduplicated as (
     select
         *,
         row_number() over (
-            partition by platform, source_event_id, platform_transaction_id
+            partition by platform, source_event_id, platform_transaction_id, is_of_touched
             order by record_hash
         ) as delivery_number,
         -- how many times the event id was delivered, in any transaction (the file
         -- reconciliation compares the versions of the ones delivered more than once)
-        count(*) over (partition by platform, source_event_id) as deliveries
+        {% if is_incremental() -%}
+            sum(case when is_of_touched then 0 else 1 end)
+        {%- else -%}
+            count(*)
+        {%- endif %} over (partition by platform, source_event_id) as deliveries
     from events
 ),
 
@@ -129,7 +144,10 @@ mapped as (
     select
         {{ transaction_key('deduplicated.platform', 'deduplicated.platform_transaction_id') }}
             as transaction_key,
-        deduplicated.*,
+        {%- for column in purchase_event_columns() + ['refund_amount', 'is_snapshot',
+                                                       'delivery_number', 'deliveries'] %}
+            deduplicated.{{ column }},
+        {%- endfor %}
         coalesce(status_mapping.status_code, 'unknown') as status,
         status_mapping.status_code is null as is_unmapped_status,
         status_mapping.refund_kind,
@@ -147,8 +165,7 @@ mapped as (
             and deduplicated.raw_payment_method = method_mapping.raw_method
     left join statuses
         on coalesce(status_mapping.status_code, 'unknown') = statuses.status_code
-    where deduplicated.delivery_number = 1
+    where deduplicated.delivery_number = 1 and deduplicated.is_of_touched
 )
 
--- on an incremental build, only the touched transactions' rows are replaced
-{{ rows_of_touched('mapped', ['platform', 'platform_transaction_id']) }}
+select * from mapped

@@ -7,7 +7,9 @@
           incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
           indexes=[{'columns': ['transaction_key']}, {'columns': ['last_load_seq']},
                    {'columns': ['last_event_at']}, {'columns': ['warranty_expires_at']}],
-          post_hook="{{ expression_index(product_key('product_name'), 'product_name') }}")
+          post_hook=["{{ expression_index(product_key('product_name'), 'product_name') }}",
+                     "{{ expression_index(customer_identity('customer_email'),
+                                          'customer_email') }}"])
 }}
 
 with
