@@ -59,7 +59,7 @@
     {%- set touched -%}
         (select distinct {{ customer_identity('customer_email') }} as email
          from {{ relation }}
-         where last_load_seq > {{ watermark() }}) as touched
+         where last_load_seq > {{ watermark() }})
     {%- endset %}
     select {{ columns | join(', ') }} from {{ relation }}
     where {{ in_rows_of(customer_identity('customer_email'), touched, 'email') }}

@@ -123,20 +123,26 @@ statuses as (
     select * from {{ ref('transaction_statuses') }}
 ),
 
+-- an event without an id (a store payment snapshot without a status) is its record: it
+-- is never taken for another delivery of anything
+{%- set event_identity = "coalesce(source_event_id, 'record:' || record_hash)" %}
+
 deduplicated as (
     select
         *,
         row_number() over (
-            partition by platform, source_event_id, platform_transaction_id, is_of_touched
+            partition by platform, {{ event_identity }}, platform_transaction_id, is_of_touched
             order by record_hash
         ) as delivery_number,
         -- how many times the event id was delivered, in any transaction (the file
-        -- reconciliation compares the versions of the ones delivered more than once)
+        -- reconciliation compares the versions of the ones delivered more than once); on
+        -- an incremental build, counted in every delivery of the id read again (the
+        -- flagged rows are among them), at least the event itself for one without an id
         {% if is_incremental() -%}
-            sum(case when is_of_touched then 0 else 1 end)
+            greatest(1, sum(case when is_of_touched then 0 else 1 end)
         {%- else -%}
-            count(*)
-        {%- endif %} over (partition by platform, source_event_id) as deliveries
+            (count(*)
+        {%- endif %} over (partition by platform, {{ event_identity }})) as deliveries
     from events
 ),
 
