@@ -139,10 +139,14 @@ deduplicated as (
         -- an incremental build, counted in every delivery of the id read again (the
         -- flagged rows are among them), at least the event itself for one without an id
         {% if is_incremental() -%}
-            greatest(1, sum(case when is_of_touched then 0 else 1 end)
+            greatest(
+                1,
+                sum(case when is_of_touched then 0 else 1 end)
+                    over (partition by platform, {{ event_identity }})
+            )
         {%- else -%}
-            (count(*)
-        {%- endif %} over (partition by platform, {{ event_identity }})) as deliveries
+            count(*) over (partition by platform, {{ event_identity }})
+        {%- endif %} as deliveries
     from events
 ),
 
