@@ -73,6 +73,21 @@
     end
 {%- endmacro %}
 
+{#- One row per customer of `transactions` (a CTE with customer_email): the customer
+    identity (email) and its person key, computed once per customer rather than once per
+    transaction (two hashes and an erasure lookup each). Read it from a materialized CTE:
+    folded into a join, PostgreSQL computes the key for every joined row again. -#}
+{% macro customer_keys_of(transactions) -%}
+    select
+        email,
+        {{ person_key('email') }} as customer_key
+    from (
+        select distinct {{ customer_identity('customer_email') }} as email
+        from {{ transactions }}
+    ) as emails
+    where email is not null
+{%- endmacro %}
+
 {#- Spark: the erasure count through an aggregated scalar subquery (Spark refuses a
     non-aggregated one, and an aggregate over outer and inner columns together). -#}
 {% macro spark__person_key(email) -%}

@@ -112,24 +112,3 @@
         true
     {%- endif -%}
 {%- endmacro %}
-
-{#- `expression` is one of the values of `column` in the rows of `relation` (a CTE's name
-    or a subquery in parentheses, read as `wanted`) that satisfy `where` (which names its
-    columns wanted.<column>: an unqualified name missing from `relation` would silently be
-    the outer query's). On PostgreSQL the values are read once into an array (an init plan) and the
-    condition is an index condition on the table under a view: a semi-join on a CTE is
-    estimated at one row and planned against the whole view (the store's payments with
-    their orders, 300 000 rows at a million transactions, read in full twice per build). -#}
-{% macro in_rows_of(expression, relation, column, where='true') -%}
-    {{ return(adapter.dispatch('in_rows_of', 'tallyhouse')(expression, relation, column, where)) }}
-{%- endmacro %}
-
-{% macro default__in_rows_of(expression, relation, column, where) -%}
-    {{ expression }} in (select wanted.{{ column }} from {{ relation }} as wanted where {{ where }})
-{%- endmacro %}
-
-{% macro postgres__in_rows_of(expression, relation, column, where) -%}
-    {{ expression }} = any(array(
-        select wanted.{{ column }} from {{ relation }} as wanted where {{ where }}
-    ))
-{%- endmacro %}

@@ -22,26 +22,14 @@
 
 {#- ------------------------------------------------------------- reading them -#}
 
-{#- The rows of `relation` (a ref or a CTE's name) whose `key` (a column, or a list of
-    columns) is in the CTE `touched`, on an incremental build; every row otherwise. -#}
+{#- The rows of `relation` (a ref or a CTE's name) whose `key` column is in the CTE
+    `touched`, on an incremental build; every row otherwise. The keys are read as an array
+    (in_rows_of): an index condition even under a view, where a join with the touched set
+    (estimated at a few rows) hashed the whole table. -#}
 {% macro rows_of_touched(relation, key, touched='touched') -%}
-    {%- set keys = [key] if key is string else key -%}
-    {%- if is_incremental() and keys | length == 1 -%}
-        {#- the keys as an array (PostgreSQL): an index condition even under a view, where
-            a join with the touched set (estimated at a few rows) hashed the whole table -#}
     select * from {{ relation }}
-    where {{ in_rows_of(keys[0], touched, keys[0]) }}
-    {%- elif is_incremental() -%}
-        {%- set alias = relation if relation is string else relation.identifier -%}
-    select {{ alias }}.*
-    from {{ relation }} {%- if relation is not string %} as {{ alias }}{% endif %}
-    inner join {{ touched }}
-        on
-            {%- for column in keys %}
-            {{ 'and ' if not loop.first }}{{ alias }}.{{ column }} = {{ touched }}.{{ column }}
-            {%- endfor %}
-    {%- else -%}
-    select * from {{ relation }}
+    {%- if is_incremental() %}
+    where {{ in_rows_of(key, touched, key) }}
     {%- endif -%}
 {%- endmacro %}
 

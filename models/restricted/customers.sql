@@ -17,17 +17,8 @@ transactions as {{ materialized_hint(is_incremental()) }} (
                                  'ordered_at']) }}
 ),
 
--- the person key once per customer, not once per transaction (two hashes each);
--- materialized: folded into the join, it would be computed for every joined row again
 customer_keys as {{ materialized_hint() }} (
-    select
-        email,
-        {{ person_key('email') }} as customer_key
-    from (
-        select distinct {{ customer_identity('customer_email') }} as email
-        from transactions
-    ) as emails
-    where email is not null
+    {{ customer_keys_of('transactions') }}
 ),
 
 keyed as (
