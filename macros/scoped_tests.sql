@@ -16,34 +16,23 @@
 #}
 
 {% macro postgres__get_where_subquery(relation) -%}
-    {%- set conditions = [] -%}
-    {%- if config.get('where') -%}
-        {%- do conditions.append('(' ~ config.get('where') ~ ')') -%}
-    {%- endif -%}
-    {%- set scope = var('test_scope', {}).get(relation.identifier) -%}
-    {%- if scope and execute -%}
-        {%- set through = checked_through() | trim | int -%}
-        {%- if through >= 0 and scope == 'loaded' -%}
-            {%- do conditions.append('_load_seq > ' ~ through) -%}
-        {%- elif through >= 0 and scope == 'touched' -%}
-            {%- set events = api.Relation.create(
-                database=target.database, schema='intermediate',
-                identifier='int_transaction_events_mapped') -%}
-            {%- do conditions.append('transaction_key in (select transaction_key from '
-                ~ events ~ ' where _load_seq > ' ~ through ~ ')') -%}
-        {%- endif -%}
-    {%- endif -%}
-    {%- if conditions -%}
-        {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ')
-            ~ ') dbt_subquery') -%}
-    {%- else -%}
-        {%- do return(relation) -%}
-    {%- endif -%}
+    {%- do return(scoped_test_relation(relation, api.Relation.create(
+        database=target.database, schema='intermediate',
+        identifier='int_transaction_events_mapped'))) -%}
 {%- endmacro %}
 
 {#- Spark: dbt's default would drop the scope (every row tested): the same scoping. The
     profile has no database there (a Spark schema is a database). -#}
 {% macro spark__get_where_subquery(relation) -%}
+    {%- do return(scoped_test_relation(relation, api.Relation.create(
+        schema='intermediate', identifier='int_transaction_events_mapped'))) -%}
+{%- endmacro %}
+
+{#- The relation a generic test reads: `relation` with the test's own `where` and its scope.
+    The touched transactions are read as a list (in_rows_of): a semi-join with them was
+    planned against the whole of a view's table (fct_transaction_fees: 0.35 s per test at a
+    million transactions for no row; as a list, an index condition, 0.03 ms). -#}
+{% macro scoped_test_relation(relation, events) -%}
     {%- set conditions = [] -%}
     {%- if config.get('where') -%}
         {%- do conditions.append('(' ~ config.get('where') ~ ')') -%}
@@ -54,10 +43,8 @@
         {%- if through >= 0 and scope == 'loaded' -%}
             {%- do conditions.append('_load_seq > ' ~ through) -%}
         {%- elif through >= 0 and scope == 'touched' -%}
-            {%- set events = api.Relation.create(
-                schema='intermediate', identifier='int_transaction_events_mapped') -%}
-            {%- do conditions.append('transaction_key in (select transaction_key from '
-                ~ events ~ ' where _load_seq > ' ~ through ~ ')') -%}
+            {%- do conditions.append(in_rows_of('transaction_key', events, 'transaction_key',
+                'wanted._load_seq > ' ~ through)) -%}
         {%- endif -%}
     {%- endif -%}
     {%- if conditions -%}

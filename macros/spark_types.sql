@@ -94,8 +94,10 @@
     `delete from` pre-hook) is rebuilt from raw there on every build that selects it, even
     without --full-refresh. A model keyed on raw's record hash only ever adds rows: each
     record is read once (the loader lands a record hash once) and its staging row depends
-    on that record alone, so appending the records loaded since its last build is what
-    delete+insert does on PostgreSQL. On every other engine this is dbt's own rule. -#}
+    on that record alone, so appending the records loaded since its last build is all a
+    build has to do (on PostgreSQL too: such models are `append`, a delete by record hash
+    found nothing and read the whole table to find it). On every other engine this is dbt's
+    own rule. -#}
 {% macro should_full_refresh() -%}
     {%- set configured = dbt.should_full_refresh() -%}
     {%- if not configured and target.type == 'spark'

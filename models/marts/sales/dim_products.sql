@@ -4,8 +4,9 @@
 -- Incremental by product: the products touched since the last build (the one a
 -- transaction computed again since is of now, and the one it was of:
 -- touched_products_since_build) are forgotten (pre-hook) and computed again from all
--- their transactions (read by an index on int_transactions' product key); every other
--- product stays.
+-- their transactions (read by an index on int_transactions' product key, the touched
+-- products as a list: as a semi-join PostgreSQL read every transaction for one product,
+-- 1.2 s at a million); every other product stays.
 {{ config(materialized='incremental', incremental_strategy='append',
           on_schema_change='append_new_columns',
           pre_hook="{{ forget_touched_products() }}",
@@ -22,7 +23,7 @@ with
 transactions as (
     select * from {{ ref('int_transactions') }}
     {%- if is_incremental() %}
-    where {{ product_key('product_name') }} in (select product_key from touched)
+    where {{ in_rows_of(product_key('product_name'), 'touched', 'product_key') }}
     {%- endif %}
 ),
 

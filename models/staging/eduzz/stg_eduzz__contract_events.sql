@@ -1,5 +1,5 @@
 -- Incremental: the raw rows loaded since the last build (watermark kept beside the data).
-{{ config(materialized='incremental', unique_key='record_hash',
+{{ config(materialized='incremental', unique_key='record_hash', incremental_strategy='append',
           on_schema_change='append_new_columns',
           post_hook="{{ record_raw_watermark([source('eduzz', 'eduzz_webhooks')]) }}") }}
 

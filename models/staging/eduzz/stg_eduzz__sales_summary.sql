@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', unique_key='record_hash',
+{{ config(materialized='incremental', unique_key='record_hash', incremental_strategy='append',
           on_schema_change='append_new_columns',
           indexes=[{'columns': ['_load_seq']}]) }}
 

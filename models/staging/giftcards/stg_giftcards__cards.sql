@@ -1,6 +1,6 @@
 -- Incremental: the records loaded since the last build, each ranked against the record
 -- kept for its key (with_superseded_columns); rows built before never change.
-{{ config(materialized='incremental', unique_key='record_hash',
+{{ config(materialized='incremental', unique_key='record_hash', incremental_strategy='append',
           on_schema_change='append_new_columns') }}
 
 {%- set issues = [] %}

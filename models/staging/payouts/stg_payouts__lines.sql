@@ -1,7 +1,8 @@
 -- Incremental: the records loaded since the last build, each ranked against the record
--- kept for its key (with_superseded_columns); rows built before never change.
-{{ config(materialized='incremental', unique_key='record_hash',
-          on_schema_change='append_new_columns') }}
+-- kept for its key (with_superseded_columns); rows built before never change. The lines
+-- loaded since a mart's last build are found by the index on _load_seq.
+{{ config(materialized='incremental', unique_key='record_hash', incremental_strategy='append',
+          on_schema_change='append_new_columns', indexes=[{'columns': ['_load_seq']}]) }}
 
 {%- set issues = [] %}
 
