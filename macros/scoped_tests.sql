@@ -37,7 +37,10 @@
     {%- if config.get('where') -%}
         {%- do conditions.append('(' ~ config.get('where') ~ ')') -%}
     {%- endif -%}
-    {%- set scope = var('test_scope', {}).get(relation.identifier) -%}
+    {#- raw's tables (the registry's feeds) are read by load number like a `loaded` model -#}
+    {%- set raw_feeds = registry_feeds() | map(attribute='name') | list -%}
+    {%- set scope = var('test_scope', {}).get(relation.identifier)
+        or ('loaded' if relation.identifier in raw_feeds) -%}
     {%- if scope and execute -%}
         {%- set through = checked_through() | trim | int -%}
         {%- if through >= 0 and scope == 'loaded' -%}

@@ -4,8 +4,8 @@
 -- Every rule below compares a start or a churn date with the first day of a month, so only
 -- their months matter: the subscriptions are counted per platform, plan, currency, month
 -- started and month churned first (a few thousand groups for 150 000 subscriptions), and
--- those groups are spread over the months (0.5 s → a few milliseconds at a million
--- transactions: the model is built on every run that touches a subscription).
+-- those groups are spread over the months (0.48 → 0.24 s at a million transactions: the
+-- model is built on every run that touches a subscription).
 
 {%- set month_end = dbt.dateadd('month', 1, 'months.month_start') | trim %}
 {%- set active_at_start = "cohorts.started_month < months.month_start
@@ -18,8 +18,12 @@
                 cohorts.churned_month is null
                 or cohorts.churned_month >= " ~ month_end ~ "
             )" %}
-{%- set started_in_month = "cohorts.started_month = months.month_start" %}
-{%- set churned_in_month = "cohorts.churned_month = months.month_start" %}
+{%- set counts = [
+    ('active_at_start', active_at_start),
+    ('started', "cohorts.started_month = months.month_start"),
+    ('churned', "cohorts.churned_month = months.month_start"),
+    ('active_at_end', active_at_end),
+] %}
 
 with
 
@@ -65,22 +69,12 @@ final as (
         cohorts.platform,
         cohorts.plan_name,
         cohorts.currency_code,
-        cast(
-            coalesce({{ sum_where('cohorts.subscriptions', active_at_start) }}, 0)
-            as {{ type_bigint() }}
-        ) as active_at_start,
-        cast(
-            coalesce({{ sum_where('cohorts.subscriptions', started_in_month) }}, 0)
-            as {{ type_bigint() }}
-        ) as started,
-        cast(
-            coalesce({{ sum_where('cohorts.subscriptions', churned_in_month) }}, 0)
-            as {{ type_bigint() }}
-        ) as churned,
-        cast(
-            coalesce({{ sum_where('cohorts.subscriptions', active_at_end) }}, 0)
-            as {{ type_bigint() }}
-        ) as active_at_end,
+        {%- for name, condition in counts %}
+            cast(
+                coalesce({{ sum_where('cohorts.subscriptions', condition) }}, 0)
+                as {{ type_bigint() }}
+            ) as {{ name }},
+        {%- endfor %}
         cast(
             coalesce(
                 {{ sum_where('cohorts.monthly_recurring_amount', active_at_end) }}, 0
