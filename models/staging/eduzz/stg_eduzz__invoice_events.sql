@@ -16,7 +16,9 @@ source as {{ materialized_hint() }} (
     ) }}
 ),
 
-invoices as (
+-- materialized: each status date is parsed once per row (inlined, every use of created_at,
+-- paid_at… below parsed and validated its date again)
+invoices as {{ materialized_hint() }} (
     select
         *,
         {{ brt_date_time(json_text('body', 'trans_createdate'),

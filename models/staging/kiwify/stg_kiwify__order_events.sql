@@ -47,7 +47,9 @@ source as {{ materialized_hint() }} (
     {{ raw_payloads(source('kiwify', 'kiwify_webhooks')) }}
 ),
 
-orders as (
+-- materialized: each part of the payload is taken out once per row (inlined, every field
+-- read below took Commissions, Customer, Product… out of the payload again)
+orders as {{ materialized_hint() }} (
     select
         *,
         {{ json_object(json_get('body', 'Commissions'), 'Commissions', issues) }} as money,

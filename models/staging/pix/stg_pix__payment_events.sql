@@ -43,7 +43,9 @@ source as {{ materialized_hint() }} (
     {{ raw_payloads(source('pix', 'pix_payments')) }}
 ),
 
-payments as (
+-- materialized: Payment and Customer are taken out of the payload once per row (inlined,
+-- every field read below took them out again)
+payments as {{ materialized_hint() }} (
     select
         *,
         {{ json_object(json_get('body', 'Payment'), 'Payment', issues) }} as payment,
