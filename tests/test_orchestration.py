@@ -237,14 +237,24 @@ def test_checks_run_again_once_something_new_lands(database_url, landing_copy):
     late = sorted((landing_copy / "pix").glob("pix_orders_*.jsonl"))[-1]
     (landing_copy / "pix" / "pix_orders_2099-01-01.jsonl").write_text(
         late.read_text().splitlines()[0].replace('"orderId":"', '"orderId":"late-') + "\n")
+    (floor,) = query(database_url, "select last_load_seq from raw._build_state")[0]
     second = execute_job(landing_copy, database_url)
     assert first.success and second.success
+    # the run stated the scoped tests' floor to dbt (what the first build read raw through):
+    # the tests of what it built look at the rows loaded since, and asked nothing again
+    from tallyhouse.config import project_root
+
+    (invocation,) = (project_root() / "target").glob(f"dbt_models-{second.run_id[:7]}-*")
+    scoped = (next(invocation.rglob("not_null_stg_pix__orders_record_hash.sql"))
+              .read_text())
+    assert f"_load_seq > {floor}) dbt_subquery" in scoped, scoped
+    log = (invocation / "dbt.log").read_text()
+    assert floor > 0 and "raw._build_state" not in log.split("Concurrency:", 1)[1]
     assert not any("carried_over_from_run" in e.metadata
                    for e in second.get_asset_check_evaluations())
     # a micro-run: dbt built the models downstream of pix_orders and nothing else; every
     # other model is reported unchanged, every test that did not run is carried over
     from tallyhouse import micro_run
-    from tallyhouse.config import project_root
 
     manifest = json.loads((project_root() / "target" / "manifest.json").read_text())
     selection = micro_run.select(manifest, ("pix_orders",))

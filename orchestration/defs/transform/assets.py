@@ -196,7 +196,17 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     warming = threading.Thread(target=_warm_checks, name="import-great-expectations",
                                daemon=True)
     warming.start()
-    invocation = dbt.cli(command, context=context)
+    # the scoped tests' floor, stated once (dbt by hand asks the database, test by test)
+    stated = os.environ.pop(build_state.CHECKED_THROUGH_ENV, None)
+    if not on_spark and "--full-refresh" not in command:
+        os.environ[build_state.CHECKED_THROUGH_ENV] = str(build_state.checked_through(before))
+    try:
+        invocation = dbt.cli(command, context=context)
+    finally:
+        # dbt's process has its environment: this one's is left as it was
+        os.environ.pop(build_state.CHECKED_THROUGH_ENV, None)
+        if stated is not None:
+            os.environ[build_state.CHECKED_THROUGH_ENV] = stated
     for event in invocation.stream():
         if isinstance(event, dg.AssetCheckResult):
             results.append({"asset_key": list(event.asset_key.path),
