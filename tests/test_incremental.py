@@ -199,6 +199,34 @@ def test_damaged_deliveries_in_several_runs_give_the_marts_of_one_run(
         assert sorted(t for t in one if marts.get(t) != one[t]) == [], (split, len(deliveries))
 
 
+def test_every_record_of_a_kind_no_model_reads_is_listed(one_run_damaged, damaged_landing):
+    """Answers of the platforms' APIs dropped into the webhook folders (the public examples)
+    are records of a kind no model reads: each is listed in rpt_data_issues with its file and
+    line by a build from raw (which parses only what no staging table holds), and no record
+    a model reads is; the runs that split the same landing list the same (above)."""
+    *_, url = one_run_damaged
+    rules = {
+        "hotmart": lambda r: not (str(r.get("event", "")).startswith(("PURCHASE_", "CLUB_"))
+                                  or r.get("event") in ("SUBSCRIPTION_CANCELLATION",
+                                                        "SWITCH_PLAN")),
+        "kiwify": lambda r: "order_id" not in r,
+        "eduzz": lambda r: r.get("type") not in ("invoice", "invoice|contract", "contract",
+                                                 "abandonment"),
+    }
+    expected, seen = set(), set()
+    for platform, rule in rules.items():
+        for path in sorted((damaged_landing / platform).glob(f"{platform}_webhooks*.jsonl")):
+            for number, line in enumerate(path.read_text().splitlines(), start=1):
+                record = json.loads(line) if line.strip() else None
+                if isinstance(record, dict) and line not in seen and rule(record):
+                    expected.add((f"{platform}_webhooks", f"{platform}/{path.name}", number))
+                seen.add(line)
+    listed = set(query(url, "select feed, source_file, source_line from marts.rpt_data_issues "
+                            "where read_by = 'stg_platforms__unread_records'"))
+    assert {feed for feed, _, _ in expected} == {"hotmart_webhooks", "kiwify_webhooks"}
+    assert listed == expected
+
+
 def test_every_table_built_whole_is_analyzed_before_it_is_read(one_run_damaged):
     """A table dbt built whole has planner statistics from its own post-hook, not from
     autovacuum a minute later: the models after it plan with them (a first build at a

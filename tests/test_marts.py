@@ -48,6 +48,35 @@ def _analysis(url: str, compiled: Path, name: str) -> list[tuple]:
     return query(url, sql)
 
 
+def test_a_purchase_event_lost_between_raw_and_the_events_is_caught(clean_copy):
+    """The survival check (every record a purchase stream reads is an event, or listed as
+    left out): silent on the clean build; a staged Hotmart purchase and a Kiwify order gone
+    from staging are each a failing row, found by the join on record hashes before any
+    payload is parsed."""
+    url = clean_copy
+    check = ["test", "--select", "assert_raw_events_survive_staging"]
+    clean = run_dbt(check, url=url, capture=True)
+    assert clean.returncode == 0, clean.stdout[-3000:]
+    lost = query(url, """
+        with gone as (
+            delete from staging.stg_hotmart__purchase_events
+            where record_hash = (select min(record_hash) from staging.stg_hotmart__purchase_events)
+            returning record_hash
+        ), gone_too as (
+            delete from staging.stg_kiwify__order_events
+            where record_hash = (select min(record_hash) from staging.stg_kiwify__order_events
+                                 where event_name <> 'subscription_canceled')
+            returning record_hash
+        )
+        select record_hash from gone union all select record_hash from gone_too""")
+    assert len(lost) == 2
+    broken = run_dbt(check, url=url, capture=True)
+    assert broken.returncode == 1, broken.stdout[-3000:]
+    [result] = [r for r in broken.artifact("run_results.json")["results"]
+                if r["unique_id"].startswith("test.")]
+    assert result["status"] == "fail" and result["failures"] == 2
+
+
 def test_monthly_analyses_run_and_agree_with_the_truth(clean_build, small_landing):
     url, _ = clean_build
     done = run_dbt(["compile", "--select", "resource_type:analysis"], url=url, capture=True)
