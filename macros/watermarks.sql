@@ -158,8 +158,13 @@
 {% macro postgres__checked_through() -%}
     {%- set through = -1 -%}
     {#- a run states it (a load number, or -1), read once from the build state before dbt
-        started (build_state.checked_through): its scoped tests do not each ask again -#}
-    {%- set stated = (env_var('TALLYHOUSE_CHECKED_THROUGH', '') if execute else '') | int(-2) -%}
+        started (build_state.checked_through): its scoped tests do not each ask again. Only
+        a run's own dbt process (dagster-dbt marks it) takes it: a value left in a shell's
+        environment never narrows the tests of dbt started by hand -#}
+    {%- set stated = -2 -%}
+    {%- if execute and env_var('DAGSTER_DBT_CLI', '') == 'true' -%}
+        {%- set stated = env_var('TALLYHOUSE_CHECKED_THROUGH', '') | int(-2) -%}
+    {%- endif -%}
     {%- if execute and not flags.FULL_REFRESH and stated >= -1 -%}
         {%- set through = stated -%}
     {%- elif execute and not flags.FULL_REFRESH -%}

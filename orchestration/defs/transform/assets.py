@@ -198,9 +198,10 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     warming.start()
     # the scoped tests' floor, stated once (dbt by hand asks the database, test by test)
     stated = os.environ.pop(build_state.CHECKED_THROUGH_ENV, None)
-    if not on_spark and "--full-refresh" not in command:
-        os.environ[build_state.CHECKED_THROUGH_ENV] = str(build_state.checked_through(before))
     try:
+        if not on_spark and "--full-refresh" not in command:
+            os.environ[build_state.CHECKED_THROUGH_ENV] = str(
+                build_state.checked_through(before))
         invocation = dbt.cli(command, context=context)
     finally:
         # dbt's process has its environment: this one's is left as it was
