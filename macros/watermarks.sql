@@ -161,16 +161,13 @@
         started (build_state.checked_through): its scoped tests do not each ask again. Only
         a run's own dbt process (dagster-dbt marks it) takes it: a value left in a shell's
         environment never narrows the tests of dbt started by hand -#}
-    {%- set stated = -2 -%}
-    {%- if execute and env_var('DAGSTER_DBT_CLI', '') == 'true' -%}
-        {%- set stated = env_var('TALLYHOUSE_CHECKED_THROUGH', '') | int(-2) -%}
-    {%- endif -%}
-    {%- if execute and not flags.FULL_REFRESH and stated >= -1 -%}
-        {%- set through = stated -%}
-    {%- elif execute and not flags.FULL_REFRESH -%}
-        {%- set built = run_query("select to_regclass('raw._build_state') is not null")
-            .columns[0].values()[0] -%}
-        {%- if built -%}
+    {%- if execute and not flags.FULL_REFRESH -%}
+        {%- set stated = (env_var('TALLYHOUSE_CHECKED_THROUGH', '')
+            if env_var('DAGSTER_DBT_CLI', '') == 'true' else '') | int(-2) -%}
+        {%- if stated >= -1 -%}
+            {%- set through = stated -%}
+        {%- elif run_query("select to_regclass('raw._build_state') is not null")
+                .columns[0].values()[0] -%}
             {%- set through = run_query(
                 "select coalesce((select (to_jsonb(state) ->> 'last_load_seq')::bigint"
                 " from raw._build_state as state where coalesce(to_jsonb(state) ->> 'engine',"

@@ -203,7 +203,7 @@ def _models(declared: dict, manifest: dict) -> list[str]:
     # the feeds declared `unread`, and their readers' tables (a build from raw leaves out
     # the records those hold before it parses the rest)
     wanted = {_source(f["source"], f["name"]) for f in unread_feeds}
-    wanted |= {_model(r["model"]) for f in unread_feeds for r in f.get("readers", [])}
+    wanted |= {_model(r["model"]) for f in unread_feeds for r in f["readers"]}
     if unread is not None and unread != wanted:
         found.append(f"{UNREAD} reads {sorted(unread)}, the feeds declared `unread` and "
                      f"their readers are {sorted(wanted)}")
