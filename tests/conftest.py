@@ -43,7 +43,24 @@ def pytest_configure(config):
     once for the session (a fresh clone has none)."""
     from tallyhouse.dbt import ensure_manifest
 
+    _refuse_lost_test_groups(config)
     ensure_manifest()
+
+
+def _refuse_lost_test_groups(config) -> None:
+    """A module marked xdist_group shares one expensive build (Spark's, the damaged
+    landing's) across its tests only when they all run on one worker. pytest-xdist groups
+    them by a suffix it writes into each test's id attribute `_nodeid`; a pytest whose tests
+    no longer read it (9.2, with xdist 3.8) loses every group without a word and the suite
+    builds each shared fixture once per worker (CI 37 -> 50 minutes). Refuse to run so."""
+    from _pytest.nodes import Node
+
+    if config.getvalue("dist") == "loadgroup" and "_nodeid" not in Node.__slots__:
+        raise pytest.UsageError(
+            f"pytest {pytest.__version__} does not keep pytest-xdist's test groups "
+            "(xdist_group): install the pytest pyproject.toml pins (make install)")
+
+
 SMALL = {"transactions": 1500, "days": 30, "seed": 7}
 
 
