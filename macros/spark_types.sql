@@ -73,9 +73,9 @@
 
 
 {#- How an incremental model replaces the rows of the keys it recomputes. PostgreSQL deletes
-    them and inserts the new ones. Spark's Parquet tables have no DELETE: such a model is
-    rebuilt from raw there (should_full_refresh), where the strategy only names the
-    materialization dbt-spark accepts. -#}
+    them and inserts the new ones. Spark's Parquet tables have no DELETE: there the model
+    overwrites the buckets of the keys it recomputed (macros/key_buckets.sql; the model
+    also says partition_by=key_buckets()). -#}
 {% macro replace_by_key() -%}
     {{- return(adapter.dispatch('replace_by_key', 'tallyhouse')()) -}}
 {%- endmacro %}
@@ -85,13 +85,14 @@
 {%- endmacro %}
 
 {% macro spark__replace_by_key() -%}
-    {{- return('append') -}}
+    {{- return('insert_overwrite') -}}
 {%- endmacro %}
 
 
 {#- Which models a build on Spark may extend rather than rebuild. Spark's Parquet tables
-    have no DELETE, so a model that replaces rows by key (delete+insert on PostgreSQL, or a
-    `delete from` pre-hook) is rebuilt from raw there on every build that selects it, even
+    have no DELETE, so a model that replaces rows by key is built incrementally there only
+    when it overwrites the buckets of its keys (replaces_by_key_buckets); one with a
+    `delete from` pre-hook is rebuilt from raw on every build that selects it, even
     without --full-refresh. A model keyed on raw's record hash only ever adds rows: each
     record is read once (the loader lands a record hash once) and its staging row depends
     on that record alone, so appending the records loaded since its last build is all a
@@ -102,7 +103,8 @@
     {%- set configured = dbt.should_full_refresh() -%}
     {%- if not configured and target.type == 'spark'
           and config.get('materialized') == 'incremental'
-          and not tallyhouse.appends_records_only() -%}
+          and not tallyhouse.appends_records_only()
+          and not tallyhouse.replaces_by_key_buckets() -%}
         {%- set configured = true -%}
     {%- endif -%}
     {{- return(configured) -}}

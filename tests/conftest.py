@@ -55,7 +55,7 @@ def _refuse_lost_test_groups(config) -> None:
     builds each shared fixture once per worker (CI 37 -> 50 minutes). Refuse to run so."""
     from _pytest.nodes import Node
 
-    if config.getvalue("dist") == "loadgroup" and "_nodeid" not in Node.__slots__:
+    if config.getoption("dist", None) == "loadgroup" and "_nodeid" not in Node.__slots__:
         raise pytest.UsageError(
             f"pytest {pytest.__version__} does not keep pytest-xdist's test groups "
             "(xdist_group): install the pytest pyproject.toml pins (make install)")

@@ -457,13 +457,14 @@ def test_two_runs_on_spark_give_the_marts_of_one_run_on_postgresql(both_engines)
         both_engines["rebuilt"]
     assert {"staging/stg_kiwify__sales", "staging/stg_pix__orders",
             "marts/fct_points_ledger"} <= both_engines["skipped"]
-    # Hotmart's staging added the new records to the files it had; the transactions were
-    # computed again whole (Parquet has no DELETE); Kiwify's staging was not touched
+    # Hotmart's staging added the new records to the files it had; the transactions
+    # overwrote the buckets of the keys they recomputed (Parquet has no DELETE; a test
+    # below shows one webhook rewriting one bucket); Kiwify's staging was not touched
     before, kept = both_engines["files_before"], both_engines["files_kept"]
     assert all(before.values()), before
     assert kept["staging.stg_hotmart__purchase_events"] == \
         before["staging.stg_hotmart__purchase_events"]
-    assert kept["intermediate.int_transactions"] == set()
+    assert kept["intermediate.int_transactions"] != before["intermediate.int_transactions"]
     assert kept["staging.stg_kiwify__sales"] == before["staging.stg_kiwify__sales"]
     # a cent apart on one side: found, named, with the row
     key = query(url, "select min(transaction_key) from marts.fct_transactions "
@@ -525,8 +526,11 @@ def test_person_keys_on_spark_need_the_key_in_the_session(both_engines, spark, m
     env = dbt_env(both_engines["url"])
 
     def show(environment: dict[str, str]) -> subprocess.CompletedProcess:
+        # the model's whole query (on an incremental build Spark now reads only the
+        # customers touched since its last build: none here, and no key is computed)
         return subprocess.run(
             [dbt_executable(), "show", "--select", "customers", "--limit", "3",
+             "--full-refresh",
              "--output", "json", "--target-path", str(project_root() / "target" / "cli-show")],
             cwd=project_root(), env=environment, capture_output=True, text=True, check=False)
 
@@ -638,3 +642,84 @@ def test_two_copies_at_once_copy_each_row_once(spark, database_url, small_landin
     for table in ("hotmart_webhooks", "payout_lines", "pix_payments"):
         assert _spark_feed_digest(spark, table, database_url) == \
             _pg_feed_digest(database_url, table), table
+
+
+def _bucket_files(folder, table: str) -> dict[str, set[str]]:
+    """A table's Parquet files by partition folder (`_key_bucket=N`)."""
+    schema, name = table.split(".")
+    found: dict[str, set[str]] = {}
+    for path in (folder / "warehouse" / f"{schema}.db" / name).rglob("*.parquet"):
+        found.setdefault(path.parent.name, set()).add(path.name)
+    return found
+
+
+# models replaced by key: a transaction's, a customer's (analysts' mart and restricted)
+BUCKETED = ("intermediate.int_transactions", "intermediate.int_transaction_status_changes",
+            "marts.fct_transactions", "marts.dim_customers")
+
+
+def test_a_webhook_on_spark_rewrites_only_the_buckets_of_what_it_touched(both_engines, spark_dir,
+                                                                         spark, tmp_path):
+    """One Hotmart refund for one sale, run through the Dagster job on Spark: the models
+    keyed on transactions and customers overwrite the one bucket of the key it touched and
+    keep every other bucket's files; PostgreSQL, built incrementally by delete+insert over
+    the same delivery, has the same marts row by row. Runs last of the tests on the
+    two-engine build: both engines get the delivery, so the build stays the same on both."""
+    from tallyhouse.spark import parity
+
+    from conftest import execute_job
+
+    url, where = both_engines["url"], both_engines["where"]
+    folder = spark_dir[0]
+    [(payload, sale)] = query(
+        url, "select payload::text, payload #>> '{data,purchase,transaction}' "
+             "from raw.hotmart_webhooks as approved "
+             "where payload ->> 'event' = 'PURCHASE_APPROVED' and not exists ("
+             "  select from raw.hotmart_webhooks as later "
+             "  where later.payload #>> '{data,purchase,transaction}' = "
+             "        approved.payload #>> '{data,purchase,transaction}' "
+             "    and later.payload ->> 'event' <> 'PURCHASE_APPROVED') "
+             "order by _load_seq limit 1")
+    body = json.loads(payload)
+    body.update(id=f"spark-bucket-refund-{sale}", event="PURCHASE_REFUNDED",
+                creation_date=int(body["creation_date"]) + 60_000)  # the data's "now" stays
+    body["data"]["purchase"]["status"] = "REFUNDED"
+    delivery = tmp_path / "delivery"
+    (delivery / "hotmart").mkdir(parents=True)
+    (delivery / "hotmart" / "hotmart_webhooks_2026-06-30.jsonl").write_text(
+        json.dumps(body) + "\n")
+    files_before = {t: _bucket_files(folder, t) for t in BUCKETED}
+    saved = dict(os.environ)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("TALLYHOUSE_ENGINE", "spark")
+            mp.setenv("TALLYHOUSE_DATABASE_URL", url)
+            result = execute_job(delivery, url)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+
+    [(key, bucket, status)] = spark_rows(
+        where, "select transaction_key, _key_bucket, status "
+               f"from marts.fct_transactions where platform_transaction_id = '{sale}' "
+               "and platform = 'hotmart'")
+    assert status == "refunded"
+    for table in BUCKETED:
+        before, after = files_before[table], _bucket_files(folder, table)
+        assert len(before) > 2, (table, before)
+        changed = {b for b in before.keys() | after.keys() if before.get(b) != after.get(b)}
+        if table.endswith(("_transactions", "_status_changes")):
+            assert changed == {f"_key_bucket={bucket}"}, (table, changed)
+        else:  # the customer's bucket
+            assert len(changed) == 1, (table, changed)
+    assert not [r for r in spark_rows(where, "show tables in intermediate")
+                if r[1].endswith("__recomputed")]
+
+    # PostgreSQL, incrementally (delete+insert by key), over the same delivery
+    from conftest import build
+    build(url, delivery)
+    assert query(url, "select status from marts.fct_transactions "
+                      "where transaction_key = %s", (key,)) == [("refunded",)]
+    differences = parity.compare(url, where, parity.mart_tables(url))
+    assert not differences, "\n".join(d.describe() for d in differences)

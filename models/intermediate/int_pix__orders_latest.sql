@@ -6,7 +6,8 @@
 -- watermark is the staging table's highest load number (this model's own _load_seq is its
 -- latest snapshot's, which a late older one does not raise).
 {{ config(materialized='incremental', unique_key='order_id',
-          incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
+          incremental_strategy=replace_by_key(), partition_by=key_buckets(),
+          on_schema_change='append_new_columns',
           indexes=[{'columns': ['order_id']}],
           post_hook="{{ record_raw_watermark([ref('stg_pix__orders')]) }}") }}
 with

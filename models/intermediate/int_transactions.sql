@@ -4,7 +4,8 @@
 -- Incremental like the status history: transactions with an event loaded since the
 -- last build (by load number) are computed again and replace their old row.
 {{ config(materialized='incremental', unique_key='transaction_key',
-          incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
+          incremental_strategy=replace_by_key(), partition_by=key_buckets(),
+          on_schema_change='append_new_columns',
           indexes=[{'columns': ['transaction_key']}, {'columns': ['last_load_seq']},
                    {'columns': ['last_event_at']}, {'columns': ['warranty_expires_at']}],
           post_hook=["{{ expression_index(product_key('product_name'), 'product_name') }}",

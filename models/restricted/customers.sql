@@ -3,7 +3,8 @@
 -- transaction that carries them.
 
 {{ config(materialized='incremental', unique_key='customer_key',
-          incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
+          incremental_strategy=replace_by_key(), partition_by=key_buckets(),
+          on_schema_change='append_new_columns',
           indexes=[{'columns': ['customer_key']}],
           post_hook="{{ record_watermark(ref('int_transactions')) }}") }}
 

@@ -5,7 +5,8 @@
 -- (touched_products_since_build):
 -- depends_on: {{ ref('dim_products') }}
 {{ config(materialized='incremental', unique_key='transaction_key',
-          incremental_strategy=replace_by_key(), on_schema_change='append_new_columns',
+          incremental_strategy=replace_by_key(), partition_by=key_buckets(),
+          on_schema_change='append_new_columns',
           indexes=[{'columns': ['transaction_key']}, {'columns': ['order_date']},
                    {'columns': ['last_event_at']}],
           post_hook=["{{ record_watermark(ref('int_transactions')) }}",
