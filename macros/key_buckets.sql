@@ -32,6 +32,32 @@
 {%- endmacro %}
 
 
+{#- The number of buckets, as the table records it (a table property). -#}
+{% macro key_bucket_count() -%}
+    {{- return(var('spark_key_buckets', 16) | int) -}}
+{%- endmacro %}
+
+{#- May the existing table of a model replaced by key bucket be built incrementally? Only
+    when it was made with today's bucketing: a table from before the model was bucketed,
+    or made with another number of buckets, would keep a key's old rows in a bucket that
+    is never overwritten (two rows where PostgreSQL has one). It is rebuilt instead —
+    also when dbt is run by hand with another `spark_key_buckets`. -#}
+{% macro key_buckets_unchanged() -%}
+    {%- if not execute -%}
+        {{- return(true) -}}
+    {%- endif -%}
+    {%- set existing = load_relation(this) -%}
+    {%- if existing is none -%}
+        {{- return(true) -}}
+    {%- endif -%}
+    {%- set shown = run_query("show tblproperties " ~ existing
+                              ~ " ('tallyhouse.key_buckets')") -%}
+    {%- set recorded = shown.rows[0][shown.column_names | length - 1] | string
+                       if shown.rows | length > 0 else '' -%}
+    {{- return(recorded == (tallyhouse.key_bucket_count() | string)) -}}
+{%- endmacro %}
+
+
 {#- Is the model being built one replaced by bucket of its key (on Spark)? -#}
 {% macro replaces_by_key_buckets() -%}
     {%- set partitions = config.get('partition_by') -%}
@@ -45,21 +71,25 @@
 {#- The bucket of a key: a 64-bit hash of its text, modulo the number of buckets. A null
     key has a bucket too (the hash of null). -#}
 {% macro key_bucket(key) -%}
-    pmod(xxhash64(cast({{ key }} as string)), {{ var('spark_key_buckets', 16) | int }})
+    pmod(xxhash64(cast({{ key }} as string)), {{ tallyhouse.key_bucket_count() }})
 {%- endmacro %}
 
 
 {#- A model's table (or the view of its recomputed rows) on Spark, with the bucket of its
     key added as the last column when the model is replaced by key bucket; otherwise
     dbt-spark's statement as it is. A contract is checked against the model's own query
-    (the bucket is the engine's, not a column the model promises), then the table is
-    created as dbt-spark creates it, partitioned by the bucket. -#}
+    (the bucket is the engine's, not a column the model promises; on an incremental build
+    too), then the table is created as dbt-spark creates it, partitioned by the bucket and
+    recording the number of buckets (no model here sets table properties of its own). -#}
 {% macro spark__create_table_as(temporary, relation, compiled_code, language='sql') -%}
     {%- if language != 'sql' or not tallyhouse.replaces_by_key_buckets() -%}
         {{- return(dbt.spark__create_table_as(temporary, relation, compiled_code,
                                                     language)) -}}
     {%- endif -%}
     {%- if temporary -%}
+        {%- if config.get('contract').enforced -%}
+            {%- do get_assert_columns_equivalent(compiled_code) -%}
+        {%- endif -%}
         {{- return(create_temporary_view(relation,
                                          tallyhouse.with_key_bucket(compiled_code))) -}}
     {%- endif -%}
@@ -74,7 +104,7 @@
     {%- endif %}
     {{ file_format_clause() }}
     {{ options_clause() }}
-    {{ tblproperties_clause() }}
+    tblproperties ('tallyhouse.key_buckets' = '{{ tallyhouse.key_bucket_count() }}')
     {{ partition_cols(label="partitioned by") }}
     {{ location_clause() }}
     {{ comment_clause() }}

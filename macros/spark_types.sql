@@ -104,7 +104,8 @@
     {%- if not configured and target.type == 'spark'
           and config.get('materialized') == 'incremental'
           and not tallyhouse.appends_records_only()
-          and not tallyhouse.replaces_by_key_buckets() -%}
+          and not (tallyhouse.replaces_by_key_buckets()
+                   and tallyhouse.key_buckets_unchanged()) -%}
         {%- set configured = true -%}
     {%- endif -%}
     {{- return(configured) -}}

@@ -457,14 +457,13 @@ def test_two_runs_on_spark_give_the_marts_of_one_run_on_postgresql(both_engines)
         both_engines["rebuilt"]
     assert {"staging/stg_kiwify__sales", "staging/stg_pix__orders",
             "marts/fct_points_ledger"} <= both_engines["skipped"]
-    # Hotmart's staging added the new records to the files it had; the transactions
-    # overwrote the buckets of the keys they recomputed (Parquet has no DELETE; a test
-    # below shows one webhook rewriting one bucket); Kiwify's staging was not touched
+    # Hotmart's staging added the new records to the files it had; Kiwify's staging was
+    # not touched (the transactions overwrote the buckets of the keys they recomputed:
+    # a test below shows one webhook rewriting one bucket)
     before, kept = both_engines["files_before"], both_engines["files_kept"]
     assert all(before.values()), before
     assert kept["staging.stg_hotmart__purchase_events"] == \
         before["staging.stg_hotmart__purchase_events"]
-    assert kept["intermediate.int_transactions"] != before["intermediate.int_transactions"]
     assert kept["staging.stg_kiwify__sales"] == before["staging.stg_kiwify__sales"]
     # a cent apart on one side: found, named, with the row
     key = query(url, "select min(transaction_key) from marts.fct_transactions "
@@ -513,6 +512,32 @@ def test_dbt_by_hand_on_spark_rebuilds_what_it_cannot_extend(both_engines, spark
     assert before[0] > 0 and before[1] > 0
     assert spark_rows(where, "select count(*) from marts.fct_commissions")[0][0] == \
         query(both_engines["url"], "select count(*) from marts.fct_commissions")[0][0]
+
+
+def test_a_table_bucketed_otherwise_is_rebuilt_not_extended(both_engines, spark):
+    """dbt by hand with another number of key buckets: a recomputed key's row would go to
+    a bucket that is never overwritten and its old row stay in its old one (two rows where
+    PostgreSQL has one). The table records its bucket count; one made with another count
+    is rebuilt whole, and the rows stay the same."""
+    from tallyhouse.dbt import run_dbt
+
+    where = both_engines["where"]
+    rows = ("select count(*), count(distinct transaction_key), sum(hash(transaction_key)) "
+            "from intermediate.int_transactions")
+    before = spark_rows(where, rows)[0]
+    for buckets in (4, 16):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("TALLYHOUSE_ENGINE", "spark")
+            done = run_dbt(["run", "--select", "int_transactions",
+                            "--vars", f"{{spark_key_buckets: {buckets}}}"],
+                           url=both_engines["url"], capture=True)
+        assert done.returncode == 0, done.stdout[-3000:]
+        [(_, recorded)] = spark_rows(where, "show tblproperties intermediate.int_transactions "
+                                            "('tallyhouse.key_buckets')")
+        assert recorded == str(buckets)
+        assert spark_rows(where, "select max(_key_bucket) from intermediate.int_transactions"
+                          )[0][0] < buckets
+        assert spark_rows(where, rows)[0] == before
 
 
 def test_person_keys_on_spark_need_the_key_in_the_session(both_engines, spark, monkeypatch):
@@ -655,7 +680,7 @@ def _bucket_files(folder, table: str) -> dict[str, set[str]]:
 
 # models replaced by key: a transaction's, a customer's (analysts' mart and restricted)
 BUCKETED = ("intermediate.int_transactions", "intermediate.int_transaction_status_changes",
-            "marts.fct_transactions", "marts.dim_customers")
+            "marts.fct_transactions", "marts.dim_customers", "restricted.customers")
 
 
 def test_a_webhook_on_spark_rewrites_only_the_buckets_of_what_it_touched(both_engines, spark_dir,
@@ -679,6 +704,10 @@ def test_a_webhook_on_spark_rewrites_only_the_buckets_of_what_it_touched(both_en
              "  where later.payload #>> '{data,purchase,transaction}' = "
              "        approved.payload #>> '{data,purchase,transaction}' "
              "    and later.payload ->> 'event' <> 'PURCHASE_APPROVED') "
+             "and exists (select from marts.fct_transactions as sale "
+             "  where sale.platform = 'hotmart' and sale.status = 'approved' "
+             "    and sale.customer_key is not null and sale.platform_transaction_id = "
+             "        approved.payload #>> '{data,purchase,transaction}') "
              "order by _load_seq limit 1")
     body = json.loads(payload)
     body.update(id=f"spark-bucket-refund-{sale}", event="PURCHASE_REFUNDED",
@@ -689,6 +718,8 @@ def test_a_webhook_on_spark_rewrites_only_the_buckets_of_what_it_touched(both_en
     (delivery / "hotmart" / "hotmart_webhooks_2026-06-30.jsonl").write_text(
         json.dumps(body) + "\n")
     files_before = {t: _bucket_files(folder, t) for t in BUCKETED}
+    now = "select max(last_event_at) from marts.fct_transactions"
+    now_before = spark_rows(where, now)
     saved = dict(os.environ)
     try:
         with pytest.MonkeyPatch.context() as mp:
@@ -705,6 +736,9 @@ def test_a_webhook_on_spark_rewrites_only_the_buckets_of_what_it_touched(both_en
                f"from marts.fct_transactions where platform_transaction_id = '{sale}' "
                "and platform = 'hotmart'")
     assert status == "refunded"
+    # the data's "now" did not move: no transaction's warranty ended in between (that
+    # would rightly recompute other transactions, in other buckets)
+    assert spark_rows(where, now) == now_before
     for table in BUCKETED:
         before, after = files_before[table], _bucket_files(folder, table)
         assert len(before) > 2, (table, before)
@@ -713,8 +747,9 @@ def test_a_webhook_on_spark_rewrites_only_the_buckets_of_what_it_touched(both_en
             assert changed == {f"_key_bucket={bucket}"}, (table, changed)
         else:  # the customer's bucket
             assert len(changed) == 1, (table, changed)
-    assert not [r for r in spark_rows(where, "show tables in intermediate")
-                if r[1].endswith("__recomputed")]
+    for schema in ("intermediate", "marts", "restricted"):
+        assert not [r for r in spark_rows(where, f"show tables in {schema}")
+                    if r[1].endswith("__recomputed")], schema
 
     # PostgreSQL, incrementally (delete+insert by key), over the same delivery
     from conftest import build

@@ -171,11 +171,14 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                 command += ["--exclude", " ".join(selection.skip_names),
                             "--indirect-selection", micro_run.INDIRECT_SELECTION]
     if on_spark and "--full-refresh" not in command:
-        # Parquet has no DELETE: on Spark a model built now is rebuilt from raw, except the
-        # staging models keyed on raw's records, which append the records loaded since
-        # (macro should_full_refresh; DECISIONS.md)
+        # Parquet has no DELETE: on Spark the staging models keyed on raw's records append
+        # the records loaded since, the models keyed on transactions and customers
+        # overwrite the buckets of the keys they recompute, the rest is rebuilt from raw
+        # (macros should_full_refresh and key_buckets.sql; DECISIONS.md)
         context.log.info("Spark: the staging models add the records loaded since their last "
-                         "build; every other model built now is rebuilt from raw.")
+                         "build; the transactions and customers overwrite the buckets of "
+                         "what they recompute; every other model built now is rebuilt "
+                         "from raw.")
     if on_spark or selection is not None:
         # dbt's unit tests check the models' code on fixed inputs, not the data: they run on
         # PostgreSQL (never on Spark), on the first build, every build from raw (a changed
