@@ -540,6 +540,97 @@ def test_a_table_bucketed_otherwise_is_rebuilt_not_extended(both_engines, spark)
         assert spark_rows(where, rows)[0] == before
 
 
+def _bucket_files(folder, table: str) -> dict[str, set[str]]:
+    """A table's Parquet files by partition folder (`_key_bucket=N`)."""
+    schema, name = table.split(".")
+    found: dict[str, set[str]] = {}
+    for path in (folder / "warehouse" / f"{schema}.db" / name).rglob("*.parquet"):
+        found.setdefault(path.parent.name, set()).add(path.name)
+    return found
+
+
+# models replaced by key: a transaction's, a customer's (analysts' mart and restricted)
+BUCKETED = ("intermediate.int_transactions", "intermediate.int_transaction_status_changes",
+            "marts.fct_transactions", "marts.dim_customers", "restricted.customers")
+
+
+def test_a_webhook_on_spark_rewrites_only_the_buckets_of_what_it_touched(both_engines, spark_dir,
+                                                                         spark, tmp_path):
+    """One Hotmart refund for one sale, run through the Dagster job on Spark: the models
+    keyed on transactions and customers overwrite the one bucket of the key it touched and
+    keep every other bucket's files; PostgreSQL, built incrementally by delete+insert over
+    the same delivery, has the same marts row by row. Runs last of the tests on the
+    two-engine build: both engines get the delivery, so the build stays the same on both."""
+    from tallyhouse.spark import parity
+
+    from conftest import execute_job
+
+    url, where = both_engines["url"], both_engines["where"]
+    folder = spark_dir[0]
+    [(payload, sale)] = query(
+        url, "select payload::text, payload #>> '{data,purchase,transaction}' "
+             "from raw.hotmart_webhooks as approved "
+             "where payload ->> 'event' = 'PURCHASE_APPROVED' and not exists ("
+             "  select from raw.hotmart_webhooks as later "
+             "  where later.payload #>> '{data,purchase,transaction}' = "
+             "        approved.payload #>> '{data,purchase,transaction}' "
+             "    and later.payload ->> 'event' <> 'PURCHASE_APPROVED') "
+             "and exists (select from marts.fct_transactions as sale "
+             "  where sale.platform = 'hotmart' and sale.status = 'approved' "
+             "    and sale.customer_key is not null and sale.platform_transaction_id = "
+             "        approved.payload #>> '{data,purchase,transaction}') "
+             "order by _load_seq limit 1")
+    body = json.loads(payload)
+    body.update(id=f"spark-bucket-refund-{sale}", event="PURCHASE_REFUNDED",
+                creation_date=int(body["creation_date"]) + 60_000)  # the data's "now" stays
+    body["data"]["purchase"]["status"] = "REFUNDED"
+    delivery = tmp_path / "delivery"
+    (delivery / "hotmart").mkdir(parents=True)
+    (delivery / "hotmart" / "hotmart_webhooks_2026-06-30.jsonl").write_text(
+        json.dumps(body) + "\n")
+    files_before = {t: _bucket_files(folder, t) for t in BUCKETED}
+    now = "select max(last_event_at) from marts.fct_transactions"
+    now_before = spark_rows(where, now)
+    saved = dict(os.environ)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("TALLYHOUSE_ENGINE", "spark")
+            mp.setenv("TALLYHOUSE_DATABASE_URL", url)
+            result = execute_job(delivery, url)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+
+    [(key, bucket, status)] = spark_rows(
+        where, "select transaction_key, _key_bucket, status "
+               f"from marts.fct_transactions where platform_transaction_id = '{sale}' "
+               "and platform = 'hotmart'")
+    assert status == "refunded"
+    # the data's "now" did not move: no transaction's warranty ended in between (that
+    # would rightly recompute other transactions, in other buckets)
+    assert spark_rows(where, now) == now_before
+    for table in BUCKETED:
+        before, after = files_before[table], _bucket_files(folder, table)
+        assert len(before) > 2, (table, before)
+        changed = {b for b in before.keys() | after.keys() if before.get(b) != after.get(b)}
+        if table.endswith(("_transactions", "_status_changes")):
+            assert changed == {f"_key_bucket={bucket}"}, (table, changed)
+        else:  # the customer's bucket
+            assert len(changed) == 1, (table, changed)
+    for schema in ("intermediate", "marts", "restricted"):
+        assert not [r for r in spark_rows(where, f"show tables in {schema}")
+                    if r[1].endswith("__recomputed")], schema
+
+    # PostgreSQL, incrementally (delete+insert by key), over the same delivery
+    from conftest import build
+    build(url, delivery)
+    assert query(url, "select status from marts.fct_transactions "
+                      "where transaction_key = %s", (key,)) == [("refunded",)]
+    differences = parity.compare(url, where, parity.mart_tables(url))
+    assert not differences, "\n".join(d.describe() for d in differences)
+
+
 def test_person_keys_on_spark_need_the_key_in_the_session(both_engines, spark, monkeypatch):
     """dbt on Spark without tallyhouse's environment has empty pads (the profile's default):
     a person key would then be a plain hash anyone could recompute from an e-mail. The
@@ -668,93 +759,3 @@ def test_two_copies_at_once_copy_each_row_once(spark, database_url, small_landin
         assert _spark_feed_digest(spark, table, database_url) == \
             _pg_feed_digest(database_url, table), table
 
-
-def _bucket_files(folder, table: str) -> dict[str, set[str]]:
-    """A table's Parquet files by partition folder (`_key_bucket=N`)."""
-    schema, name = table.split(".")
-    found: dict[str, set[str]] = {}
-    for path in (folder / "warehouse" / f"{schema}.db" / name).rglob("*.parquet"):
-        found.setdefault(path.parent.name, set()).add(path.name)
-    return found
-
-
-# models replaced by key: a transaction's, a customer's (analysts' mart and restricted)
-BUCKETED = ("intermediate.int_transactions", "intermediate.int_transaction_status_changes",
-            "marts.fct_transactions", "marts.dim_customers", "restricted.customers")
-
-
-def test_a_webhook_on_spark_rewrites_only_the_buckets_of_what_it_touched(both_engines, spark_dir,
-                                                                         spark, tmp_path):
-    """One Hotmart refund for one sale, run through the Dagster job on Spark: the models
-    keyed on transactions and customers overwrite the one bucket of the key it touched and
-    keep every other bucket's files; PostgreSQL, built incrementally by delete+insert over
-    the same delivery, has the same marts row by row. Runs last of the tests on the
-    two-engine build: both engines get the delivery, so the build stays the same on both."""
-    from tallyhouse.spark import parity
-
-    from conftest import execute_job
-
-    url, where = both_engines["url"], both_engines["where"]
-    folder = spark_dir[0]
-    [(payload, sale)] = query(
-        url, "select payload::text, payload #>> '{data,purchase,transaction}' "
-             "from raw.hotmart_webhooks as approved "
-             "where payload ->> 'event' = 'PURCHASE_APPROVED' and not exists ("
-             "  select from raw.hotmart_webhooks as later "
-             "  where later.payload #>> '{data,purchase,transaction}' = "
-             "        approved.payload #>> '{data,purchase,transaction}' "
-             "    and later.payload ->> 'event' <> 'PURCHASE_APPROVED') "
-             "and exists (select from marts.fct_transactions as sale "
-             "  where sale.platform = 'hotmart' and sale.status = 'approved' "
-             "    and sale.customer_key is not null and sale.platform_transaction_id = "
-             "        approved.payload #>> '{data,purchase,transaction}') "
-             "order by _load_seq limit 1")
-    body = json.loads(payload)
-    body.update(id=f"spark-bucket-refund-{sale}", event="PURCHASE_REFUNDED",
-                creation_date=int(body["creation_date"]) + 60_000)  # the data's "now" stays
-    body["data"]["purchase"]["status"] = "REFUNDED"
-    delivery = tmp_path / "delivery"
-    (delivery / "hotmart").mkdir(parents=True)
-    (delivery / "hotmart" / "hotmart_webhooks_2026-06-30.jsonl").write_text(
-        json.dumps(body) + "\n")
-    files_before = {t: _bucket_files(folder, t) for t in BUCKETED}
-    now = "select max(last_event_at) from marts.fct_transactions"
-    now_before = spark_rows(where, now)
-    saved = dict(os.environ)
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("TALLYHOUSE_ENGINE", "spark")
-            mp.setenv("TALLYHOUSE_DATABASE_URL", url)
-            result = execute_job(delivery, url)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    assert result.success, [e.message for e in result.all_events if e.is_failure]
-
-    [(key, bucket, status)] = spark_rows(
-        where, "select transaction_key, _key_bucket, status "
-               f"from marts.fct_transactions where platform_transaction_id = '{sale}' "
-               "and platform = 'hotmart'")
-    assert status == "refunded"
-    # the data's "now" did not move: no transaction's warranty ended in between (that
-    # would rightly recompute other transactions, in other buckets)
-    assert spark_rows(where, now) == now_before
-    for table in BUCKETED:
-        before, after = files_before[table], _bucket_files(folder, table)
-        assert len(before) > 2, (table, before)
-        changed = {b for b in before.keys() | after.keys() if before.get(b) != after.get(b)}
-        if table.endswith(("_transactions", "_status_changes")):
-            assert changed == {f"_key_bucket={bucket}"}, (table, changed)
-        else:  # the customer's bucket
-            assert len(changed) == 1, (table, changed)
-    for schema in ("intermediate", "marts", "restricted"):
-        assert not [r for r in spark_rows(where, f"show tables in {schema}")
-                    if r[1].endswith("__recomputed")], schema
-
-    # PostgreSQL, incrementally (delete+insert by key), over the same delivery
-    from conftest import build
-    build(url, delivery)
-    assert query(url, "select status from marts.fct_transactions "
-                      "where transaction_key = %s", (key,)) == [("refunded",)]
-    differences = parity.compare(url, where, parity.mart_tables(url))
-    assert not differences, "\n".join(d.describe() for d in differences)
