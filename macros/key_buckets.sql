@@ -32,7 +32,8 @@
 {%- endmacro %}
 
 
-{#- The number of buckets, as the table records it (a table property). -#}
+{#- The number of buckets (the `spark_key_buckets` var); a table records the number it was
+    made with as its property `tallyhouse.key_buckets`. -#}
 {% macro key_bucket_count() -%}
     {{- return(var('spark_key_buckets', 16) | int) -}}
 {%- endmacro %}
@@ -86,15 +87,15 @@
         {{- return(dbt.spark__create_table_as(temporary, relation, compiled_code,
                                                     language)) -}}
     {%- endif -%}
+    {%- set contracted = config.get('contract').enforced -%}
+    {%- if contracted -%}
+        {%- do get_assert_columns_equivalent(compiled_code) -%}
+    {%- endif -%}
     {%- if temporary -%}
-        {%- if config.get('contract').enforced -%}
-            {%- do get_assert_columns_equivalent(compiled_code) -%}
-        {%- endif -%}
         {{- return(create_temporary_view(relation,
                                          tallyhouse.with_key_bucket(compiled_code))) -}}
     {%- endif -%}
-    {%- if config.get('contract').enforced -%}
-        {{ get_assert_columns_equivalent(compiled_code) }}
+    {%- if contracted -%}
         {%- set compiled_code = get_select_subquery(compiled_code) -%}
     {%- endif %}
     {% if config.get('file_format') in ['delta', 'iceberg'] -%}

@@ -559,11 +559,13 @@ def test_a_webhook_on_spark_rewrites_only_the_buckets_of_what_it_touched(both_en
     """One Hotmart refund for one sale, run through the Dagster job on Spark: the models
     keyed on transactions and customers overwrite the one bucket of the key it touched and
     keep every other bucket's files; PostgreSQL, built incrementally by delete+insert over
-    the same delivery, has the same marts row by row. Runs last of the tests on the
-    two-engine build: both engines get the delivery, so the build stays the same on both."""
+    the same delivery, has the same marts row by row. Both engines get the delivery, so the
+    tests after it still find the same marts on both. It runs before the tests that copy
+    another database's landing to the same Spark (the copy would then replace Spark's raw
+    and the run rebuild everything from raw, as it should)."""
     from tallyhouse.spark import parity
 
-    from conftest import execute_job
+    from conftest import build, execute_job
 
     url, where = both_engines["url"], both_engines["where"]
     folder = spark_dir[0]
@@ -623,7 +625,6 @@ def test_a_webhook_on_spark_rewrites_only_the_buckets_of_what_it_touched(both_en
                     if r[1].endswith("__recomputed")], schema
 
     # PostgreSQL, incrementally (delete+insert by key), over the same delivery
-    from conftest import build
     build(url, delivery)
     assert query(url, "select status from marts.fct_transactions "
                       "where transaction_key = %s", (key,)) == [("refunded",)]
