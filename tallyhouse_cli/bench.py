@@ -340,11 +340,13 @@ class SparkBench:
 
     def __enter__(self) -> SparkBench:
         from tallyhouse.engine import ENGINE_ENV
-        from tallyhouse.spark import server
+        from tallyhouse.spark import landing, server
 
         self._entered = True
+        # the benchmark's own local Spark and landing, whatever the shell points at
         for name, value in ((server.SPARK_DIR_ENV, str(self.folder)),
-                            (server.THRIFT_URL_ENV, None), (ENGINE_ENV, None)):
+                            (server.THRIFT_URL_ENV, None), (landing.LANDING_URI_ENV, None),
+                            (ENGINE_ENV, None)):
             self._saved[name] = os.environ.get(name)
             if value is None:
                 os.environ.pop(name, None)

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -74,6 +75,64 @@ def test_a_cluster_thrift_url():
         server.parse_thrift_url("postgresql://x@y/z")
     with pytest.raises(server.SparkError, match="port"):
         server.parse_thrift_url("thrift://host:tenthousand")
+
+
+def test_a_cluster_thrift_url_with_its_authentication():
+    signed = server.parse_thrift_url("thrift://analyst:s%40cret@spark.internal:10001")
+    assert (signed.auth, signed.password) == ("LDAP", "s@cret")  # a password means LDAP
+    assert signed.connect_kwargs()["password"] == "s@cret"
+    assert signed.as_env()["TALLYHOUSE_SPARK_PASSWORD"] == "s@cret"  # dbt's, in its env
+    # nowhere it could be shown
+    assert "s@cret" not in repr(signed) and "s@cret" not in signed.describe()
+    assert "cret" not in checks_url(signed)
+    custom = server.parse_thrift_url("hive://a:pw@h?auth=custom")
+    assert custom.auth == "CUSTOM" and custom.connect_kwargs()["password"] == "pw"
+    kerberos = server.parse_thrift_url("thrift://etl@h?auth=KERBEROS")
+    assert kerberos.connect_kwargs()["kerberos_service_name"] == "hive"
+    assert "password" not in kerberos.connect_kwargs()
+    assert kerberos.as_env()["TALLYHOUSE_SPARK_KERBEROS_SERVICE"] == "hive"
+    plain = server.parse_thrift_url("thrift://h:10000")
+    assert plain.auth == "NONE" and "password" not in plain.connect_kwargs()
+    assert plain.as_env()["TALLYHOUSE_SPARK_PASSWORD"] == ""  # dbt's profile: none
+    for bad, said in (("thrift://h?auth=LDAP", "needs a password"),
+                      ("thrift://a:pw@h?auth=NONE", "only sent with"),
+                      ("thrift://h?auth=basic", "not one of"),
+                      ("thrift://h?kerberos_service_name=hive", "goes with auth=KERBEROS"),
+                      ("thrift://h?ssl=true", "options tallyhouse does not know")):
+        with pytest.raises(server.SparkError, match=said) as raised:
+            server.parse_thrift_url(bad)
+        assert "pw" not in str(raised.value)
+
+
+def checks_url(where) -> str:
+    from tallyhouse.spark.checks import engine_kwargs, sqlalchemy_url
+
+    kwargs = engine_kwargs(where)["connect_args"]
+    assert kwargs.get("password") == where.password
+    return sqlalchemy_url(where)
+
+
+def test_where_a_clusters_landing_is_written():
+    from pyarrow import fs
+
+    s3 = landing.parse_landing_uri(
+        "s3a://AKIAEXAMPLE:hunter2@lake/tallyhouse/landing?region=sa-east-1")
+    assert isinstance(s3.fs, fs.S3FileSystem) and s3.root == "lake/tallyhouse/landing"
+    # Spark's name for the place, with nothing that could carry a secret
+    assert s3.location == s3.shown == "s3a://lake/tallyhouse/landing"
+    assert s3.spark_location("raw", "hotmart_webhooks") == \
+        "s3a://lake/tallyhouse/landing/raw/hotmart_webhooks"
+    assert not s3.renames  # an object is seen whole once uploaded: written in place
+    azure = landing.parse_landing_uri("abfss://books@acme.dfs.core.windows.net/tallyhouse")
+    assert isinstance(azure.fs, fs.AzureFileSystem)
+    assert azure.location == "abfss://books@acme.dfs.core.windows.net/tallyhouse"
+    gcs = landing.parse_landing_uri("gs://lake/tallyhouse")
+    assert isinstance(gcs.fs, fs.GcsFileSystem) and gcs.location == "gs://lake/tallyhouse"
+    for bad, said in (("https://lake/x", "scheme 'https'"), ("relative/folder", "absolute"),
+                      ("s3a://key:hunter2@lake", "needs a folder")):
+        with pytest.raises(server.SparkError, match=said) as raised:
+            landing.parse_landing_uri(bad)
+        assert "hunter2" not in str(raised.value)
 
 
 def test_local_spark_runs_once_on_loopback(spark):
@@ -151,7 +210,7 @@ def test_the_landing_is_copied_to_spark_once_and_follows_changes(spark, database
         _pg_feed_digest(database_url, "hotmart_webhooks")
 
     # a copy stopped before it was recorded left a file behind: it is not read twice
-    folder = landing._table_dir("raw", "hotmart_webhooks")
+    folder = Path(landing.landing_for(spark).path("raw", "hotmart_webhooks"))
     last = max(folder.glob("seq-*.parquet"))
     shutil.copyfile(last, folder / "seq-999999999999-crashed-00000.parquet")
     landing.sync(database_url, spark)
@@ -197,6 +256,88 @@ def test_another_database_is_copied_whole_not_merged(spark, pg_server, small_lan
                 _pg_feed_digest(other, "kiwify_webhooks")
         else:
             assert spark_rows(spark, "select count(*) from raw.kiwify_webhooks") == [(0,)]
+
+
+def _landing_files(root: Path) -> dict[str, float]:
+    return {str(path.relative_to(root)): path.stat().st_mtime
+            for path in root.rglob("*") if path.is_file()}
+
+
+def test_a_clusters_spark_reads_the_landing_from_its_own_storage(spark, database_url,
+                                                                 small_landing, tmp_path,
+                                                                 monkeypatch):
+    """The local Spark reached as a cluster's is (by its Thrift URL, signed in with a
+    password): the landing goes to the storage TALLYHOUSE_SPARK_LANDING_URI names, and
+    Spark's raw tables read it there."""
+    with psycopg2.connect(database_url) as conn:
+        ingest.load_all(conn, small_landing)
+    landing.sync(database_url, spark)  # this machine's copy, as a local run leaves it
+    local_root = Path(landing.landing_for(spark).root)
+    local_before = _landing_files(local_root)
+    monkeypatch.setenv(server.THRIFT_URL_ENV,
+                       f"thrift://analyst:not-checked-here@127.0.0.1:{spark.port}")
+    cluster = server.endpoint()
+    assert not cluster.local and cluster.auth == "LDAP"
+    monkeypatch.delenv(landing.LANDING_URI_ENV, raising=False)
+    with pytest.raises(server.SparkError, match=landing.LANDING_URI_ENV):
+        landing.sync(database_url, cluster)  # nowhere the cluster would read: said, not guessed
+
+    shared = tmp_path / "lake" / "tallyhouse"
+    monkeypatch.setenv(landing.LANDING_URI_ENV, f"file://{shared}")
+    copied = landing.sync(database_url, cluster)
+    assert copied.rewritten  # Spark's raw tables read another landing until now
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        feeds = landing.feed_tables(cur)
+    with server.connect(cluster) as conn:
+        placed = landing._locations(conn.cursor(), "raw")
+    for table in feeds:
+        assert placed[table] == f"file:{shared}/raw/{table}", table
+        assert _spark_feed_digest(cluster, table, database_url) == \
+            _pg_feed_digest(database_url, table), table
+    assert placed["_manifest"].startswith(f"file:{shared}/raw/_manifest/v-")
+    assert spark_rows(cluster, "select count(*) from raw._manifest")[0][0] == \
+        query(database_url, "select count(*) from raw._manifest")[0][0]
+    assert json.loads((shared / "copied.json").read_text())["hotmart_webhooks"]["rows"] == \
+        _pg_feed_digest(database_url, "hotmart_webhooks")[0]
+    assert _landing_files(local_root) == local_before  # this machine's copy untouched
+
+    # again: nothing new, nothing copied; each control table keeps one copy only
+    again = landing.sync(database_url, cluster)
+    assert not again.rewritten and all(again[f"raw.{t}"] == 0 for t in feeds)
+    with server.connect(cluster) as conn:
+        manifest = landing._locations(conn.cursor(), "raw")["_manifest"]
+    assert manifest != placed["_manifest"]
+    assert [p.name for p in (shared / "raw" / "_manifest").iterdir()] == [Path(manifest).name]
+
+    # back to this machine's Spark folder: the tables read it again, and what Spark built
+    # from the cluster's landing is not extended
+    monkeypatch.delenv(server.THRIFT_URL_ENV)
+    monkeypatch.delenv(landing.LANDING_URI_ENV)
+    back = landing.sync(database_url, spark)
+    assert back.rewritten and all(back[f"raw.{t}"] == 0 for t in feeds)
+    for table in feeds:
+        assert _spark_feed_digest(spark, table, database_url) == \
+            _pg_feed_digest(database_url, table), table
+
+
+def test_dbt_signs_in_to_the_thrift_server_as_the_url_says(spark, monkeypatch):
+    """A password in TALLYHOUSE_SPARK_THRIFT_URL reaches dbt's connection (the local server
+    takes any: what is checked is that dbt's profile sends it and connects), and no output
+    of dbt shows it."""
+    from tallyhouse.dbt import run_dbt
+
+    monkeypatch.setenv("TALLYHOUSE_ENGINE", "spark")
+    monkeypatch.setenv(server.THRIFT_URL_ENV,
+                       f"thrift://analyst:pa55-w0rd-x@127.0.0.1:{spark.port}?auth=LDAP")
+    done = run_dbt(["show", "--inline", "select current_user() as signed_in_as"],
+                   capture=True)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "analyst" in done.stdout
+    assert "pa55-w0rd-x" not in done.stdout + done.stderr
+    with server.connect(server.endpoint()) as conn:  # PyHive's path, the same sign-in
+        cur = conn.cursor()
+        cur.execute("select current_user()")
+        assert cur.fetchall() == [("analyst",)]
 
 
 REFUSED = [

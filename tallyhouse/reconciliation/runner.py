@@ -276,10 +276,12 @@ def run_checks(url: str, checks: Iterable[Check] = CHECKS, docs_dir: Path | None
                                           connection_string=db.sqlalchemy_url(url))
     sources = {False: source}
     if any(on_spark(check) for check in checks):
+        from tallyhouse.spark import server
         from tallyhouse.spark.checks import engine_kwargs, sqlalchemy_url
 
+        where = server.endpoint()
         sources[True] = context.data_sources.add_sql(
-            name="spark", connection_string=sqlalchemy_url(), kwargs=engine_kwargs())
+            name="spark", connection_string=sqlalchemy_url(where), kwargs=engine_kwargs(where))
     batches: dict[str, object] = {}
     outcomes = []
     try:

@@ -78,13 +78,19 @@ def _translated(sql: str, extra=None) -> str:
 
 
 def sqlalchemy_url(where: server.Endpoint | None = None) -> str:
+    """The Thrift server's SQLAlchemy URL; a password travels in ``engine_kwargs``, never in
+    a URL that might be shown."""
     found = where or server.endpoint()
     return f"hive://{found.user}@{found.host}:{found.port}/marts"
 
 
-def engine_kwargs() -> dict:
-    """SQLAlchemy's engine options for Spark: the warehouse's session settings."""
-    return {"connect_args": {"configuration": server.session_configuration()}}
+def engine_kwargs(where: server.Endpoint | None = None) -> dict:
+    """SQLAlchemy's engine options for Spark: the warehouse's session settings and the
+    server's authentication."""
+    found = where or server.endpoint()
+    signed = {key: value for key, value in found.connect_kwargs().items()
+              if key in ("auth", "password", "kerberos_service_name")}
+    return {"connect_args": {"configuration": server.session_configuration(), **signed}}
 
 
 def typed(description, rows) -> list[tuple]:

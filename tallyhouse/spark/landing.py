@@ -13,9 +13,12 @@ A feed table whose rows changed in PostgreSQL after they were copied — an eras
 payload, retention deleted old rows — no longer matches its copy's fingerprint (rows, last
 load sequence, rewritten rows) and is copied again whole.
 
-This copy is for a Spark on this machine (the Thrift server tallyhouse starts): the files
-are written into its warehouse folder. A cluster's Spark reads its own storage; landing
-there is not built yet (docs/spark.md).
+Where the files go: for the local Spark, a folder beside its warehouse; for a cluster's,
+``TALLYHOUSE_SPARK_LANDING_URI`` — a folder its Spark reads (an object store, HDFS, a
+shared file system), written through pyarrow's file systems with the store's usual
+credentials. What was copied is recorded beside the files (a new location starts empty),
+and a raw table that read another location is pointed at this one and counted as
+rewritten: the models built from the other landing are rebuilt, never extended.
 """
 
 from __future__ import annotations
@@ -23,16 +26,20 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
 from tallyhouse.spark import server
 
+LANDING_URI_ENV = "TALLYHOUSE_SPARK_LANDING_URI"
 BATCH_ROWS = 50_000
+# what was copied per table, kept with the copy (a new landing location starts empty)
+STATE_FILE = "copied.json"
 # the control tables the models read, copied whole on every sync; the build state as it
 # was before this run's build (the scoped tests read the last build's load number from it)
 CONTROL_TABLES = {("raw", "_manifest"), ("raw", "_quarantine"), ("raw", "_build_state"),
@@ -95,7 +102,7 @@ def _schema(columns: list[tuple[str, str]]):
     return pa.schema([(name, _arrow_type(kind)) for name, kind in columns])
 
 
-def _write_batches(conn, query: str, params: tuple, columns, folder: Path,
+def _write_batches(conn, query: str, params: tuple, columns, store: Landing, folder: str,
                    prefix: str) -> int:
     """Stream the query's rows into Parquet files in ``folder``; rows written."""
     import pyarrow as pa
@@ -116,29 +123,193 @@ def _write_batches(conn, query: str, params: tuple, columns, folder: Path,
                            for v in (row[i] for row in rows)]
                     for i, name in enumerate(names)}
             table = pa.Table.from_pydict(data, schema=schema)
-            final = folder / f"{prefix}-{part:05d}.parquet"
-            temp = folder / f".{final.name}.tmp"
-            pq.write_table(table, temp, compression="zstd")
-            os.replace(temp, final)
+            store.write_whole(f"{prefix}-{part:05d}.parquet", folder,
+                              lambda path, sink=table: pq.write_table(
+                                  sink, path, filesystem=store.fs, compression="zstd"))
             written += len(rows)
             part += 1
     return written
 
 
-def _table_dir(schema: str, table: str) -> Path:
-    return server.spark_dir() / "landing" / schema / table
+# where a landing may be: a folder Spark reads directly (this machine's, or one shared with
+# the cluster), HDFS, or an object store; Spark's own names for the object stores
+# (s3a://, abfss://) differ from pyarrow's in one case only
+_STORES = {"s3": "s3", "s3a": "s3", "s3n": "s3", "gs": "gs", "gcs": "gs", "abfs": "abfs",
+           "abfss": "abfss", "hdfs": "hdfs", "viewfs": "viewfs"}
+# stores where a file being written is already visible under its name: written under a
+# hidden name (Spark skips names starting with a dot) and renamed, which is atomic there;
+# an object store shows an object only once its upload completes
+_RENAMING = ("file", "hdfs", "viewfs")
 
 
-def _ensure_table(spark_cur, schema: str, table: str, columns, folder: Path) -> None:
-    cols = ", ".join(f"`{name}` {_spark_type(kind)}" for name, kind in columns)
+@dataclass(frozen=True)
+class Landing:
+    """Where the Parquet copy of the landing is written (``fs``, ``root``) and how Spark
+    names the same place (``location``); ``shown`` is for messages (no credentials)."""
+
+    fs: object
+    root: str
+    location: str
+    shown: str
+    renames: bool
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    def spark_location(self, *parts: str) -> str:
+        return "/".join([self.location.rstrip("/"), *parts])
+
+    def files(self, folder: str) -> list[str]:
+        from pyarrow import fs
+
+        found = self.fs.get_file_info(fs.FileSelector(folder, allow_not_found=True))
+        return sorted(info.base_name for info in found if info.type == fs.FileType.File)
+
+    def entries(self, folder: str) -> list[tuple[str, bool]]:
+        """(name, is a folder) of what ``folder`` holds."""
+        from pyarrow import fs
+
+        found = self.fs.get_file_info(fs.FileSelector(folder, allow_not_found=True))
+        return [(info.base_name, info.type == fs.FileType.Directory) for info in found]
+
+    def empty(self, folder: str) -> None:
+        self.fs.delete_dir_contents(folder, missing_dir_ok=True)
+        self.fs.create_dir(folder, recursive=True)
+
+    def remove(self, path: str, folder: bool) -> None:
+        if folder:
+            self.fs.delete_dir(path)
+        else:
+            self.fs.delete_file(path)
+
+    def write_whole(self, name: str, folder: str, write: Callable[[str], None]) -> None:
+        """Write a file so that a reader sees it whole or not at all."""
+        final = f"{folder}/{name}"
+        if not self.renames:
+            write(final)
+            return
+        temp = f"{folder}/.{name}.tmp"
+        write(temp)
+        self.fs.move(temp, final)
+
+    def read_text(self, name: str) -> str | None:
+        try:
+            with self.fs.open_input_stream(self.path(name)) as stream:
+                return stream.read().decode()
+        except (FileNotFoundError, OSError):
+            return None
+
+    def write_text(self, name: str, text: str) -> None:
+        def write(path: str) -> None:
+            with self.fs.open_output_stream(path) as stream:
+                stream.write(text.encode())
+
+        self.write_whole(name, self.root.rstrip("/"), write)
+
+
+def _redacted(uri: str) -> str:
+    """The URI without what may carry a secret (user info, query options)."""
+    parts = urlsplit(uri)
+    netloc = parts.netloc
+    if parts.scheme.lower() not in ("abfs", "abfss"):  # there, user@ is the container
+        netloc = netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def parse_landing_uri(uri: str) -> Landing:
+    """``TALLYHOUSE_SPARK_LANDING_URI``: a folder the cluster's Spark reads."""
+    from pyarrow import fs
+
+    uri = uri.strip()
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme in ("", "file"):
+        path = Path(parts.path if scheme else uri).expanduser()
+        if not path.is_absolute():
+            raise server.SparkError(f"{LANDING_URI_ENV} must be an absolute folder or a URI "
+                                    f"(got the relative path {str(path)!r})")
+        path.mkdir(parents=True, exist_ok=True)
+        return Landing(fs.LocalFileSystem(), path.as_posix(), f"file://{path.as_posix()}",
+                       f"file://{path.as_posix()}", True)
+    if scheme not in _STORES:
+        raise server.SparkError(
+            f"{LANDING_URI_ENV} has the scheme {scheme!r}; a landing is written to "
+            f"file://, s3a:// (s3://), gs://, abfss://, hdfs:// or viewfs://")
+    shown = _redacted(uri)
+    if not parts.path.strip("/") and scheme not in ("hdfs", "viewfs"):
+        raise server.SparkError(f"{LANDING_URI_ENV} ({shown}) needs a folder under the "
+                                f"bucket or container, e.g. {scheme}://bucket/tallyhouse")
+    arrow_uri = urlunsplit((_STORES[scheme], parts.netloc, parts.path, parts.query, ""))
+    try:
+        store, root = fs.FileSystem.from_uri(arrow_uri)
+    except Exception as exc:  # noqa: BLE001 - said with the store named, not the URI
+        raise server.SparkError(f"{LANDING_URI_ENV} ({shown}) cannot be opened: "
+                                f"{type(exc).__name__}") from None
+    return Landing(store, root, shown, shown, scheme in _RENAMING)
+
+
+def landing_for(where: server.Endpoint) -> Landing:
+    """The landing's copy for the Spark in use: ``TALLYHOUSE_SPARK_LANDING_URI`` when set;
+    else, for the local Spark, a folder beside its warehouse. A cluster's Spark reads its
+    own storage: without the setting there is nowhere to write that it would read."""
+    from pyarrow import fs
+
+    uri = os.environ.get(LANDING_URI_ENV, "").strip()
+    if uri:
+        return parse_landing_uri(uri)
+    if not where.local:
+        raise server.SparkError(
+            f"{where.describe()} is a cluster's: set {LANDING_URI_ENV} to a folder its "
+            "Spark reads (s3a://bucket/tallyhouse, abfss://container@account.dfs.core."
+            "windows.net/tallyhouse, gs://bucket/tallyhouse, hdfs://namenode/tallyhouse) "
+            "and that this machine can write (the store's usual credentials: AWS_*, "
+            "GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*)")
+    folder = server.spark_dir() / "landing"
+    folder.mkdir(parents=True, exist_ok=True)
+    return Landing(fs.LocalFileSystem(), folder.as_posix(), folder.as_posix(), str(folder),
+                   True)
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _same_place(one: str, other: str) -> bool:
+    def plain(location: str) -> str:
+        location = location.rstrip("/")
+        if location.startswith("file:"):
+            location = "/" + location[len("file:"):].lstrip("/")
+        return location
+
+    return plain(one) == plain(other)
+
+
+def _locations(spark_cur, schema: str) -> dict[str, str]:
+    """Where each of the schema's tables reads its files from, in one statement."""
     spark_cur.execute(f"create database if not exists `{schema}`")
-    spark_cur.execute(f"create table if not exists `{schema}`.`{table}` ({cols}) "
-                      f"using parquet location '{folder.as_posix()}'")
-    spark_cur.execute(f"refresh table `{schema}`.`{table}`")
+    spark_cur.execute(f"show table extended in `{schema}` like '*'")
+    found = {}
+    for row in spark_cur.fetchall():
+        for line in str(row[-1]).splitlines():
+            if line.startswith("Location:"):
+                found[row[1]] = line.partition(":")[2].strip()
+    return found
 
 
-def _state_path() -> Path:
-    return server.spark_dir() / "landing" / "copied.json"
+def _point_table(spark_cur, schema: str, table: str, columns, location: str,
+                 current: str | None) -> bool:
+    """The table reads ``location``; True when it read another place before."""
+    name = f"`{schema}`.`{table}`"
+    moved = False
+    if current is None:
+        cols = ", ".join(f"`{col}` {_spark_type(kind)}" for col, kind in columns)
+        spark_cur.execute(f"create table if not exists {name} ({cols}) "
+                          f"using parquet location {_sql_text(location)}")
+    elif not _same_place(current, location):
+        spark_cur.execute(f"alter table {name} set location {_sql_text(location)}")
+        moved = True
+    spark_cur.execute(f"refresh table {name}")
+    return moved
 
 
 def _fingerprint(cur, table: str, through: int | None = None) -> dict:
@@ -161,24 +332,19 @@ def sync(database_url: str, where: server.Endpoint,
          progress: Callable[[str], None] | None = None) -> Copied:
     """Copy what was landed since the last copy; rows copied per table."""
     say = progress or (lambda _message: None)
-    if not where.local:
-        raise server.SparkError(
-            "copying the landing to a cluster's Spark is not built yet: the local Spark "
-            f"reads Parquet from {server.spark_dir() / 'landing'}")
-    state_file = _state_path()
-    state_file.parent.mkdir(parents=True, exist_ok=True)
-    # one copy at a time (a run's and `tallyhouse spark sync` by hand): two would read the
-    # same state and both write the same new rows
-    with open(state_file.with_name(".sync.lock"), "w") as lock:
+    store = landing_for(where)
+    # one copy at a time from this machine (a run's and `tallyhouse spark sync` by hand):
+    # two would read the same state and both write the same new rows
+    with open(server.spark_dir() / ".landing-sync.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _sync(database_url, where, state_file, say)
+        return _sync(database_url, where, store, say)
 
 
-def _sync(database_url: str, where: server.Endpoint, state_file: Path,
+def _sync(database_url: str, where: server.Endpoint, store: Landing,
           say: Callable[[str], None]) -> Copied:
     try:
-        state = json.loads(state_file.read_text())
-    except (OSError, ValueError):
+        state = json.loads(store.read_text(STATE_FILE) or "{}")
+    except ValueError:
         state = {}
     copied = Copied()
     conn = psycopg2.connect(database_url)
@@ -188,6 +354,8 @@ def _sync(database_url: str, where: server.Endpoint, state_file: Path,
         conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
         with server.connect(where) as spark:
             spark_cur = spark.cursor()
+            placed = {schema: _locations(spark_cur, schema)
+                      for schema in sorted({"raw", *(s for s, _ in CONTROL_TABLES)})}
             with conn.cursor() as cur:
                 # the copy belongs to one PostgreSQL database: pointed at another one (another
                 # TALLYHOUSE_DATABASE_URL), everything is copied again, never merged
@@ -203,36 +371,41 @@ def _sync(database_url: str, where: server.Endpoint, state_file: Path,
                     # feeds of the other database this one lacks are emptied, not kept
                     for table in [t for t in state if not t.startswith("_")
                                   and t not in feeds]:
-                        folder = _table_dir("raw", table)
-                        shutil.rmtree(folder, ignore_errors=True)
-                        folder.mkdir(parents=True, exist_ok=True)
-                        spark_cur.execute(f"refresh table `raw`.`{table}`")
+                        store.empty(store.path("raw", table))
+                        if table in placed["raw"]:
+                            spark_cur.execute(f"refresh table `raw`.`{table}`")
                         copied[f"raw.{table}"] = 0
                     state = {"_origin": origin}
                 for table in feeds:
                     columns = _columns(cur, "raw", table)
-                    folder = _table_dir("raw", table)
+                    folder = store.path("raw", table)
                     known = state.get(table)
                     whole = known is None or _fingerprint(
                         cur, table, known["last_load_seq"]) != known
                     if whole and known is not None:
                         copied.rewritten = True  # rows changed under the last copy
-                    if whole and folder.exists():
-                        shutil.rmtree(folder)
-                    folder.mkdir(parents=True, exist_ok=True)
+                    if whole:
+                        store.empty(folder)
+                    store.fs.create_dir(folder, recursive=True)
                     since = 0 if whole else known["last_load_seq"]
                     # files of a copy that stopped before it was recorded: copied again now
-                    for leftover in folder.glob("seq-*.parquet"):
-                        if int(leftover.name[4:16]) > since:
-                            leftover.unlink()
+                    for name in store.files(folder):
+                        if name.startswith("seq-") and int(name[4:16]) > since:
+                            store.remove(f"{folder}/{name}", folder=False)
                     now = _fingerprint(cur, table)
                     rows = _write_batches(
                         conn, f'select {_select_list(columns)} from raw."{table}" '
                               f"where _load_seq > %s order by _load_seq, _line_no",
-                        (since,), columns, folder, f"seq-{since + 1:012d}-{uuid.uuid4().hex[:6]}")
-                    _ensure_table(spark_cur, "raw", table, columns, folder)
+                        (since,), columns, store, folder,
+                        f"seq-{since + 1:012d}-{uuid.uuid4().hex[:6]}")
+                    if _point_table(spark_cur, "raw", table, columns,
+                                    store.spark_location("raw", table),
+                                    placed["raw"].get(table)):
+                        # Spark read another landing's files until now (another
+                        # TALLYHOUSE_SPARK_LANDING_URI): what it built is not this one's
+                        copied.rewritten = True
                     state[table] = now
-                    _save_state(state_file, state)
+                    store.write_text(STATE_FILE, json.dumps(state, indent=1, sort_keys=True))
                     copied[f"raw.{table}"] = rows
                     if rows:
                         say(f"raw.{table}: {rows} rows copied"
@@ -242,26 +415,23 @@ def _sync(database_url: str, where: server.Endpoint, state_file: Path,
                     columns = _columns(cur, schema, table)
                     if not columns:
                         continue
-                    folder = _table_dir(schema, table)
-                    fresh = folder.with_name(f".{table}.{uuid.uuid4().hex[:8]}")
-                    fresh.mkdir(parents=True)
+                    # each copy in a folder of its own, then the table pointed at it at
+                    # once (a metastore change: the same on every store), the older ones
+                    # removed after
+                    folder = store.path(schema, table)
+                    version = f"v-{uuid.uuid4().hex[:12]}"
+                    store.fs.create_dir(f"{folder}/{version}", recursive=True)
                     rows = _write_batches(
                         conn, f'select {_select_list(columns)} from {schema}."{table}"', (),
-                        columns, fresh, "all")
-                    old = folder.with_name(f".{table}.old")
-                    if folder.exists():
-                        os.replace(folder, old)
-                    os.replace(fresh, folder)
-                    shutil.rmtree(old, ignore_errors=True)
-                    _ensure_table(spark_cur, schema, table, columns, folder)
+                        columns, store, f"{folder}/{version}", "all")
+                    current = placed[schema].get(table)
+                    _point_table(spark_cur, schema, table, columns,
+                                 store.spark_location(schema, table, version), current)
+                    for name, is_folder in store.entries(folder):
+                        if name != version:
+                            store.remove(f"{folder}/{name}", folder=is_folder)
                     copied[f"{schema}.{table}"] = rows
         conn.rollback()
     finally:
         conn.close()
     return copied
-
-
-def _save_state(state_file: Path, state: dict) -> None:
-    temp = state_file.with_suffix(".tmp")
-    temp.write_text(json.dumps(state, indent=1, sort_keys=True))
-    os.replace(temp, state_file)

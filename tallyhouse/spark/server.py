@@ -25,9 +25,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tallyhouse.config import state_dir
 
@@ -53,25 +53,57 @@ class SparkError(RuntimeError):
     """Spark could not be reached or started; the message says what to do."""
 
 
+# hive.server2.authentication of the Thrift server; LDAP and CUSTOM take a password,
+# KERBEROS a service name (and a ticket from kinit)
+AUTH_MODES = ("NONE", "NOSASL", "LDAP", "CUSTOM", "KERBEROS")
+
+
 @dataclass(frozen=True)
 class Endpoint:
     host: str
     port: int
     user: str
     local: bool
+    auth: str = "NONE"
+    password: str | None = field(default=None, repr=False)
+    kerberos_service: str | None = None
 
     def as_env(self) -> dict[str, str]:
         """The settings profiles.yml's ``spark`` output reads."""
-        return {"TALLYHOUSE_SPARK_HOST": self.host, "TALLYHOUSE_SPARK_PORT": str(self.port),
-                "TALLYHOUSE_SPARK_USER": self.user}
+        env = {"TALLYHOUSE_SPARK_HOST": self.host, "TALLYHOUSE_SPARK_PORT": str(self.port),
+               "TALLYHOUSE_SPARK_USER": self.user, "TALLYHOUSE_SPARK_AUTH": self.auth,
+               "TALLYHOUSE_SPARK_PASSWORD": "", "TALLYHOUSE_SPARK_KERBEROS_SERVICE": ""}
+        env.update(self._secrets())
+        return env
+
+    def _secrets(self) -> dict[str, str]:
+        if self.auth in ("LDAP", "CUSTOM"):
+            return {"TALLYHOUSE_SPARK_PASSWORD": self.password or ""}
+        if self.auth == "KERBEROS":
+            return {"TALLYHOUSE_SPARK_KERBEROS_SERVICE": self.kerberos_service or ""}
+        return {}
+
+    def connect_kwargs(self) -> dict:
+        """PyHive's connection arguments (it takes a password only in LDAP or CUSTOM mode,
+        a service name only in KERBEROS mode)."""
+        kwargs = {"host": self.host, "port": self.port, "username": self.user,
+                  "auth": self.auth}
+        if self.auth in ("LDAP", "CUSTOM"):
+            kwargs["password"] = self.password or ""
+        if self.auth == "KERBEROS":
+            kwargs["kerberos_service_name"] = self.kerberos_service
+        return kwargs
 
     def describe(self) -> str:
         where = "local Spark" if self.local else "Spark Thrift server"
-        return f"{where} at {self.host}:{self.port}"
+        signed = "" if self.auth == "NONE" else f", {self.auth}"
+        return f"{where} at {self.host}:{self.port}{signed}"
 
 
 def parse_thrift_url(url: str) -> Endpoint:
-    """``thrift://[user@]host[:port]`` (``hive://`` and ``spark://`` read the same)."""
+    """``thrift://[user[:password]@]host[:port][?auth=LDAP|CUSTOM|KERBEROS|NOSASL]
+    [&kerberos_service_name=hive]`` (``hive://`` and ``spark://`` read the same); a password
+    without ``auth`` means LDAP."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("thrift", "hive", "spark") or not parts.hostname:
         raise SparkError(f"{THRIFT_URL_ENV} must look like thrift://[user@]host:port "
@@ -80,7 +112,29 @@ def parse_thrift_url(url: str) -> Endpoint:
         port = parts.port or 10000
     except ValueError as exc:
         raise SparkError(f"{THRIFT_URL_ENV} has a port that is not a number") from exc
-    return Endpoint(parts.hostname, port, unquote(parts.username or DEFAULT_USER), local=False)
+    options = {key.lower(): value for key, value in parse_qsl(parts.query)}
+    unknown = sorted(set(options) - {"auth", "kerberos_service_name"})
+    if unknown:
+        raise SparkError(f"{THRIFT_URL_ENV} has options tallyhouse does not know: "
+                         f"{', '.join(unknown)} (known: auth, kerberos_service_name)")
+    password = unquote(parts.password) if parts.password is not None else None
+    auth = (options.get("auth") or ("LDAP" if password is not None else "NONE")).upper()
+    if auth not in AUTH_MODES:
+        raise SparkError(f"{THRIFT_URL_ENV}: auth={auth} is not one of "
+                         f"{', '.join(AUTH_MODES)}")
+    if auth in ("LDAP", "CUSTOM") and not password:
+        raise SparkError(f"{THRIFT_URL_ENV}: auth={auth} needs a password "
+                         f"(thrift://user:password@host:port)")
+    if auth not in ("LDAP", "CUSTOM") and password is not None:
+        raise SparkError(f"{THRIFT_URL_ENV}: a password is only sent with auth=LDAP or "
+                         f"auth=CUSTOM (this URL says auth={auth})")
+    service = options.get("kerberos_service_name") or None
+    if auth == "KERBEROS" and not service:
+        service = "hive"
+    if auth != "KERBEROS" and service:
+        raise SparkError(f"{THRIFT_URL_ENV}: kerberos_service_name goes with auth=KERBEROS")
+    return Endpoint(parts.hostname, port, unquote(parts.username or DEFAULT_USER),
+                    local=False, auth=auth, password=password, kerberos_service=service)
 
 
 def spark_dir() -> Path:
@@ -348,7 +402,7 @@ def connect(where: Endpoint | None = None, settings: dict[str, str] | None = Non
     from pyhive import hive
 
     target = where or endpoint()
-    conn = hive.connect(host=target.host, port=target.port, username=target.user,
+    conn = hive.connect(**target.connect_kwargs(),
                         configuration=session_configuration(settings))
     return _Closing(conn)
 
