@@ -98,10 +98,22 @@ def test_a_cluster_thrift_url_with_its_authentication():
                       ("thrift://a:pw@h?auth=NONE", "only sent with"),
                       ("thrift://h?auth=basic", "not one of"),
                       ("thrift://h?kerberos_service_name=hive", "goes with auth=KERBEROS"),
-                      ("thrift://h?ssl=true", "options tallyhouse does not know")):
+                      ("thrift://h?ssl=true", "options tallyhouse does not know"),
+                      ("thrift://a:pw/x@h:1", "percent-encoded")):
         with pytest.raises(server.SparkError, match=said) as raised:
             server.parse_thrift_url(bad)
-        assert "pw" not in str(raised.value)
+        assert "pw" not in str(raised.value) and raised.value.__cause__ is None
+
+
+def test_a_tables_place_as_spark_shows_it_is_the_place_it_was_given():
+    """Spark shows a location as a URI (escaped, resolved): read back as the same place, or
+    every copy would re-point the tables and every run rebuild everything."""
+    same = landing._same_place
+    assert same("file:/home/ana/My%20Books/landing/raw/t", "/home/ana/My Books/landing/raw/t")
+    assert same("file:/srv/landing/raw/t", "file:///srv//landing/./raw/t/")
+    assert same("s3a://lake/th/raw/t", "s3a://lake/th/raw/t/")
+    assert not same("s3a://lake/th/raw/t", "s3a://other/th/raw/t")
+    assert not same("file:/srv/landing/raw/t", "file:/srv/landing/raw/u")
 
 
 def checks_url(where) -> str:
@@ -126,10 +138,14 @@ def test_where_a_clusters_landing_is_written():
     azure = landing.parse_landing_uri("abfss://books@acme.dfs.core.windows.net/tallyhouse")
     assert isinstance(azure.fs, fs.AzureFileSystem)
     assert azure.location == "abfss://books@acme.dfs.core.windows.net/tallyhouse"
+    assert azure.renames  # Azure shows a blob as soon as its write opens: renamed into place
+    keyed = landing.parse_landing_uri("abfss://books:hunter2@acme.dfs.core.windows.net/th")
+    assert keyed.location == "abfss://books@acme.dfs.core.windows.net/th"
     gcs = landing.parse_landing_uri("gs://lake/tallyhouse")
     assert isinstance(gcs.fs, fs.GcsFileSystem) and gcs.location == "gs://lake/tallyhouse"
     for bad, said in (("https://lake/x", "scheme 'https'"), ("relative/folder", "absolute"),
-                      ("s3a://key:hunter2@lake", "needs a folder")):
+                      ("s3a://key:hunter2@lake", "needs a folder"),
+                      ("file://data/landing", "not of 'data'")):
         with pytest.raises(server.SparkError, match=said) as raised:
             landing.parse_landing_uri(bad)
         assert "hunter2" not in str(raised.value)
@@ -284,8 +300,12 @@ def test_a_clusters_spark_reads_the_landing_from_its_own_storage(spark, database
 
     shared = tmp_path / "lake" / "tallyhouse"
     monkeypatch.setenv(landing.LANDING_URI_ENV, f"file://{shared}")
+    query(database_url, "update raw._build_state set in_progress = false")
     copied = landing.sync(database_url, cluster)
     assert copied.rewritten  # Spark's raw tables read another landing until now
+    # marked by the copy itself, before it re-pointed anything: a copy stopped half-way
+    # leaves the next run a whole build as well
+    assert query(database_url, "select in_progress from raw._build_state") == [(True,)]
     with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
         feeds = landing.feed_tables(cur)
     with server.connect(cluster) as conn:
@@ -496,26 +516,27 @@ def _build_on_spark(url: str, monkeypatch, *extra: str) -> dict[str, int]:
     return copied
 
 
-def _hotmart_last_days_later(landing_dir, root) -> list:
-    """The landing as two deliveries: everything but Hotmart's last days, then those."""
+def _last_days_later(landing_dir, root) -> list:
+    """The landing as two deliveries: everything but Hotmart's and PIX orders' last days,
+    then those (among the PIX orders, later snapshots of orders the first delivery had)."""
     from test_incremental import _day, _deliveries, _feed
 
-    return _deliveries(landing_dir, root, lambda p: 1 if _feed(p) == "hotmart_webhooks"
-                       and _day(p) >= "2026-05-20" else 0)
+    return _deliveries(landing_dir, root, lambda p: 1 if _feed(p) in (
+        "hotmart_webhooks", "pix_orders") and _day(p) >= "2026-05-20" else 0)
 
 
 @pytest.fixture(scope="session")
 def both_engines(spark_dir, pg_server, anomalies_landing, tmp_path_factory):
     """The landing with one break of each kind, built by PostgreSQL in one run over every
-    file and by Spark in two runs: the first over everything but Hotmart's last days, the
-    second the whole Dagster job on Spark for those days alone (it copies only the new rows
-    and rebuilds only what is downstream of Hotmart's feed). Built once per session (xdist
+    file and by Spark in two runs: the first over everything but Hotmart's and PIX orders'
+    last days, the second the whole Dagster job on Spark for those days alone (it copies
+    only the new rows and rebuilds only what is downstream of those two feeds). Built once per session (xdist
     runs other modules' tests between these on the same worker: a module fixture would be
     built again); the settings it needs are set only while it builds, never left behind."""
     from conftest import _scratch_database, build
 
     folder, where = spark_dir
-    before, later = _hotmart_last_days_later(anomalies_landing,
+    before, later = _last_days_later(anomalies_landing,
                                              tmp_path_factory.mktemp("deliveries"))
     with _scratch_database(pg_server, "parity") as url:
         saved = dict(os.environ)
@@ -593,11 +614,12 @@ def test_two_runs_on_spark_give_the_marts_of_one_run_on_postgresql(both_engines)
     raw_rows = query(url, "select count(*) from raw.hotmart_webhooks")[0][0]
     assert 0 < first["raw.hotmart_webhooks"] < raw_rows
     assert spark_rows(where, "select count(*) from raw.hotmart_webhooks")[0][0] == raw_rows
-    # the micro-run: Hotmart's models and what reads them rebuilt, the other feeds' left
-    assert {"staging/stg_hotmart__purchase_events", "marts/fct_transactions"} <= \
+    # the micro-run: Hotmart's and PIX's models and what reads them rebuilt (the PIX orders
+    # by bucket of the orders they touched), the other feeds' left
+    assert {"staging/stg_hotmart__purchase_events", "staging/stg_pix__orders",
+            "intermediate/int_pix__orders_latest", "marts/fct_transactions"} <= \
         both_engines["rebuilt"]
-    assert {"staging/stg_kiwify__sales", "staging/stg_pix__orders",
-            "marts/fct_points_ledger"} <= both_engines["skipped"]
+    assert {"staging/stg_kiwify__sales", "marts/fct_points_ledger"} <= both_engines["skipped"]
     # Hotmart's staging added the new records to the files it had; Kiwify's staging was
     # not touched (the transactions overwrote the buckets of the keys they recomputed:
     # a test below shows one webhook rewriting one bucket)

@@ -23,20 +23,23 @@ rewritten: the models built from the other landing are rebuilt, never extended.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
+import posixpath
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg2
 
+from tallyhouse import build_state
 from tallyhouse.spark import server
 
 LANDING_URI_ENV = "TALLYHOUSE_SPARK_LANDING_URI"
+# PostgreSQL advisory lock of the copy (beside the run's 7 312 000 and the loads' 7 312 001)
+SYNC_LOCK_KEY = 7_312_002
 BATCH_ROWS = 50_000
 # what was copied per table, kept with the copy (a new landing location starts empty)
 STATE_FILE = "copied.json"
@@ -136,10 +139,11 @@ def _write_batches(conn, query: str, params: tuple, columns, store: Landing, fol
 # (s3a://, abfss://) differ from pyarrow's in one case only
 _STORES = {"s3": "s3", "s3a": "s3", "s3n": "s3", "gs": "gs", "gcs": "gs", "abfs": "abfs",
            "abfss": "abfss", "hdfs": "hdfs", "viewfs": "viewfs"}
-# stores where a file being written is already visible under its name: written under a
-# hidden name (Spark skips names starting with a dot) and renamed, which is atomic there;
-# an object store shows an object only once its upload completes
-_RENAMING = ("file", "hdfs", "viewfs")
+# stores where a file being written is already visible under its name (Azure's Data Lake
+# shows an empty blob as soon as a write opens): written under a hidden name (Spark skips
+# names starting with a dot) and renamed, which is atomic there; S3 and GCS show an object
+# only once its upload completes, and a rename there is a copy
+_RENAMING = ("file", "hdfs", "viewfs", "abfs", "abfss")
 
 
 @dataclass(frozen=True)
@@ -196,8 +200,9 @@ class Landing:
         try:
             with self.fs.open_input_stream(self.path(name)) as stream:
                 return stream.read().decode()
-        except (FileNotFoundError, OSError):
-            return None
+        except FileNotFoundError:
+            return None  # any other error (access, network) stops the copy: said, not
+            # taken for an empty landing (which would copy everything again)
 
     def write_text(self, name: str, text: str) -> None:
         def write(path: str) -> None:
@@ -210,10 +215,11 @@ class Landing:
 def _redacted(uri: str) -> str:
     """The URI without what may carry a secret (user info, query options)."""
     parts = urlsplit(uri)
-    netloc = parts.netloc
-    if parts.scheme.lower() not in ("abfs", "abfss"):  # there, user@ is the container
-        netloc = netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    user, at, host = parts.netloc.rpartition("@")
+    if at and parts.scheme.lower() in ("abfs", "abfss"):
+        # there the user part names the container (and may carry its key after a colon)
+        host = f"{user.partition(':')[0]}@{host}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def parse_landing_uri(uri: str) -> Landing:
@@ -224,7 +230,10 @@ def parse_landing_uri(uri: str) -> Landing:
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
     if scheme in ("", "file"):
-        path = Path(parts.path if scheme else uri).expanduser()
+        if scheme and parts.netloc not in ("", "localhost"):
+            raise server.SparkError(f"{LANDING_URI_ENV}: file:// names a folder of this "
+                                    f"machine (file:///folder), not of {parts.netloc!r}")
+        path = Path(unquote(parts.path) if scheme else uri).expanduser()
         if not path.is_absolute():
             raise server.SparkError(f"{LANDING_URI_ENV} must be an absolute folder or a URI "
                                     f"(got the relative path {str(path)!r})")
@@ -276,10 +285,15 @@ def _sql_text(value: str) -> str:
 
 def _same_place(one: str, other: str) -> bool:
     def plain(location: str) -> str:
-        location = location.rstrip("/")
+        # Spark shows a location as a URI: escaped (a space as %20), `.`/`//` resolved
+        location = unquote(location.strip())
         if location.startswith("file:"):
-            location = "/" + location[len("file:"):].lstrip("/")
-        return location
+            location = location[len("file:"):]
+        scheme, sep, rest = location.partition("://")
+        if not sep:
+            return posixpath.normpath("/" + location.lstrip("/"))
+        host, _, path = rest.partition("/")
+        return f"{scheme}://{host}{posixpath.normpath('/' + path)}"
 
     return plain(one) == plain(other)
 
@@ -297,19 +311,16 @@ def _locations(spark_cur, schema: str) -> dict[str, str]:
 
 
 def _point_table(spark_cur, schema: str, table: str, columns, location: str,
-                 current: str | None) -> bool:
-    """The table reads ``location``; True when it read another place before."""
+                 current: str | None) -> None:
+    """The table reads ``location`` (made with ``columns`` when Spark has none yet)."""
     name = f"`{schema}`.`{table}`"
-    moved = False
     if current is None:
         cols = ", ".join(f"`{col}` {_spark_type(kind)}" for col, kind in columns)
         spark_cur.execute(f"create table if not exists {name} ({cols}) "
                           f"using parquet location {_sql_text(location)}")
     elif not _same_place(current, location):
         spark_cur.execute(f"alter table {name} set location {_sql_text(location)}")
-        moved = True
     spark_cur.execute(f"refresh table {name}")
-    return moved
 
 
 def _fingerprint(cur, table: str, through: int | None = None) -> dict:
@@ -333,11 +344,17 @@ def sync(database_url: str, where: server.Endpoint,
     """Copy what was landed since the last copy; rows copied per table."""
     say = progress or (lambda _message: None)
     store = landing_for(where)
-    # one copy at a time from this machine (a run's and `tallyhouse spark sync` by hand):
-    # two would read the same state and both write the same new rows
-    with open(server.spark_dir() / ".landing-sync.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # one copy at a time (a run's and `tallyhouse spark sync` by hand, from any machine):
+    # two would read the same state and both write the same new rows. The lock is
+    # PostgreSQL's, where the landing comes from; held by a connection of its own
+    lock = psycopg2.connect(database_url)
+    try:
+        lock.autocommit = True
+        with lock.cursor() as cur:
+            cur.execute("select pg_advisory_lock(%s)", (SYNC_LOCK_KEY,))
         return _sync(database_url, where, store, say)
+    finally:
+        lock.close()
 
 
 def _sync(database_url: str, where: server.Endpoint, store: Landing,
@@ -347,6 +364,15 @@ def _sync(database_url: str, where: server.Endpoint, store: Landing,
     except ValueError:
         state = {}
     copied = Copied()
+
+    def rewriting() -> None:
+        """Before Spark's raw rows are replaced or re-pointed: what was built from them
+        must be rebuilt, not extended — marked in PostgreSQL's build state first, so that
+        a copy stopped half-way leaves the next run a whole build too."""
+        if not copied.rewritten:
+            build_state.begin(database_url)
+            copied.rewritten = True
+
     conn = psycopg2.connect(database_url)
     try:
         # one snapshot of PostgreSQL for the whole copy: a load committing meanwhile is
@@ -364,17 +390,28 @@ def _sync(database_url: str, where: server.Endpoint, store: Landing,
                             "from raw._manifest order by file_id limit 1), '')")
                 origin = cur.fetchone()[0]
                 feeds = feed_tables(cur)
-                if state.get("_origin") != origin:
+                moved_away = origin != state.get("_origin")
+                if moved_away:
                     # another database's copy (or none recorded): nothing built on Spark
                     # so far was built from this one
-                    copied.rewritten = True
-                    # feeds of the other database this one lacks are emptied, not kept
-                    for table in [t for t in state if not t.startswith("_")
-                                  and t not in feeds]:
-                        store.empty(store.path("raw", table))
-                        if table in placed["raw"]:
-                            spark_cur.execute(f"refresh table `raw`.`{table}`")
-                        copied[f"raw.{table}"] = 0
+                    rewriting()
+                # raw tables this database has no feed for (another database's, or read
+                # from another landing): emptied and pointed here, never left to be read
+                control = {name for _, name in CONTROL_TABLES}
+                for table in sorted((set(placed["raw"]) | {t for t in state
+                                                           if not t.startswith("_")})
+                                    - set(feeds) - control):
+                    location = store.spark_location("raw", table)
+                    current = placed["raw"].get(table)
+                    if not moved_away and (current is None
+                                           or _same_place(current, location)):
+                        continue
+                    rewriting()
+                    store.empty(store.path("raw", table))
+                    if current is not None:
+                        _point_table(spark_cur, "raw", table, [], location, current)
+                    copied[f"raw.{table}"] = 0
+                if moved_away:
                     state = {"_origin": origin}
                 for table in feeds:
                     columns = _columns(cur, "raw", table)
@@ -383,7 +420,13 @@ def _sync(database_url: str, where: server.Endpoint, store: Landing,
                     whole = known is None or _fingerprint(
                         cur, table, known["last_load_seq"]) != known
                     if whole and known is not None:
-                        copied.rewritten = True  # rows changed under the last copy
+                        rewriting()  # rows changed under the last copy
+                    location = store.spark_location("raw", table)
+                    current = placed["raw"].get(table)
+                    if current is not None and not _same_place(current, location):
+                        # Spark read another landing's files until now (another
+                        # TALLYHOUSE_SPARK_LANDING_URI): what it built is not this one's
+                        rewriting()
                     if whole:
                         store.empty(folder)
                     store.fs.create_dir(folder, recursive=True)
@@ -398,12 +441,7 @@ def _sync(database_url: str, where: server.Endpoint, store: Landing,
                               f"where _load_seq > %s order by _load_seq, _line_no",
                         (since,), columns, store, folder,
                         f"seq-{since + 1:012d}-{uuid.uuid4().hex[:6]}")
-                    if _point_table(spark_cur, "raw", table, columns,
-                                    store.spark_location("raw", table),
-                                    placed["raw"].get(table)):
-                        # Spark read another landing's files until now (another
-                        # TALLYHOUSE_SPARK_LANDING_URI): what it built is not this one's
-                        copied.rewritten = True
+                    _point_table(spark_cur, "raw", table, columns, location, current)
                     state[table] = now
                     store.write_text(STATE_FILE, json.dumps(state, indent=1, sort_keys=True))
                     copied[f"raw.{table}"] = rows

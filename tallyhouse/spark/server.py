@@ -110,8 +110,10 @@ def parse_thrift_url(url: str) -> Endpoint:
                          f"(got a value with scheme {parts.scheme or 'none'!r})")
     try:
         port = parts.port or 10000
-    except ValueError as exc:
-        raise SparkError(f"{THRIFT_URL_ENV} has a port that is not a number") from exc
+    except ValueError:
+        # not chained: the parser's message quotes the URL, where a password may be
+        raise SparkError(f"{THRIFT_URL_ENV} has a port that is not a number (a password "
+                         f"with / ? # @ must be percent-encoded)") from None
     options = {key.lower(): value for key, value in parse_qsl(parts.query)}
     unknown = sorted(set(options) - {"auth", "kerberos_service_name"})
     if unknown:

@@ -96,13 +96,12 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
         copied = landing.sync(url, where, progress=context.log.info)
         context.log.info(f"Landing copied to {where.describe()}: "
                          f"{sum(copied.values())} rows in {len(copied)} tables.")
+        # Spark's raw rows were replaced (another database's copy, a table changed under
+        # the last copy, another landing location): nothing built from them may be
+        # extended or carried over. The copy marked the build state before it replaced
+        # anything, so a run stopped before its build completes (or a copy stopped
+        # half-way) leaves the next one a whole build to do.
         rewritten = copied.rewritten
-        if rewritten:
-            # Spark's raw rows were replaced (another database's copy, a table changed
-            # under the last copy): nothing built from them may be extended or carried
-            # over. Marked at once, so that a run stopped before its build completes
-            # leaves the next one a whole build to do.
-            build_state.begin(url)
         os.environ.update(engine_env())
     else:
         # PostgreSQL's target, whatever an earlier run on Spark in this process left set
