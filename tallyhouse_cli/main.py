@@ -90,6 +90,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             _say(f"error: Spark could not be started or reached: {exc}")
             return 1
         _say(f"            {where.describe()}")
+        from tallyhouse.spark import landing as spark_landing
+
+        try:  # where the copy of the landing goes: said now, not found missing mid-run
+            copy_to = spark_landing.landing_for(where)
+        except server.SparkError as exc:
+            _say(f"error: {exc}")
+            return 2
+        _say(f"            landing copied to {copy_to.shown}")
     if _landing_is_empty(landing):
         if args.landing and not args.demo:
             _say(f"  {landing} holds no extracts: every source is empty (use --demo to "

@@ -44,7 +44,12 @@ def cmd_spark(args: argparse.Namespace) -> int:
 
             counts = landing.sync(db.database_url(), server.endpoint(progress=_say),
                                   progress=_say)
-            _say(f"raw on Spark: {sum(counts.values())} new rows in {len(counts)} tables")
+            control = {f"{schema}.{table}" for schema, table in landing.CONTROL_TABLES}
+            feeds = {name: rows for name, rows in counts.items() if name not in control}
+            _say(f"raw on Spark: {sum(feeds.values()):,} new rows in {len(feeds)} feed tables"
+                 f"; {len(counts) - len(feeds)} control tables copied whole"
+                 + ("; the next run rebuilds every model (raw was replaced)"
+                    if counts.rewritten else ""))
             return 0
     except server.SparkError as exc:
         _say(f"error: {exc}")

@@ -340,6 +340,25 @@ def test_a_clusters_spark_reads_the_landing_from_its_own_storage(spark, database
             _pg_feed_digest(database_url, table), table
 
 
+def test_a_run_against_a_cluster_says_where_the_landing_must_go(spark, database_url,
+                                                                tmp_path):
+    """Against a cluster's Spark with no landing location: the run stops before loading,
+    saying what to set (not a failed build with the reason in the log)."""
+    from tallyhouse.config import DATABASE_URL_ENV
+
+    env = {**os.environ, DATABASE_URL_ENV: database_url, "TALLYHOUSE_ENGINE": "spark",
+           server.THRIFT_URL_ENV: f"thrift://etl:pw-x9@127.0.0.1:{spark.port}"}
+    env.pop(landing.LANDING_URI_ENV, None)
+    (tmp_path / "extracts").mkdir()
+    done = subprocess.run([sys.executable, "-m", "tallyhouse_cli", "run", "--landing",
+                           str(tmp_path / "extracts")], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert landing.LANDING_URI_ENV in done.stdout and "s3a://" in done.stdout
+    assert "Spark Thrift server at 127.0.0.1" in done.stdout and "load" not in done.stdout
+    assert "pw-x9" not in done.stdout + done.stderr
+
+
 def test_dbt_signs_in_to_the_thrift_server_as_the_url_says(spark, monkeypatch):
     """A password in TALLYHOUSE_SPARK_THRIFT_URL reaches dbt's connection (the local server
     takes any: what is checked is that dbt's profile sends it and connects), and no output
@@ -530,9 +549,10 @@ def both_engines(spark_dir, pg_server, anomalies_landing, tmp_path_factory):
     """The landing with one break of each kind, built by PostgreSQL in one run over every
     file and by Spark in two runs: the first over everything but Hotmart's and PIX orders'
     last days, the second the whole Dagster job on Spark for those days alone (it copies
-    only the new rows and rebuilds only what is downstream of those two feeds). Built once per session (xdist
-    runs other modules' tests between these on the same worker: a module fixture would be
-    built again); the settings it needs are set only while it builds, never left behind."""
+    only the new rows and rebuilds only what is downstream of those two feeds). Built once
+    per session (xdist runs other modules' tests between these on the same worker: a module
+    fixture would be built again); the settings it needs are set only while it builds, never
+    left behind."""
     from conftest import _scratch_database, build
 
     folder, where = spark_dir
