@@ -302,9 +302,14 @@ def run_checks(url: str, checks: Iterable[Check] = CHECKS, docs_dir: Path | None
             docs_dir.mkdir(parents=True, exist_ok=True)
             context.build_data_docs(site_names=["reconciliation"])
     finally:
-        # the process may live on (Dagster, tests): keep no idle connection open
+        # the process may live on (Dagster, tests): keep no idle connection open — the
+        # source's engine and the one its validations ran on (a connection left to be
+        # closed at exit fails loudly once Spark has stopped, as the benchmark stops it)
         for each in sources.values():
             each.get_engine().dispose()
+            running = getattr(getattr(each, "_execution_engine", None), "engine", None)
+            if running is not None and hasattr(running, "dispose"):
+                running.dispose()
     return outcomes
 
 
