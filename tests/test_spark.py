@@ -359,7 +359,7 @@ def test_a_run_against_a_cluster_says_where_the_landing_must_go(spark, database_
     assert "pw-x9" not in done.stdout + done.stderr
 
 
-def test_dbt_signs_in_to_the_thrift_server_as_the_url_says(spark, monkeypatch):
+def test_dbt_signs_in_to_the_thrift_server_as_the_url_says(spark, database_url, monkeypatch):
     """A password in TALLYHOUSE_SPARK_THRIFT_URL reaches dbt's connection (the local server
     takes any: what is checked is that dbt's profile sends it and connects), and no output
     of dbt shows it."""
@@ -368,8 +368,9 @@ def test_dbt_signs_in_to_the_thrift_server_as_the_url_says(spark, monkeypatch):
     monkeypatch.setenv("TALLYHOUSE_ENGINE", "spark")
     monkeypatch.setenv(server.THRIFT_URL_ENV,
                        f"thrift://analyst:pa55-w0rd-x@127.0.0.1:{spark.port}?auth=LDAP")
+    # the scratch database for dbt's PostgreSQL settings (none of its own started)
     done = run_dbt(["show", "--inline", "select current_user() as signed_in_as"],
-                   capture=True)
+                   url=database_url, capture=True)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "analyst" in done.stdout
     assert "pa55-w0rd-x" not in done.stdout + done.stderr
@@ -417,7 +418,7 @@ def test_a_readers_query_on_spark_is_sent_as_parsed():
     assert sent == "WITH t AS (SELECT * FROM marts.fct_transactions) SELECT COUNT(*) FROM t"
 
 
-def test_tallyhouse_sql_on_spark(spark, tmp_path):
+def test_tallyhouse_sql_on_spark(spark, database_url, tmp_path):
     with server.connect(spark) as conn:
         cur = conn.cursor()
         cur.execute("create database if not exists marts")
@@ -425,7 +426,10 @@ def test_tallyhouse_sql_on_spark(spark, tmp_path):
         cur.execute("create table marts.reader_probe (k string, amount decimal(18, 2)) "
                     "using parquet")
         cur.execute("insert into marts.reader_probe values ('a', 10.50), ('b', -0.01)")
-    env = {**os.environ, "TALLYHOUSE_ENGINE": "spark"}
+    from tallyhouse.config import DATABASE_URL_ENV
+
+    # a scratch database for the control plane (none of its own started and left running)
+    env = {**os.environ, "TALLYHOUSE_ENGINE": "spark", DATABASE_URL_ENV: database_url}
 
     def sql(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "tallyhouse_cli", "sql", *args],
