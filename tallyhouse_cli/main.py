@@ -97,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except server.SparkError as exc:
             _say(f"error: {exc}")
             return 2
-        _say(f"            landing copied to {copy_to.shown}")
+        _say(f"            landing copied to {copy_to.location}")
     if _landing_is_empty(landing):
         if args.landing and not args.demo:
             _say(f"  {landing} holds no extracts: every source is empty (use --demo to "

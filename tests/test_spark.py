@@ -131,7 +131,7 @@ def test_where_a_clusters_landing_is_written():
         "s3a://AKIAEXAMPLE:hunter2@lake/tallyhouse/landing?region=sa-east-1")
     assert isinstance(s3.fs, fs.S3FileSystem) and s3.root == "lake/tallyhouse/landing"
     # Spark's name for the place, with nothing that could carry a secret
-    assert s3.location == s3.shown == "s3a://lake/tallyhouse/landing"
+    assert s3.location == "s3a://lake/tallyhouse/landing"
     assert s3.spark_location("raw", "hotmart_webhooks") == \
         "s3a://lake/tallyhouse/landing/raw/hotmart_webhooks"
     assert not s3.renames  # an object is seen whole once uploaded: written in place

@@ -88,9 +88,8 @@ def engine_kwargs(where: server.Endpoint | None = None) -> dict:
     """SQLAlchemy's engine options for Spark: the warehouse's session settings and the
     server's authentication."""
     found = where or server.endpoint()
-    signed = {key: value for key, value in found.connect_kwargs().items()
-              if key in ("auth", "password", "kerberos_service_name")}
-    return {"connect_args": {"configuration": server.session_configuration(), **signed}}
+    return {"connect_args": {"configuration": server.session_configuration(),
+                             **found.sign_in()}}
 
 
 def typed(description, rows) -> list[tuple]:

@@ -149,12 +149,11 @@ _RENAMING = ("file", "hdfs", "viewfs", "abfs", "abfss")
 @dataclass(frozen=True)
 class Landing:
     """Where the Parquet copy of the landing is written (``fs``, ``root``) and how Spark
-    names the same place (``location``); ``shown`` is for messages (no credentials)."""
+    names the same place (``location``: no credentials, also what messages show)."""
 
     fs: object
     root: str
     location: str
-    shown: str
     renames: bool
 
     def path(self, *parts: str) -> str:
@@ -164,10 +163,7 @@ class Landing:
         return "/".join([self.location.rstrip("/"), *parts])
 
     def files(self, folder: str) -> list[str]:
-        from pyarrow import fs
-
-        found = self.fs.get_file_info(fs.FileSelector(folder, allow_not_found=True))
-        return sorted(info.base_name for info in found if info.type == fs.FileType.File)
+        return sorted(name for name, is_folder in self.entries(folder) if not is_folder)
 
     def entries(self, folder: str) -> list[tuple[str, bool]]:
         """(name, is a folder) of what ``folder`` holds."""
@@ -239,7 +235,7 @@ def parse_landing_uri(uri: str) -> Landing:
                                     f"(got the relative path {str(path)!r})")
         path.mkdir(parents=True, exist_ok=True)
         return Landing(fs.LocalFileSystem(), path.as_posix(), f"file://{path.as_posix()}",
-                       f"file://{path.as_posix()}", True)
+                       True)
     if scheme not in _STORES:
         raise server.SparkError(
             f"{LANDING_URI_ENV} has the scheme {scheme!r}; a landing is written to "
@@ -254,7 +250,7 @@ def parse_landing_uri(uri: str) -> Landing:
     except Exception as exc:  # noqa: BLE001 - said with the store named, not the URI
         raise server.SparkError(f"{LANDING_URI_ENV} ({shown}) cannot be opened: "
                                 f"{type(exc).__name__}") from None
-    return Landing(store, root, shown, shown, scheme in _RENAMING)
+    return Landing(store, root, shown, scheme in _RENAMING)
 
 
 def landing_for(where: server.Endpoint) -> Landing:
@@ -275,8 +271,7 @@ def landing_for(where: server.Endpoint) -> Landing:
             "GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*)")
     folder = server.spark_dir() / "landing"
     folder.mkdir(parents=True, exist_ok=True)
-    return Landing(fs.LocalFileSystem(), folder.as_posix(), folder.as_posix(), str(folder),
-                   True)
+    return Landing(fs.LocalFileSystem(), folder.as_posix(), folder.as_posix(), True)
 
 
 def _sql_text(value: str) -> str:
@@ -429,7 +424,8 @@ def _sync(database_url: str, where: server.Endpoint, store: Landing,
                         rewriting()
                     if whole:
                         store.empty(folder)
-                    store.fs.create_dir(folder, recursive=True)
+                    else:
+                        store.fs.create_dir(folder, recursive=True)
                     since = 0 if whole else known["last_load_seq"]
                     # files of a copy that stopped before it was recorded: copied again now
                     for name in store.files(folder):

@@ -69,30 +69,28 @@ class Endpoint:
     kerberos_service: str | None = None
 
     def as_env(self) -> dict[str, str]:
-        """The settings profiles.yml's ``spark`` output reads."""
-        env = {"TALLYHOUSE_SPARK_HOST": self.host, "TALLYHOUSE_SPARK_PORT": str(self.port),
-               "TALLYHOUSE_SPARK_USER": self.user, "TALLYHOUSE_SPARK_AUTH": self.auth,
-               "TALLYHOUSE_SPARK_PASSWORD": "", "TALLYHOUSE_SPARK_KERBEROS_SERVICE": ""}
-        env.update(self._secrets())
-        return env
+        """The settings profiles.yml's ``spark`` output reads (an unset one renders none)."""
+        signed = self.sign_in()
+        return {"TALLYHOUSE_SPARK_HOST": self.host, "TALLYHOUSE_SPARK_PORT": str(self.port),
+                "TALLYHOUSE_SPARK_USER": self.user, "TALLYHOUSE_SPARK_AUTH": self.auth,
+                "TALLYHOUSE_SPARK_PASSWORD": signed.get("password", ""),
+                "TALLYHOUSE_SPARK_KERBEROS_SERVICE":
+                    signed.get("kerberos_service_name") or ""}
 
-    def _secrets(self) -> dict[str, str]:
+    def sign_in(self) -> dict:
+        """PyHive's sign-in arguments: a password only in LDAP or CUSTOM mode, a service
+        name only in KERBEROS mode (it refuses either anywhere else)."""
+        signed = {"auth": self.auth}
         if self.auth in ("LDAP", "CUSTOM"):
-            return {"TALLYHOUSE_SPARK_PASSWORD": self.password or ""}
+            signed["password"] = self.password or ""
         if self.auth == "KERBEROS":
-            return {"TALLYHOUSE_SPARK_KERBEROS_SERVICE": self.kerberos_service or ""}
-        return {}
+            signed["kerberos_service_name"] = self.kerberos_service
+        return signed
 
     def connect_kwargs(self) -> dict:
-        """PyHive's connection arguments (it takes a password only in LDAP or CUSTOM mode,
-        a service name only in KERBEROS mode)."""
-        kwargs = {"host": self.host, "port": self.port, "username": self.user,
-                  "auth": self.auth}
-        if self.auth in ("LDAP", "CUSTOM"):
-            kwargs["password"] = self.password or ""
-        if self.auth == "KERBEROS":
-            kwargs["kerberos_service_name"] = self.kerberos_service
-        return kwargs
+        """PyHive's connection arguments."""
+        return {"host": self.host, "port": self.port, "username": self.user,
+                **self.sign_in()}
 
     def describe(self) -> str:
         where = "local Spark" if self.local else "Spark Thrift server"
